@@ -1,0 +1,14 @@
+"""The .tflite FlatBuffer layer: read, validate and write schema-v3 models."""
+from tflm_edu.schema.enums import (ActivationFunctionType, BuiltinOperator, Padding, TensorType,
+                                   NUMPY_DTYPE)
+from tflm_edu.schema.model import (Buffer, Metadata, Model, Operator, OperatorCode,
+                                   QuantizationParameters, SignatureDef, SubGraph, Tensor,
+                                   TensorMap, tensor_data)
+from tflm_edu.schema.options import *  # noqa: F401,F403 - the options dataclasses
+from tflm_edu.schema.reader import load_model, read_model
+from tflm_edu.schema.writer import write_model
+
+__all__ = ["ActivationFunctionType", "BuiltinOperator", "Padding", "TensorType", "NUMPY_DTYPE",
+           "Buffer", "Metadata", "Model", "Operator", "OperatorCode", "QuantizationParameters",
+           "SignatureDef", "SubGraph", "Tensor", "TensorMap", "tensor_data", "load_model",
+           "read_model", "write_model"]
