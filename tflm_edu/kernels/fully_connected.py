@@ -1,0 +1,149 @@
+"""FULLY_CONNECTED: output = activation(input x filter^T + bias).
+
+Mirrors tensorflow/lite/micro/kernels/fully_connected.cc and fully_connected_common.cc,
+with the arithmetic of reference_ops::FullyConnected (float) and
+reference_integer_ops::FullyConnected / FullyConnectedPerChannel (int8).
+
+Shapes: filter is [output_depth, accum_depth]; the input is read as
+[batches, accum_depth] whatever its rank; the output is [batches, output_depth].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
+                                                calculate_activation_range_quantized,
+                                                exact_int_matmul, float32_dot_in_order,
+                                                quantize_multiplier, requantize)
+from tflm_edu.schema.enums import TensorType
+
+INPUT, WEIGHTS, BIAS, OUTPUT = 0, 1, 2, 0
+
+
+@dataclass
+class OpDataFullyConnected:
+    output_multiplier: int = 0
+    output_shift: int = 0
+    per_channel_output_multiplier: np.ndarray | None = None
+    per_channel_output_shift: np.ndarray | None = None
+    is_per_channel: bool = False
+    output_activation_min: float = 0
+    output_activation_max: float = 0
+    input_zero_point: int = 0
+    filter_zero_point: int = 0
+    output_zero_point: int = 0
+
+
+def init(context, node):
+    return OpDataFullyConnected()
+
+
+def prepare(context, node):
+    data: OpDataFullyConnected = node.user_data
+    params = node.builtin_data
+    input, filter = context.get_input(node, INPUT), context.get_input(node, WEIGHTS)
+    bias, output = context.get_input(node, BIAS) if len(node.inputs) > 2 else None, \
+        context.get_output(node, OUTPUT)
+    ensure(len(filter.shape) == 2, f"weights must be 2-D [output_depth, accum_depth], "
+                                   f"got {list(filter.shape)}")
+    output_depth, accum_depth = filter.shape
+    ensure(accum_depth > 0 and input.num_elements % accum_depth == 0,
+           f"input of {input.num_elements} elements is not a whole number of rows of "
+           f"{accum_depth} (weights {list(filter.shape)})")
+    batches = input.num_elements // max(accum_depth, 1)
+    ensure(output.num_elements == batches * output_depth,
+           f"output {list(output.shape)} should hold {batches} x {output_depth} elements")
+    ensure(bias is None or bias.num_elements == output_depth,
+           f"bias has {bias.num_elements if bias else 0} elements for {output_depth} outputs")
+    ensure(input.type == output.type, "input and output types differ")
+    if input.type == TensorType.FLOAT32:
+        data.output_activation_min, data.output_activation_max = \
+            calculate_activation_range_float(params.fused_activation_function)
+        return
+    if input.type != TensorType.INT8:
+        raise unsupported_type(node, input)
+    ensure(filter.type == TensorType.INT8, "int8 fully connected needs int8 weights")
+    _prepare_quantized(context, data, params, input, filter, output)
+
+
+def _prepare_quantized(context, data, params, input, filter, output):
+    ensure(input.quantization is not None and output.quantization is not None
+           and filter.quantization is not None, "int8 tensors must carry quantization")
+    data.is_per_channel = len(filter.quantization.scale) > 1
+    if data.is_per_channel:
+        # One multiplier and shift per output channel: two int32 arrays of persistent data.
+        multipliers = [quantize_multiplier(float(input.scale) * float(s) / float(output.scale))
+                       for s in filter.quantization.scale]
+        data.per_channel_output_multiplier = np.array([m for m, _ in multipliers], np.int64)
+        data.per_channel_output_shift = np.array([s for _, s in multipliers], np.int64)
+        for _ in range(2):
+            context.allocate_persistent_buffer(4 * len(multipliers), "per-channel quantization")
+    else:
+        real_multiplier = float(input.scale) * float(filter.scale) / float(output.scale)
+        data.output_multiplier, data.output_shift = quantize_multiplier(real_multiplier)
+    # TFLM stores offsets as the negated zero points of input and filter.
+    data.input_zero_point = input.zero_point
+    data.filter_zero_point = filter.zero_point
+    data.output_zero_point = output.zero_point
+    data.output_activation_min, data.output_activation_max = calculate_activation_range_quantized(
+        params.fused_activation_function, output.scale, output.zero_point)
+
+
+def eval(context, node):
+    data: OpDataFullyConnected = node.user_data
+    input, filter = context.get_input(node, INPUT), context.get_input(node, WEIGHTS)
+    bias = context.get_input(node, BIAS) if len(node.inputs) > 2 else None
+    output = context.get_output(node, OUTPUT)
+    accum_depth = filter.shape[1]
+    x = input.data.reshape(-1, accum_depth)
+    b = None if bias is None else bias.data
+    if input.type == TensorType.FLOAT32:
+        result = fully_connected_float(x, filter.data, b, data.output_activation_min,
+                                                 data.output_activation_max)
+    else:
+        multiplier, shift = ((data.per_channel_output_multiplier, data.per_channel_output_shift)
+                             if data.is_per_channel else
+                             (data.output_multiplier, data.output_shift))
+        result = fully_connected_int8(
+            x, filter.data, b, -data.input_zero_point, -data.filter_zero_point,
+            data.output_zero_point, multiplier, shift,
+            data.output_activation_min, data.output_activation_max)
+    output.data.reshape(result.shape)[...] = result
+
+
+# ----------------------------------------------------------------------------- reference math
+
+
+def fully_connected_float(x, weights, bias, act_min, act_max):
+    """reference_ops::FullyConnected: for each output, total += input[d] * weights[d] in
+    float32, d in order, then + bias, then clamp - the same roundings as the C++ loop."""
+    total = float32_dot_in_order(x, weights.T)
+    if bias is not None:
+        total = total + bias.astype(np.float32)
+    return np.clip(total, np.float32(act_min), np.float32(act_max))
+
+
+def fully_connected_int8(x, weights, bias, input_offset, filter_offset, output_offset,
+                         multiplier, shift, act_min, act_max):
+    """reference_integer_ops::FullyConnected(PerChannel):
+    acc = sum((input + input_offset) * (filter + filter_offset)) + bias, then
+    MultiplyByQuantizedMultiplier, + output_offset, clamp."""
+    acc = exact_int_matmul(x.astype(np.int64) + input_offset,
+                           (weights.astype(np.int64) + filter_offset).T)
+    if bias is not None:
+        acc = acc + bias.astype(np.int64)
+    return requantize(acc, multiplier, shift, output_offset, act_min, act_max, np.int8)
+
+
+def count_macs(context, node):
+    filter = context.get_input(node, WEIGHTS)
+    input = context.get_input(node, INPUT)
+    return input.num_elements * filter.shape[0]
+
+
+def register_fully_connected():
+    return Registration("FULLY_CONNECTED", prepare=prepare, eval=eval, init=init,
+                        max_version=13, count_macs=count_macs)

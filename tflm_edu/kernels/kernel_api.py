@@ -1,0 +1,180 @@
+"""What a kernel sees: its registration, its node, its tensors and the MicroContext.
+
+Mirrors tensorflow/lite/micro/micro_common.h (TFLMRegistration), micro_context.h
+(MicroContext) and kernels/kernel_util.h (GetEvalInput/GetEvalOutput). A kernel is three
+functions, as in TFLM:
+
+    init(context, node) -> OpData       once, when the graph is built
+    prepare(context, node)              once, shapes and quantization are known: compute
+                                        everything Eval needs into node.user_data (OpData)
+    eval(context, node)                 every invoke(): dispatch on dtype, run the math
+
+In prepare, only constant tensors have data; in eval every tensor's `data` is a numpy
+view into the arena (or into the model's constant buffers).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from tflm_edu.errors import ModelError
+from tflm_edu.schema.enums import TensorType, type_name
+
+
+@dataclass
+class Registration:
+    """TFLMRegistration: the functions of one op, and the op versions they implement."""
+
+    name: str
+    prepare: Callable
+    eval: Callable
+    init: Callable | None = None
+    reset: Callable | None = None
+    max_version: int = 1
+    count_macs: Callable | None = None  # (context, node) -> multiply-accumulates per invoke
+
+
+@dataclass
+class Node:
+    """TfLiteNode: one op of the graph, as the kernel sees it."""
+
+    index: int
+    op_name: str
+    inputs: tuple
+    outputs: tuple
+    builtin_data: object = None  # the op's options dataclass (Conv2DOptions, ...)
+    custom_initial_data: bytes | None = None
+    user_data: object = None  # the kernel's OpData, returned by init()
+    version: int = 1
+
+    def __repr__(self):
+        return f"Node({self.index} {self.op_name}, in={list(self.inputs)}, out={list(self.outputs)})"
+
+
+@dataclass
+class QuantizationView:
+    """TfLiteAffineQuantization as numpy arrays (float32 scales, int32 zero points)."""
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+    quantized_dimension: int = 0
+
+
+@dataclass
+class MicroTensor:
+    """TfLiteTensor and TfLiteEvalTensor in one: what kernels read and write."""
+
+    index: int
+    name: str
+    type: int
+    shape: tuple
+    quantization: QuantizationView | None = None
+    data: np.ndarray | None = None  # a view of the arena bytes, or the constant's buffer
+    is_constant: bool = False
+    is_variable: bool = False
+    allocation: str = "arena"  # "arena" (planned in the head), "constant", "persistent"
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype if self.data is not None else _dtype_of(self.type)
+
+    @property
+    def num_elements(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.num_elements * self.dtype.itemsize
+
+    @property
+    def scale(self) -> float:
+        """Per-tensor scale (TfLiteTensor::params.scale); 0.0 when not quantized."""
+        return float(self.quantization.scale[0]) if self.quantization is not None else 0.0
+
+    @property
+    def zero_point(self) -> int:
+        return int(self.quantization.zero_point[0]) if self.quantization is not None else 0
+
+    def __repr__(self):
+        shape = "x".join(map(str, self.shape)) or "scalar"
+        return f"MicroTensor({self.index} {self.name!r}, {shape} {type_name(self.type)})"
+
+
+def _dtype_of(tensor_type: int) -> np.dtype:
+    from tflm_edu.schema.enums import NUMPY_DTYPE
+    return NUMPY_DTYPE[tensor_type]
+
+
+@dataclass
+class ScratchBufferRequest:
+    node_index: int
+    bytes: int
+
+
+@dataclass
+class MicroContext:
+    """The services the interpreter offers kernels (MicroContext / TfLiteContext)."""
+
+    tensors: list
+    allocate_persistent: Callable  # (nbytes, what) -> None; accounted in the arena tail
+    scratch_requests: list = field(default_factory=list)
+    scratch_views: list = field(default_factory=list)
+    current_node: Node | None = None
+
+    # -- tensors -----------------------------------------------------------------------
+
+    def get_input(self, node: Node, i: int) -> MicroTensor | None:
+        """GetEvalInput: the node's i-th input, or None for an absent optional input."""
+        if i >= len(node.inputs):
+            raise ModelError(f"op {node.index} ({node.op_name}) has {len(node.inputs)} inputs; "
+                             f"input {i} is required")
+        t = node.inputs[i]
+        return None if t < 0 else self.tensors[t]
+
+    def get_output(self, node: Node, i: int = 0) -> MicroTensor:
+        if i >= len(node.outputs):
+            raise ModelError(f"op {node.index} ({node.op_name}) has {len(node.outputs)} outputs; "
+                             f"output {i} is required")
+        return self.tensors[node.outputs[i]]
+
+    # -- memory ------------------------------------------------------------------------
+
+    def allocate_persistent_buffer(self, nbytes: int, what: str = "kernel OpData") -> None:
+        """Account `nbytes` of persistent kernel data in the arena tail (TFLM's
+        AllocatePersistentBuffer). The data itself lives in the kernel's OpData object."""
+        self.allocate_persistent(nbytes, what)
+
+    def request_scratch_buffer_in_arena(self, nbytes: int) -> int:
+        """Prepare-time request for a buffer that lives only while this op runs."""
+        self.scratch_requests.append(ScratchBufferRequest(self.current_node.index, int(nbytes)))
+        return len(self.scratch_requests) - 1
+
+    def get_scratch_buffer(self, index: int) -> np.ndarray:
+        return self.scratch_views[index]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def ensure(condition: bool, message: str) -> None:
+    """TF_LITE_ENSURE: a Prepare-time check of the model; the interpreter adds the op name."""
+    if not condition:
+        raise ModelError(message)
+
+
+def ensure_type(tensor: MicroTensor, *allowed: int) -> None:
+    if tensor.type not in allowed:
+        names = " or ".join(type_name(t) for t in allowed)
+        raise ModelError(f"tensor {tensor.index} ({tensor.name!r}) is {type_name(tensor.type)}; "
+                         f"this op takes {names}")
+
+
+def unsupported_type(node: Node, tensor: MicroTensor) -> ModelError:
+    return ModelError(f"type {type_name(tensor.type)} is not supported by {node.op_name} "
+                      f"(tensor {tensor.index} {tensor.name!r})")
+
+
+__all__ = ["Registration", "Node", "MicroTensor", "MicroContext", "QuantizationView",
+           "ScratchBufferRequest", "ensure", "ensure_type", "unsupported_type", "TensorType"]

@@ -1,0 +1,214 @@
+"""Fixed-point helpers every int8 kernel shares.
+
+Mirrors tensorflow/lite/kernels/internal/quantization_util.cc (QuantizeMultiplier),
+common.h (MultiplyByQuantizedMultiplier, with gemmlowp's double rounding - TFLM's default
+build does not define TFLITE_SINGLE_ROUNDING), kernels/kernel_util.cc
+(CalculateActivationRangeQuantized) and padding.h (ComputePaddingHeightWidth).
+
+The integer functions are vectorized over numpy int64 arrays but keep the int32
+semantics of the C++: products are formed in 64 bits, rounding is gemmlowp's
+(round half away from zero), and results wrap to int32 where the C++ would.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tflm_edu.schema.enums import ActivationFunctionType, Padding
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+# ----------------------------------------------------------------------------- multipliers
+
+
+def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
+    """A real multiplier as (Q31 int32 multiplier, power-of-two shift):
+    real ~= multiplier * 2^(shift - 31). Positive shift means a left shift."""
+    if real_multiplier == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real_multiplier)  # real = q * 2^shift, 0.5 <= |q| < 1
+    q_fixed = _round_half_away(q * (1 << 31))
+    if q_fixed == 1 << 31:  # q rounded up to 1.0: renormalize
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:  # too small to represent: TFLM flushes it to zero
+        return 0, 0
+    return int(q_fixed), shift
+
+
+def quantize_multiplier_smaller_than_one_exp(real_multiplier: float) -> tuple[int, int]:
+    """QuantizeMultiplierSmallerThanOneExp: for 0 < real < 1 (shift <= 0)."""
+    if not 0.0 < real_multiplier < 1.0:
+        raise ValueError(f"expected a multiplier in (0, 1), got {real_multiplier}")
+    multiplier, shift = quantize_multiplier(real_multiplier)
+    return multiplier, shift
+
+
+def quantize_multiplier_greater_than_one(real_multiplier: float) -> tuple[int, int]:
+    """QuantizeMultiplierGreaterThanOne: for real > 1 (returns the left shift >= 0)."""
+    if not real_multiplier > 1.0:
+        raise ValueError(f"expected a multiplier above 1, got {real_multiplier}")
+    return quantize_multiplier(real_multiplier)
+
+
+def _round_half_away(x: float) -> int:
+    """std::round / TfLiteRound: halves go away from zero (Python's round() goes to even)."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+# ----------------------------------------------------------------------------- gemmlowp
+
+
+def wrap_int32(x):
+    """Two's-complement wrap of int64 values to int32, as a C++ int32 would overflow."""
+    return ((np.asarray(x, dtype=np.int64) + 2**31) & 0xFFFFFFFF) - 2**31
+
+
+def saturating_rounding_doubling_high_mul(a, b):
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values given as int64 arrays:
+    the high 32 bits of 2*a*b, rounded to nearest (ties away from zero)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b  # |a*b| <= 2^62 fits in int64
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    total = ab + nudge
+    # C++ division truncates toward zero; numpy's // floors, so correct negative values.
+    result = np.where(total >= 0, total >> 31, -((-total) >> 31))
+    overflow = (a == b) & (a == INT32_MIN)
+    return np.where(overflow, INT32_MAX, result)
+
+
+def rounding_divide_by_pot(x, exponent):
+    """gemmlowp RoundingDivideByPOT: x / 2^exponent, rounded to nearest, ties away from zero."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(x, quantized_multiplier, shift):
+    """MultiplyByQuantizedMultiplier: x * multiplier * 2^(shift-31), the requantization
+    step of every int8 kernel. `quantized_multiplier` and `shift` may be per-channel arrays
+    that broadcast against x."""
+    shift = np.asarray(shift, dtype=np.int64)
+    left_shift = np.where(shift > 0, shift, 0)
+    right_shift = np.where(shift > 0, 0, -shift)
+    shifted = wrap_int32(np.asarray(x, dtype=np.int64) << left_shift)
+    return rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(shifted, quantized_multiplier), right_shift)
+
+
+def multiply_by_quantized_multiplier_smaller_than_one_exp(x, quantized_multiplier, left_shift):
+    """MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0)."""
+    return rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(x, quantized_multiplier), -np.asarray(left_shift))
+
+
+def multiply_by_quantized_multiplier_greater_than_one(x, quantized_multiplier, left_shift):
+    """MultiplyByQuantizedMultiplierGreaterThanOne (left_shift >= 0)."""
+    shifted = wrap_int32(np.asarray(x, dtype=np.int64) << np.asarray(left_shift, np.int64))
+    return saturating_rounding_doubling_high_mul(shifted, quantized_multiplier)
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+def calculate_activation_range_quantized(activation: int, scale: float, zero_point: int,
+                                         dtype=np.int8) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized: the fused activation as a clamp in the output's
+    quantized domain, intersected with the dtype's range."""
+    qmin, qmax = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
+
+    def quantize(value: float) -> int:
+        return zero_point + _round_half_away(value / scale)
+
+    if activation == ActivationFunctionType.RELU:
+        return max(qmin, quantize(0.0)), qmax
+    if activation == ActivationFunctionType.RELU6:
+        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
+    if activation == ActivationFunctionType.RELU_N1_TO_1:
+        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
+    return qmin, qmax
+
+
+def calculate_activation_range_float(activation: int) -> tuple[float, float]:
+    """CalculateActivationRange<float>."""
+    if activation == ActivationFunctionType.RELU:
+        return 0.0, float("inf")
+    if activation == ActivationFunctionType.RELU6:
+        return 0.0, 6.0
+    if activation == ActivationFunctionType.RELU_N1_TO_1:
+        return -1.0, 1.0
+    return float("-inf"), float("inf")
+
+
+# ----------------------------------------------------------------------------- padding
+
+
+def compute_out_size(padding: int, image_size: int, filter_size: int, stride: int,
+                     dilation: int = 1) -> int:
+    """ComputeOutSize: output length of a conv or pool along one axis."""
+    effective_filter = (filter_size - 1) * dilation + 1
+    if stride <= 0:
+        return 0
+    if padding == Padding.SAME:
+        return (image_size + stride - 1) // stride
+    if padding == Padding.VALID:
+        return (image_size + stride - effective_filter) // stride
+    return 0
+
+
+def compute_padding_with_offset(stride: int, dilation: int, in_size: int, filter_size: int,
+                                out_size: int) -> tuple[int, int]:
+    """ComputePaddingWithOffset: (padding before, the extra one after when the total is odd).
+    TensorFlow puts the odd pixel at the bottom/right."""
+    effective_filter = (filter_size - 1) * dilation + 1
+    total = max((out_size - 1) * stride + effective_filter - in_size, 0)
+    return total // 2, total % 2
+
+
+def compute_padding_height_width(stride_h, stride_w, dilation_h, dilation_w, in_h, in_w,
+                                 filter_h, filter_w, padding):
+    """ComputePaddingHeightWidth: (out_h, out_w, pad_top, pad_left)."""
+    out_h = compute_out_size(padding, in_h, filter_h, stride_h, dilation_h)
+    out_w = compute_out_size(padding, in_w, filter_w, stride_w, dilation_w)
+    pad_h, _ = compute_padding_with_offset(stride_h, dilation_h, in_h, filter_h, out_h)
+    pad_w, _ = compute_padding_with_offset(stride_w, dilation_w, in_w, filter_w, out_w)
+    return out_h, out_w, pad_h, pad_w
+
+
+# ----------------------------------------------------------------------------- exact and fast
+
+
+def exact_int_matmul(a, b):
+    """Integer matrix product through float64 BLAS. Each product of int8-range values
+    (|v| <= 2^8 after offsets) is below 2^16, so a sum of K of them stays below 2^53 -
+    exactly representable in float64 - for any K < 2^37. numpy's integer matmul would
+    not use BLAS and is many times slower."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return np.matmul(a, b).astype(np.int64)
+
+
+def requantize(acc, multiplier, shift, output_offset, act_min, act_max, dtype=np.int8):
+    """The tail of every quantized kernel: MultiplyByQuantizedMultiplier, add the output
+    offset, clamp to the fused activation's range, store in the output type."""
+    scaled = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset
+    return np.clip(scaled, act_min, act_max).astype(dtype)
+
+
+def float32_dot_in_order(x, w):
+    """x @ w computed the way a C++ reference loop does it: total = 0.0f, then
+    total += x[k] * w[k] for k in order, every product and sum rounded to float32.
+    BLAS would sum in another order (and with FMA) and differ in the last bits.
+    x: [batches, K], w: [K, N] -> [batches, N]."""
+    x = np.asarray(x, dtype=np.float32)
+    w = np.asarray(w, dtype=np.float32)
+    total = np.zeros((x.shape[0], w.shape[1]), dtype=np.float32)
+    for k in range(x.shape[1]):
+        total += x[:, k:k + 1] * w[k:k + 1, :]
+    return total
