@@ -1,0 +1,73 @@
+"""check_op: run one model through tflm_edu and the real TFLM, and demand identical bytes.
+
+The tinygrad-style helper every per-op test uses: most cases are one line that builds a
+small model with ModelBuilder and calls check_model() with seeded random inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tflm_edu.interpreter import MicroInterpreter
+from tflm_edu.op_resolver import AllOpsResolver
+from tflm_edu.schema import read_model, write_model
+
+runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime",
+                              reason="the oracle tflite-micro is not installed "
+                                     "(pip install --pre tflite-micro)")
+
+
+def random_input(rng, shape, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return rng.standard_normal(shape).astype(dtype) * 2
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+
+
+def run_tflm_edu(model_bytes, inputs):
+    interpreter = MicroInterpreter(read_model(model_bytes), AllOpsResolver(), None)
+    interpreter.allocate_tensors()
+    for i, x in enumerate(inputs):
+        interpreter.input(i).data[...] = x
+    interpreter.invoke()
+    return [interpreter.output(i).data.copy() for i in range(interpreter.outputs_size)]
+
+
+def run_oracle(model_bytes, inputs, arena_size=2_000_000):
+    interpreter = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena_size)
+    for i, x in enumerate(inputs):
+        interpreter.set_input(x, i)
+    interpreter.invoke()
+    outputs, i = [], 0
+    while True:
+        try:
+            outputs.append(np.array(interpreter.get_output(i)))
+        except Exception:  # the oracle raises past its last output
+            return outputs
+        i += 1
+
+
+def check_model(model, seed=0, inputs=None, ulps=0):
+    """Run `model` (a Model) through both runtimes; assert byte-equal outputs.
+    `ulps` > 0 allows float outputs that many units in the last place apart (only for
+    kernels where TFLM calls libm)."""
+    model_bytes = write_model(model)
+    if inputs is None:
+        rng = np.random.default_rng(seed)
+        sg = model.subgraphs[0]
+        inputs = [random_input(rng, sg.tensors[i].shape, sg.tensors[i].dtype) for i in sg.inputs]
+    ours = run_tflm_edu(model_bytes, inputs)
+    theirs = run_oracle(model_bytes, inputs)
+    assert len(ours) == len(theirs)
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        b = b.reshape(a.shape).astype(a.dtype)
+        if ulps and a.dtype.kind == "f":
+            diff = np.abs(a.view(np.int32).astype(np.int64) - b.view(np.int32).astype(np.int64))
+            assert diff.max(initial=0) <= ulps, f"output {k}: {diff.max()} ulps apart"
+        else:
+            mismatch = np.flatnonzero(a.view(np.uint8) != b.view(np.uint8))
+            assert mismatch.size == 0, (
+                f"output {k}: {mismatch.size} differing bytes; first at byte {mismatch[0]}: "
+                f"tflm_edu {a.reshape(-1)[:8]} vs TFLM {b.reshape(-1)[:8]}")
+    return ours
