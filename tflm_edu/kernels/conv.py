@@ -1,0 +1,489 @@
+"""CONV_2D: each output pixel is a dot product of a filter with the input window under it.
+
+Mirrors tensorflow/lite/micro/kernels/conv.cc and conv_common.cc (OpDataConv,
+CalculateOpDataConv, ConvPrepare, ConvEval), with the arithmetic of
+reference_integer_ops::ConvPerChannel (int8) and reference_ops::Conv (float32), and the
+padding rules of tensorflow/lite/kernels/padding.h.
+
+Layouts (NHWC, as everywhere in TFLM):
+    input  [batches, input_height, input_width, input_depth]
+    filter [output_depth, filter_height, filter_width, filter_input_depth]
+    bias   [output_depth] (optional: input index -1, or only two inputs)
+    output [batches, output_height, output_width, output_depth]
+When input_depth is a multiple k of filter_input_depth the conv is *grouped*: k groups,
+each seeing filter_input_depth input channels and owning output_depth / k filters.
+
+The C++ walks the output pixel by pixel and skips filter taps that fall outside the
+image. Here the input is copied once into a bordered buffer so every tap can be read as a
+strided view; the border holds a value that contributes nothing (the input zero point for
+int8, whose offset input is 0; for float the taps outside are masked to 0). The geometry
+and that buffer live in ConvGeometry, which DEPTHWISE_CONV_2D shares - as TFLM's
+depthwise_conv_common.cc shares OpDataConv and padding.h.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.quantization_util import (compute_out_size, compute_padding_with_offset,
+                                                quantize_multiplier, requantize)
+from tflm_edu.schema.enums import ActivationFunctionType, Padding, TensorType, type_name
+
+INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
+QUANTIZED_DIMENSION = 0  # per-channel filter scales run along the output channels
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass
+class PaddingValues:
+    """TfLitePaddingValues: rows/columns of padding before the image; the *_offset is the
+    odd extra one that SAME puts after it (bottom/right)."""
+
+    width: int = 0
+    height: int = 0
+    width_offset: int = 0
+    height_offset: int = 0
+
+
+@dataclass
+class ConvGeometry:
+    """Where each filter tap reads the input: strides, dilations, padding, and the size of
+    the bordered input that makes every tap a plain strided view."""
+
+    batches: int
+    input_height: int
+    input_width: int
+    input_depth: int
+    filter_height: int
+    filter_width: int
+    output_height: int
+    output_width: int
+    stride_height: int
+    stride_width: int
+    dilation_height: int
+    dilation_width: int
+    padding: PaddingValues
+    padded_height: int = 0
+    padded_width: int = 0
+
+    def __post_init__(self):
+        # Rows needed: the last output's window starts at (out - 1) * stride and spans the
+        # dilated filter; the input itself sits `padding` rows down.
+        self.padded_height = max(self.padding.height + self.input_height,
+                                 (self.output_height - 1) * self.stride_height
+                                 + (self.filter_height - 1) * self.dilation_height + 1)
+        self.padded_width = max(self.padding.width + self.input_width,
+                                (self.output_width - 1) * self.stride_width
+                                + (self.filter_width - 1) * self.dilation_width + 1)
+
+    @property
+    def needs_border(self) -> bool:
+        return (self.padded_height, self.padded_width) != (self.input_height, self.input_width)
+
+    def new_padded_buffer(self, dtype, fill) -> np.ndarray | None:
+        """The bordered input, border already filled; None when no tap leaves the image."""
+        if not self.needs_border:
+            return None
+        return np.full((self.batches, self.padded_height, self.padded_width, self.input_depth),
+                       fill, dtype=dtype)
+
+    def place(self, x: np.ndarray, buffer: np.ndarray | None) -> np.ndarray:
+        """Copy the input inside the border (only the interior is ever written)."""
+        if buffer is None:
+            return x
+        top, left = self.padding.height, self.padding.width
+        buffer[:, top:top + self.input_height, left:left + self.input_width, :] = x
+        return buffer
+
+    def tap(self, x_padded: np.ndarray, filter_y: int, filter_x: int) -> np.ndarray:
+        """[batches, output_height, output_width, depth]: the input value each output
+        pixel meets at filter tap (filter_y, filter_x)."""
+        y0, x0 = filter_y * self.dilation_height, filter_x * self.dilation_width
+        return x_padded[:, y0:y0 + (self.output_height - 1) * self.stride_height + 1:
+                        self.stride_height,
+                        x0:x0 + (self.output_width - 1) * self.stride_width + 1:
+                        self.stride_width, :]
+
+    def windows(self, x_padded: np.ndarray) -> np.ndarray:
+        """im2col as a view: [batches, out_h, out_w, filter_h, filter_w, depth] - every
+        output pixel's window, without copying anything."""
+        sb, sh, sw, sc = x_padded.strides
+        shape = (self.batches, self.output_height, self.output_width, self.filter_height,
+                 self.filter_width, x_padded.shape[3])
+        strides = (sb, sh * self.stride_height, sw * self.stride_width,
+                   sh * self.dilation_height, sw * self.dilation_width, sc)
+        return as_strided(x_padded, shape, strides, writeable=False)
+
+    def inside(self, filter_y: int, filter_x: int) -> np.ndarray | None:
+        """[out_h, out_w, 1] mask of the outputs whose tap (filter_y, filter_x) lies in the
+        image - the C++'s is_point_inside_image - or None when all of them do."""
+        in_y = (np.arange(self.output_height) * self.stride_height - self.padding.height
+                + filter_y * self.dilation_height)
+        in_x = (np.arange(self.output_width) * self.stride_width - self.padding.width
+                + filter_x * self.dilation_width)
+        rows = (in_y >= 0) & (in_y < self.input_height)
+        cols = (in_x >= 0) & (in_x < self.input_width)
+        if rows.all() and cols.all():
+            return None
+        return (rows[:, None] & cols[None, :])[:, :, None]
+
+
+@dataclass
+class OpDataConv:
+    padding: PaddingValues = field(default_factory=PaddingValues)
+    input_zero_point: int = 0
+    filter_zero_point: int = 0
+    output_zero_point: int = 0
+    output_multiplier: int = 0
+    output_shift: int = 0
+    per_channel_output_multiplier: np.ndarray | None = None
+    per_channel_output_shift: np.ndarray | None = None
+    output_activation_min: float = 0
+    output_activation_max: float = 0
+    # What TFLM recomputes on every Eval, computed once here:
+    geometry: ConvGeometry | None = None
+    groups: int = 1
+    padded_input: np.ndarray | None = None  # bordered input buffer, reused by every invoke
+    # int8 filter ready for eval: conv [groups, K, filters_per_group] float64 for BLAS,
+    # depthwise [filter_h, filter_w, input_depth, depth_multiplier] int32
+    filter_matrix: np.ndarray | None = None
+    folded_bias: np.ndarray | None = None  # int8: bias + input_offset * sum(filter)
+    inside_masks: dict | None = None  # float: (filter_y, filter_x) -> mask or None
+
+
+def init(context, node):
+    return OpDataConv()
+
+
+# ----------------------------------------------------------------------------- prepare
+# Shared with DEPTHWISE_CONV_2D, as depthwise_conv_common.cc shares conv.h.
+
+
+def check_conv_io(context, node, op_label: str):
+    """The tensors of a conv-like op, with rank and count checks: (input, filter, bias,
+    output); bias is None when absent."""
+    ensure(node.builtin_data is not None, f"{op_label} has no builtin options")
+    ensure(len(node.inputs) in (2, 3), f"{op_label} takes 2 or 3 inputs (input, filter, "
+                                       f"optional bias), got {len(node.inputs)}")
+    ensure(len(node.outputs) == 1, f"{op_label} has 1 output, got {len(node.outputs)}")
+    input, filter = context.get_input(node, INPUT), context.get_input(node, FILTER)
+    ensure(input is not None and filter is not None, "input and filter are required")
+    bias = context.get_input(node, BIAS) if len(node.inputs) == 3 else None
+    output = context.get_output(node, OUTPUT)
+    for name, t in (("input", input), ("filter", filter), ("output", output)):
+        ensure(len(t.shape) == 4, f"{name} must be 4-D, got shape {list(t.shape)}")
+    ensure(input.type == output.type, f"input is {type_name(input.type)} but output is "
+                                      f"{type_name(output.type)}")
+    return input, filter, bias, output
+
+
+def compute_geometry(params, input, filter, output) -> ConvGeometry:
+    """ComputePaddingHeightWidth plus the checks it makes (positive strides and dilations,
+    SAME or VALID), and the output shape the op must have."""
+    ensure(params.padding in (Padding.SAME, Padding.VALID),
+           f"padding must be SAME or VALID, got {params.padding}")
+    ensure(params.stride_h > 0 and params.stride_w > 0,
+           f"strides must be positive, got stride_h={params.stride_h} "
+           f"stride_w={params.stride_w}")
+    ensure(params.dilation_h_factor > 0 and params.dilation_w_factor > 0,
+           f"dilations must be positive, got dilation_h={params.dilation_h_factor} "
+           f"dilation_w={params.dilation_w_factor}")
+    batches, in_h, in_w, depth = input.shape
+    filter_h, filter_w = filter.shape[1], filter.shape[2]
+    ensure(filter_h > 0 and filter_w > 0, f"filter is empty: {list(filter.shape)}")
+    out_h = compute_out_size(params.padding, in_h, filter_h, params.stride_h,
+                             params.dilation_h_factor)
+    out_w = compute_out_size(params.padding, in_w, filter_w, params.stride_w,
+                             params.dilation_w_factor)
+    ensure(out_h > 0 and out_w > 0,
+           f"input {in_h}x{in_w} gives no output for a {filter_h}x{filter_w} filter "
+           f"(dilation {params.dilation_h_factor}x{params.dilation_w_factor}, "
+           f"{Padding(params.padding).name} padding)")
+    pad_h, offset_h = compute_padding_with_offset(params.stride_h, params.dilation_h_factor,
+                                                  in_h, filter_h, out_h)
+    pad_w, offset_w = compute_padding_with_offset(params.stride_w, params.dilation_w_factor,
+                                                  in_w, filter_w, out_w)
+    return ConvGeometry(batches, in_h, in_w, depth, filter_h, filter_w, out_h, out_w,
+                        params.stride_h, params.stride_w, params.dilation_h_factor,
+                        params.dilation_w_factor, PaddingValues(pad_w, pad_h, offset_w, offset_h))
+
+
+def check_output_shape(output, geometry: ConvGeometry, output_depth: int) -> None:
+    expected = [geometry.batches, geometry.output_height, geometry.output_width, output_depth]
+    ensure(list(output.shape) == expected,
+           f"output shape {list(output.shape)} should be {expected} for this input, filter, "
+           f"stride, dilation and padding")
+
+
+def check_bias(bias, output_depth: int, expected_type: int) -> None:
+    if bias is None:
+        return
+    ensure(bias.type == expected_type, f"bias is {type_name(bias.type)}; this op needs "
+                                       f"{type_name(expected_type)} bias here")
+    ensure(bias.num_elements == output_depth,
+           f"bias has {bias.num_elements} elements for {output_depth} output channels")
+
+
+def populate_convolution_quantization_params(data: OpDataConv, params, input, filter, output,
+                                             num_channels: int,
+                                             quantized_dimension: int) -> None:
+    """PopulateConvolutionQuantizationParams: one multiplier and shift per output channel
+    (a per-tensor filter scale is broadcast), and the fused activation as a clamp."""
+    for name, t in (("input", input), ("filter", filter), ("output", output)):
+        ensure(t.quantization is not None and len(t.quantization.scale) > 0,
+               f"int8 {name} tensor {t.index} ({t.name!r}) has no quantization parameters")
+    ensure(len(input.quantization.scale) == 1 and len(output.quantization.scale) == 1,
+           "input and output must be quantized per tensor (one scale each)")
+    filter_scales = filter.quantization.scale
+    ensure(len(filter_scales) in (1, num_channels),
+           f"filter has {len(filter_scales)} scales; expected 1 or one per output channel "
+           f"({num_channels})")
+    ensure(len(filter.quantization.zero_point) == len(filter_scales),
+           f"filter has {len(filter_scales)} scales but "
+           f"{len(filter.quantization.zero_point)} zero points")
+    if len(filter_scales) > 1:
+        ensure(filter.quantization.quantized_dimension == quantized_dimension,
+               f"per-channel filter must be quantized along dimension {quantized_dimension} "
+               f"(output channels), not {filter.quantization.quantized_dimension}")
+    ensure(output.scale > 0 and input.scale > 0, "input and output scales must be positive")
+    multipliers, shifts = [], []
+    for c in range(num_channels):
+        filter_scale = float(filter_scales[c if len(filter_scales) > 1 else 0])
+        effective_output_scale = float(input.scale) * filter_scale / float(output.scale)
+        multiplier, shift = quantize_multiplier(effective_output_scale)
+        multipliers.append(multiplier)
+        shifts.append(shift)
+    data.per_channel_output_multiplier = np.array(multipliers, np.int64)
+    data.per_channel_output_shift = np.array(shifts, np.int64)
+    data.output_activation_min, data.output_activation_max = activation_range_quantized(
+        params.fused_activation_function, output.scale, output.zero_point)
+
+
+def allocate_per_channel_buffers(context, num_channels: int) -> None:
+    """TFLM always allocates the two int32 arrays (multiplier, shift), even for float."""
+    for what in ("per-channel output multiplier", "per-channel output shift"):
+        context.allocate_persistent_buffer(4 * num_channels, what)
+
+
+def activation_range_quantized(activation: int, scale: float, zero_point: int,
+                               qmin: int = -128, qmax: int = 127) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized. TFLM quantizes the bounds (0, 6, -1, 1) in float32
+    arithmetic - round(f / scale) with f and scale float - which rounds differently from a
+    double division when f / scale lands near a half."""
+    def quantize(f: float) -> int:
+        tmp = np.float32(f) / np.float32(scale)
+        ensure(abs(float(tmp)) < 2.0**31, f"fused activation bound {f} overflows int32 at "
+                                          f"output scale {scale}")
+        return zero_point + _round_half_away_float32(tmp)
+
+    if activation == ActivationFunctionType.RELU:
+        return max(qmin, quantize(0.0)), qmax
+    if activation == ActivationFunctionType.RELU6:
+        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
+    if activation == ActivationFunctionType.RELU_N1_TO_1:
+        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
+    return qmin, qmax
+
+
+def _round_half_away_float32(x: np.float32) -> int:
+    """TfLiteRound on a float: std::round, halves away from zero (exact in float64)."""
+    x = float(x)
+    return int(np.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def activation_range_float(activation: int) -> tuple[float, float]:
+    """CalculateActivationRange<float>: without a fused activation the bounds are the
+    float32 extremes (lowest() and max()), not infinities - so an overflowed +inf total
+    comes out as FLT_MAX, as in TFLM."""
+    if activation == ActivationFunctionType.RELU:
+        return 0.0, FLOAT32_MAX
+    if activation == ActivationFunctionType.RELU6:
+        return 0.0, 6.0
+    if activation == ActivationFunctionType.RELU_N1_TO_1:
+        return -1.0, 1.0
+    return -FLOAT32_MAX, FLOAT32_MAX
+
+
+def float_inside_masks(geometry: ConvGeometry) -> dict:
+    return {(fy, fx): geometry.inside(fy, fx) for fy in range(geometry.filter_height)
+            for fx in range(geometry.filter_width)}
+
+
+# ----------------------------------------------------------------------------- CONV_2D
+
+
+def prepare(context, node):
+    data: OpDataConv = node.user_data
+    params = node.builtin_data
+    input, filter, bias, output = check_conv_io(context, node, "CONV_2D")
+    output_depth, _, _, filter_input_depth = filter.shape
+    input_depth = input.shape[3]
+    # TFLM allocates the per-channel arrays before anything else is checked.
+    allocate_per_channel_buffers(context, output_depth)
+    ensure(filter_input_depth > 0 and input_depth % filter_input_depth == 0,
+           f"input has {input_depth} channels, not a multiple of the filter's "
+           f"{filter_input_depth} (filter {list(filter.shape)})")
+    data.groups = input_depth // filter_input_depth
+    ensure(output_depth > 0 and output_depth % data.groups == 0,
+           f"{data.groups} groups ({input_depth} input / {filter_input_depth} filter channels) "
+           f"do not divide the {output_depth} output channels")
+    data.geometry = compute_geometry(params, input, filter, output)
+    check_output_shape(output, data.geometry, output_depth)
+    data.padding = data.geometry.padding
+
+    if input.type == TensorType.FLOAT32:
+        ensure(filter.type == TensorType.FLOAT32, f"float32 conv needs float32 filter, got "
+                                                  f"{type_name(filter.type)} (hybrid models are "
+                                                  f"not supported on TFLite Micro)")
+        check_bias(bias, output_depth, TensorType.FLOAT32)
+        data.output_activation_min, data.output_activation_max = activation_range_float(
+            params.fused_activation_function)
+        data.padded_input = data.geometry.new_padded_buffer(np.float32, 0.0)
+        data.inside_masks = float_inside_masks(data.geometry)
+    elif input.type == TensorType.INT8:
+        ensure(filter.type == TensorType.INT8, f"int8 conv needs int8 filter, got "
+                                               f"{type_name(filter.type)}")
+        check_bias(bias, output_depth, TensorType.INT32)
+        populate_convolution_quantization_params(data, params, input, filter, output,
+                                                 output_depth, QUANTIZED_DIMENSION)
+        # A border of zero points: (zero_point + input_offset) = 0, as if the tap were skipped.
+        data.padded_input = data.geometry.new_padded_buffer(np.int8, input.zero_point)
+        if filter.data is not None and (bias is None or bias.data is not None):
+            data.filter_matrix, data.folded_bias = conv_filter_matrix(
+                filter.data, None if bias is None else bias.data, -input.zero_point, data.groups)
+    else:
+        raise unsupported_type(node, input)
+    data.input_zero_point = input.zero_point
+    data.filter_zero_point = filter.zero_point
+    data.output_zero_point = output.zero_point
+
+
+def eval(context, node):
+    data: OpDataConv = node.user_data
+    input, filter = context.get_input(node, INPUT), context.get_input(node, FILTER)
+    bias = context.get_input(node, BIAS) if len(node.inputs) == 3 else None
+    output = context.get_output(node, OUTPUT)
+    x_padded = data.geometry.place(input.data, data.padded_input)
+    if input.type == TensorType.FLOAT32:
+        result = conv_float(x_padded, filter.data, None if bias is None else bias.data,
+                            data.geometry, data.groups, data.inside_masks,
+                            data.output_activation_min, data.output_activation_max)
+    elif input.type == TensorType.INT8:
+        filter_matrix, folded_bias = data.filter_matrix, data.folded_bias
+        if filter_matrix is None:  # filter or bias is not a constant: fold them every time
+            filter_matrix, folded_bias = conv_filter_matrix(
+                filter.data, None if bias is None else bias.data, -data.input_zero_point,
+                data.groups)
+        result = conv_per_channel(x_padded, filter_matrix, folded_bias, data.geometry,
+                                  data.per_channel_output_multiplier,
+                                  data.per_channel_output_shift, data.output_zero_point,
+                                  data.output_activation_min, data.output_activation_max)
+    else:
+        raise unsupported_type(node, input)
+    output.data[...] = result
+
+
+# ----------------------------------------------------------------------------- reference math
+
+
+def conv_filter_matrix(filter, bias, input_offset, groups):
+    """The int8 filter as float64 matrices for BLAS, one per group: [groups, K, per_group]
+    with K ordered (filter_y, filter_x, in_channel); and the bias with the input offset
+    folded in: sum(f * (x + off)) = sum(f * x) + off * sum(f), so the input need not be
+    offset on every invoke."""
+    output_depth = filter.shape[0]
+    per_group = output_depth // groups
+    flat = filter.reshape(output_depth, -1).astype(np.float64)  # [out, K]
+    matrix = np.ascontiguousarray(flat.reshape(groups, per_group, -1).transpose(0, 2, 1))
+    folded = input_offset * flat.sum(axis=1)
+    if bias is not None:
+        folded = folded + bias.astype(np.float64)
+    return matrix, folded
+
+
+def conv_per_channel(x_padded, filter_matrix, folded_bias, geometry, multiplier, shift,
+                     output_offset, act_min, act_max):
+    """reference_integer_ops::ConvPerChannel: acc = sum(filter * (input + input_offset))
+    over (filter_y, filter_x, in_channel), + bias, MultiplyByQuantizedMultiplier per output
+    channel, + output_offset, clamp.
+
+    Every window is read at once (im2col) and multiplied by the filter in float64 BLAS -
+    exact, since the integers stay far below 2^53. The C++ int32 accumulator wraps on
+    overflow; requantize wraps the exact sum the same way."""
+    groups, accum_depth, per_group = filter_matrix.shape
+    g = geometry
+    rows = g.batches * g.output_height * g.output_width
+    # [b, oy, ox, ky, kx, group, in_channel] -> rows of (ky, kx, in_channel) per group
+    windows = g.windows(x_padded)
+    windows = windows.reshape(windows.shape[:5] + (groups, -1))
+    columns = np.empty((groups,) + windows.shape[:5] + windows.shape[6:])
+    columns[...] = np.moveaxis(windows, 5, 0)  # one copy: int8 view -> float64 rows
+    acc = matmul_in_row_blocks(columns.reshape(groups, rows, accum_depth), filter_matrix)
+    acc = np.moveaxis(acc, 0, 1).reshape(rows, groups * per_group) + folded_bias
+    result = requantize(acc.astype(np.int64), multiplier, shift, output_offset, act_min,
+                        act_max, np.int8)
+    return result.reshape(g.batches, g.output_height, g.output_width, -1)
+
+
+# OpenBLAS hands a product of more than about 2 * 2^18 multiply-adds to several threads.
+# The products of small models are just above that, where waking a second thread costs
+# more than it saves - and, when other processes hold the cores, hundreds of times more.
+BLAS_BLOCK_MACS = 1 << 18
+BLAS_MAX_BLOCKS = 8  # beyond this the product is large enough to profit from threads
+
+
+def matmul_in_row_blocks(a, b):
+    """a @ b for a [..., rows, K] and b [..., K, N], in blocks of rows small enough that
+    BLAS runs each on this thread. The result is the same (exact integers here)."""
+    rows, accum_depth = a.shape[-2:]
+    block = max(1, BLAS_BLOCK_MACS // max(1, accum_depth * b.shape[-1]))
+    if rows <= block or rows > block * BLAS_MAX_BLOCKS:
+        return np.matmul(a, b)
+    out = np.empty(a.shape[:-1] + b.shape[-1:])
+    for start in range(0, rows, block):
+        np.matmul(a[..., start:start + block, :], b, out=out[..., start:start + block, :])
+    return out
+
+
+@np.errstate(over="ignore", invalid="ignore")  # inf and NaN are results here, as in C++
+def conv_float(x_padded, filter, bias, geometry, groups, inside_masks, act_min, act_max):
+    """reference_ops::Conv: for each output, total = 0.0f, then total += input * filter
+    over filter_y, filter_x, in_channel in that order (float32, no FMA), then
+    total + bias, then clamp. Vectorized over every output at once, looping over the
+    reduction in the C++ order so every rounding is the same. Taps outside the image are
+    masked to 0, which adds nothing (total is never -0.0)."""
+    g = geometry
+    output_depth, _, _, filter_input_depth = filter.shape
+    per_group = output_depth // groups
+    # Input channel seen by each output channel at in_channel 0 of its group.
+    group_start = (np.arange(output_depth) // per_group) * filter_input_depth
+    total = np.zeros((g.batches, g.output_height, g.output_width, output_depth), np.float32)
+    for filter_y in range(g.filter_height):
+        for filter_x in range(g.filter_width):
+            x_tap = g.tap(x_padded, filter_y, filter_x)
+            inside = inside_masks[(filter_y, filter_x)]
+            for in_channel in range(filter_input_depth):
+                if groups == 1:
+                    x_value = x_tap[..., in_channel:in_channel + 1]
+                else:
+                    x_value = x_tap[..., group_start + in_channel]
+                product = x_value * filter[:, filter_y, filter_x, in_channel]
+                if inside is not None:
+                    product = np.where(inside, product, np.float32(0))
+                total += product
+    total = total + (bias if bias is not None else np.float32(0.0))  # the C++ adds 0.0f
+    return np.minimum(np.maximum(total, np.float32(act_min)), np.float32(act_max))
+
+
+def count_macs(context, node):
+    filter, output = context.get_input(node, FILTER), context.get_output(node, OUTPUT)
+    return output.num_elements * filter.shape[1] * filter.shape[2] * filter.shape[3]
+
+
+def register_conv_2d():
+    return Registration("CONV_2D", prepare=prepare, eval=eval, init=init, max_version=8,
+                        count_macs=count_macs)

@@ -1,0 +1,176 @@
+"""DEPTHWISE_CONV_2D: every input channel is filtered on its own, by depth_multiplier filters.
+
+Mirrors tensorflow/lite/micro/kernels/depthwise_conv.cc and depthwise_conv_common.cc
+(DepthwiseConvPrepare, CalculateOpDataDepthwiseConv, DepthwiseConvEval), with the
+arithmetic of reference_integer_ops::DepthwiseConvPerChannel (int8) and
+reference_ops::DepthwiseConv (float32). It shares OpDataConv, the padding and the
+quantization parameters with CONV_2D (conv.py), as the C++ shares conv.h.
+
+Layouts:
+    input  [batches, input_height, input_width, input_depth]
+    filter [1, filter_height, filter_width, output_depth]
+    bias   [output_depth] (optional)
+    output [batches, output_height, output_width, output_depth]
+with output_depth = input_depth * depth_multiplier: output channel
+in_channel * depth_multiplier + m is input channel in_channel through filter m.
+
+No reduction over channels means no matrix product: the sum over the filter_height *
+filter_width taps is done tap by tap, each tap vectorized over the whole output.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tflm_edu.kernels.conv import (OpDataConv, activation_range_float,
+                                   allocate_per_channel_buffers, check_bias, check_conv_io,
+                                   check_output_shape, compute_geometry, float_inside_masks,
+                                   populate_convolution_quantization_params)
+from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.quantization_util import requantize
+from tflm_edu.schema.enums import TensorType, type_name
+
+INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
+QUANTIZED_DIMENSION = 3  # per-channel filter scales run along the output channels
+
+
+def init(context, node):
+    return OpDataConv()
+
+
+def prepare(context, node):
+    data: OpDataConv = node.user_data
+    params = node.builtin_data
+    input, filter, bias, output = check_conv_io(context, node, "DEPTHWISE_CONV_2D")
+    output_depth = filter.shape[3]
+    allocate_per_channel_buffers(context, output_depth)
+    ensure(filter.shape[0] == 1, f"depthwise filter must be [1, height, width, channels], "
+                                 f"got {list(filter.shape)}")
+    input_depth = input.shape[3]
+    ensure(params.depth_multiplier > 0, f"depth_multiplier must be positive, got "
+                                        f"{params.depth_multiplier}")
+    ensure(input_depth * params.depth_multiplier == output_depth,
+           f"{input_depth} input channels x depth_multiplier {params.depth_multiplier} != "
+           f"{output_depth} filter channels (filter {list(filter.shape)})")
+    data.geometry = compute_geometry(params, input, filter, output)
+    check_output_shape(output, data.geometry, output_depth)
+    data.padding = data.geometry.padding
+
+    if input.type == TensorType.FLOAT32:
+        ensure(filter.type == TensorType.FLOAT32, f"float32 depthwise conv needs float32 "
+                                                  f"filter, got {type_name(filter.type)}")
+        check_bias(bias, output_depth, TensorType.FLOAT32)
+        data.output_activation_min, data.output_activation_max = activation_range_float(
+            params.fused_activation_function)
+        data.padded_input = data.geometry.new_padded_buffer(np.float32, 0.0)
+        data.inside_masks = float_inside_masks(data.geometry)
+    elif input.type == TensorType.INT8:
+        ensure(filter.type == TensorType.INT8, f"int8 depthwise conv needs int8 filter, got "
+                                               f"{type_name(filter.type)}")
+        check_bias(bias, output_depth, TensorType.INT32)
+        populate_convolution_quantization_params(data, params, input, filter, output,
+                                                 output_depth, QUANTIZED_DIMENSION)
+        data.padded_input = data.geometry.new_padded_buffer(np.int8, input.zero_point)
+        if filter.data is not None and (bias is None or bias.data is not None):
+            data.filter_matrix, data.folded_bias = depthwise_filter_taps(
+                filter.data, None if bias is None else bias.data, -input.zero_point,
+                params.depth_multiplier)
+    else:
+        raise unsupported_type(node, input)
+    data.input_zero_point = input.zero_point
+    data.filter_zero_point = filter.zero_point
+    data.output_zero_point = output.zero_point
+
+
+def eval(context, node):
+    data: OpDataConv = node.user_data
+    params = node.builtin_data
+    input, filter = context.get_input(node, INPUT), context.get_input(node, FILTER)
+    bias = context.get_input(node, BIAS) if len(node.inputs) == 3 else None
+    output = context.get_output(node, OUTPUT)
+    x_padded = data.geometry.place(input.data, data.padded_input)
+    if input.type == TensorType.FLOAT32:
+        result = depthwise_conv_float(x_padded, filter.data, None if bias is None else bias.data,
+                                      data.geometry, params.depth_multiplier, data.inside_masks,
+                                      data.output_activation_min, data.output_activation_max)
+    elif input.type == TensorType.INT8:
+        taps, folded_bias = data.filter_matrix, data.folded_bias
+        if taps is None:  # filter or bias is not a constant: fold them every time
+            taps, folded_bias = depthwise_filter_taps(
+                filter.data, None if bias is None else bias.data, -data.input_zero_point,
+                params.depth_multiplier)
+        result = depthwise_conv_per_channel(
+            x_padded, taps, folded_bias, data.geometry, data.per_channel_output_multiplier,
+            data.per_channel_output_shift, data.output_zero_point,
+            data.output_activation_min, data.output_activation_max)
+    else:
+        raise unsupported_type(node, input)
+    output.data[...] = result
+
+
+# ----------------------------------------------------------------------------- reference math
+
+
+def depthwise_filter_taps(filter, bias, input_offset, depth_multiplier):
+    """The int8 filter as int32 [filter_h, filter_w, input_depth, depth_multiplier], and
+    the bias with the input offset folded in (bias + input_offset * sum over taps), so
+    the input need not be offset on every invoke."""
+    _, filter_h, filter_w, output_depth = filter.shape
+    taps = filter.reshape(filter_h, filter_w, output_depth // depth_multiplier,
+                          depth_multiplier).astype(np.int32)
+    folded = input_offset * filter.reshape(-1, output_depth).astype(np.int64).sum(axis=0)
+    if bias is not None:
+        folded = folded + bias.astype(np.int64)
+    return taps, folded
+
+
+def depthwise_conv_per_channel(x_padded, taps, folded_bias, geometry, multiplier, shift,
+                               output_offset, act_min, act_max):
+    """reference_integer_ops::DepthwiseConvPerChannel: for each output channel,
+    acc = sum over (filter_y, filter_x) of filter * (input + input_offset), + bias,
+    MultiplyByQuantizedMultiplier per channel, + output_offset, clamp.
+
+    Integer sums do not depend on order, so the taps are added one at a time, each over
+    the whole output; requantize wraps the sum to int32 as the C++ accumulator would."""
+    g = geometry
+    acc = None
+    for filter_y in range(g.filter_height):
+        for filter_x in range(g.filter_width):
+            # [b, oy, ox, in_channel, 1] * [in_channel, m] -> [b, oy, ox, in_channel, m]
+            term = g.tap(x_padded, filter_y, filter_x)[..., None] * taps[filter_y, filter_x]
+            acc = term if acc is None else acc + term
+    acc = acc.reshape(g.batches, g.output_height, g.output_width, -1) + folded_bias
+    return requantize(acc, multiplier, shift, output_offset, act_min, act_max, np.int8)
+
+
+@np.errstate(over="ignore", invalid="ignore")  # inf and NaN are results here, as in C++
+def depthwise_conv_float(x_padded, filter, bias, geometry, depth_multiplier, inside_masks,
+                         act_min, act_max):
+    """reference_ops::DepthwiseConv: for each output channel, total = 0.0f, then
+    total += input * filter over filter_y, filter_x in that order (float32), then
+    total + bias, then clamp. Taps outside the image are masked to 0 (adds nothing)."""
+    g = geometry
+    _, filter_h, filter_w, output_depth = filter.shape
+    per_tap = filter.reshape(filter_h, filter_w, output_depth // depth_multiplier,
+                             depth_multiplier)
+    total = np.zeros((g.batches, g.output_height, g.output_width,
+                      output_depth // depth_multiplier, depth_multiplier), np.float32)
+    for filter_y in range(filter_h):
+        for filter_x in range(filter_w):
+            product = g.tap(x_padded, filter_y, filter_x)[..., None] * per_tap[filter_y, filter_x]
+            inside = inside_masks[(filter_y, filter_x)]
+            if inside is not None:
+                product = np.where(inside[..., None], product, np.float32(0))
+            total += product
+    total = total.reshape(g.batches, g.output_height, g.output_width, output_depth)
+    total = total + (bias if bias is not None else np.float32(0.0))
+    return np.minimum(np.maximum(total, np.float32(act_min)), np.float32(act_max))
+
+
+def count_macs(context, node):
+    filter, output = context.get_input(node, FILTER), context.get_output(node, OUTPUT)
+    return output.num_elements * filter.shape[1] * filter.shape[2]
+
+
+def register_depthwise_conv_2d():
+    return Registration("DEPTHWISE_CONV_2D", prepare=prepare, eval=eval, init=init,
+                        max_version=7, count_macs=count_macs)
