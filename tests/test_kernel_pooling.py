@@ -1,0 +1,194 @@
+"""AVERAGE_POOL_2D and MAX_POOL_2D against the real TFLM: float32, int8 and int16."""
+import numpy as np
+import pytest
+
+from op_harness import check_model
+from tflm_edu import ModelError
+from tflm_edu.interpreter import MicroInterpreter
+from tflm_edu.kernels.quantization_util import compute_padding_height_width
+from tflm_edu.op_resolver import AllOpsResolver
+from tflm_edu.schema import read_model, write_model
+from tflm_edu.schema.builder import ModelBuilder, quantization
+from tflm_edu.schema.enums import ActivationFunctionType as Act, BuiltinOperator as Op
+from tflm_edu.schema.enums import Padding
+from tflm_edu.schema.options import Pool2DOptions
+
+SAME, VALID = Padding.SAME, Padding.VALID
+
+
+def pool_model(op, shape, filter_hw, stride_hw, padding, dtype, act=Act.NONE, seed=0,
+               out_shape=None, out_quant=None):
+    rng = np.random.default_rng(seed)
+    batches, height, width, depth = shape
+    if out_shape is None:
+        out_h, out_w, _, _ = compute_padding_height_width(
+            stride_hw[0], stride_hw[1], 1, 1, height, width, filter_hw[0], filter_hw[1],
+            padding)
+        out_shape = (batches, out_h, out_w, depth)
+    b = ModelBuilder()
+    quant = None
+    if dtype != np.float32:
+        scale = rng.uniform(0.01, 0.2) if dtype == np.int8 else rng.uniform(1e-4, 1e-3)
+        zero_point = int(rng.integers(-30, 30)) if dtype == np.int8 else 0
+        quant = quantization(scale, zero_point)
+    x = b.add_input(shape, dtype, quant=quant)
+    out = b.add_tensor(out_shape, dtype, quant=out_quant or quant)
+    version = {np.float32: 1, np.int8: 2, np.int16: 3}[dtype]
+    b.add_operator(op, [x], [out], Pool2DOptions(
+        padding=padding, stride_w=stride_hw[1], stride_h=stride_hw[0],
+        filter_width=filter_hw[1], filter_height=filter_hw[0],
+        fused_activation_function=act), version=version)
+    b.mark_output(out)
+    return b.build()
+
+
+AVG, MAX = Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D
+
+# (input shape, filter, stride, padding): odd sizes, SAME border windows, overlapping and
+# gapped windows, a filter larger than the input, 1x1 and global pooling.
+GEOMETRIES = [
+    ((1, 8, 8, 3), (2, 2), (2, 2), VALID),
+    ((1, 7, 9, 4), (3, 3), (2, 2), SAME),
+    ((2, 5, 6, 2), (3, 2), (1, 1), SAME),
+    ((1, 10, 7, 5), (4, 3), (3, 2), SAME),
+    ((1, 6, 6, 1), (5, 5), (1, 1), SAME),
+    ((1, 3, 3, 8), (3, 3), (3, 3), VALID),  # person_detect-like global average
+    ((1, 4, 4, 2), (7, 7), (1, 1), SAME),  # filter larger than the input
+    ((1, 9, 5, 3), (2, 3), (3, 1), VALID),
+    ((3, 4, 4, 3), (1, 1), (1, 1), VALID),
+    ((1, 11, 11, 2), (2, 2), (3, 3), SAME),  # stride larger than the filter
+    ((1, 128, 3, 1), (3, 1), (3, 1), SAME),  # magic_wand-like
+    ((1, 1, 1, 6), (1, 1), (2, 2), SAME),
+]
+
+
+@pytest.mark.parametrize("op", [AVG, MAX])
+@pytest.mark.parametrize("dtype", [np.float32, np.int8, np.int16])
+@pytest.mark.parametrize("case", range(len(GEOMETRIES)))
+def test_geometries(op, dtype, case):
+    shape, filter_hw, stride_hw, padding = GEOMETRIES[case]
+    check_model(pool_model(op, shape, filter_hw, stride_hw, padding, dtype, seed=case), case)
+
+
+@pytest.mark.parametrize("op", [AVG, MAX])
+@pytest.mark.parametrize("dtype", [np.float32, np.int8, np.int16])
+@pytest.mark.parametrize("act", [Act.RELU, Act.RELU6, Act.RELU_N1_TO_1, Act.TANH])
+def test_fused_activations(op, dtype, act):
+    model = pool_model(op, (1, 6, 5, 3), (2, 2), (1, 2), SAME, dtype, act, seed=int(act))
+    check_model(model, int(act))
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("op", [AVG, MAX])
+def test_random_int8(seed, op):
+    rng = np.random.default_rng(100 + seed)
+    shape = (int(rng.integers(1, 3)), *rng.integers(1, 13, 2), int(rng.integers(1, 6)))
+    filter_hw, stride_hw = tuple(rng.integers(1, 5, 2)), tuple(rng.integers(1, 4, 2))
+    padding = SAME if seed % 2 else VALID
+    if padding == VALID:
+        filter_hw = tuple(min(f, s) for f, s in zip(filter_hw, shape[1:3]))
+    check_model(pool_model(op, shape, filter_hw, stride_hw, padding, np.int8, seed=seed), seed)
+
+
+def test_activation_bounds_quantize_in_float32():
+    """TFLM quantizes the activation bounds as roundf(1.0f / 0.4f) = roundf(2.5f) = 3; the
+    same division in double gives 2.49999996 -> 2."""
+    for op in (AVG, MAX):
+        for act in (Act.RELU_N1_TO_1, Act.RELU6):
+            model = pool_model(op, (1, 1, 8, 1), (1, 1), (1, 1), VALID, np.int8, act,
+                               out_quant=None)
+            for tensor in model.subgraphs[0].tensors:
+                tensor.quantization = quantization(0.4, 0)
+            x = np.array([-5, -3, -2, 0, 2, 3, 4, 16], np.int8).reshape(1, 1, 8, 1)
+            ours = check_model(model, inputs=[x])
+            if act == Act.RELU_N1_TO_1:
+                assert ours[0].reshape(-1).tolist() == [-3, -3, -2, 0, 2, 3, 3, 3]
+
+
+def test_int8_rounding_of_negative_averages():
+    """All-equal negative windows and ties: -3.5 rounds to -4, 2.5 rounds to 3."""
+    model = pool_model(AVG, (1, 2, 4, 1), (2, 2), (2, 2), VALID, np.int8)
+    x = np.array([-3, -4, 2, 3, -4, -3, 2, 3], np.int8).reshape(1, 2, 4, 1)
+    ours = check_model(model, inputs=[x])
+    assert ours[0].reshape(-1).tolist() == [-4, 3]
+
+
+def test_int8_extremes():
+    model = pool_model(AVG, (1, 6, 6, 2), (3, 3), (1, 1), SAME, np.int8)
+    for value in (-128, 127):
+        check_model(model, inputs=[np.full((1, 6, 6, 2), value, np.int8)])
+
+
+def test_float_special_values():
+    """inf, -inf, NaN and signed zeros go through the same comparisons as in C++; with no
+    activation TFLM clamps to the finite float range, so inf comes out as FLT_MAX."""
+    x = np.array([np.inf, 1.0, -0.0, 0.0, -np.inf, -np.inf, np.nan, 2.0,
+                  -0.0, -0.0, 5.0, np.nan], np.float32).reshape(1, 3, 4, 1)
+    for op in (AVG, MAX):
+        for act in (Act.NONE, Act.RELU):
+            model = pool_model(op, (1, 3, 4, 1), (1, 2), (1, 2), VALID, np.float32, act)
+            ours = check_model(model, inputs=[x])
+            assert np.isfinite(ours[0]).any()
+
+
+# ----------------------------------------------------------------------------- malformed
+
+
+def allocate(model):
+    MicroInterpreter(read_model(write_model(model)), AllOpsResolver(), None).allocate_tensors()
+
+
+@pytest.mark.parametrize("op", [AVG, MAX])
+def test_stride_zero_is_rejected(op):
+    model = pool_model(op, (1, 4, 4, 1), (2, 2), (0, 1), VALID, np.float32,
+                       out_shape=(1, 2, 2, 1))
+    with pytest.raises(ModelError, match="strides must be positive"):
+        allocate(model)
+
+
+def test_filter_zero_is_rejected():
+    model = pool_model(AVG, (1, 4, 4, 1), (0, 2), (1, 1), SAME, np.float32,
+                       out_shape=(1, 4, 4, 1))
+    with pytest.raises(ModelError, match="filter size must be positive"):
+        allocate(model)
+
+
+def test_wrong_output_shape_is_rejected():
+    model = pool_model(MAX, (1, 4, 4, 1), (2, 2), (2, 2), VALID, np.int8,
+                       out_shape=(1, 3, 2, 1))
+    with pytest.raises(ModelError, match=r"output shape \[1, 3, 2, 1\] should be \[1, 2, 2, 1\]"):
+        allocate(model)
+
+
+def test_valid_filter_larger_than_input_is_rejected():
+    model = pool_model(AVG, (1, 2, 2, 1), (3, 3), (1, 1), VALID, np.float32,
+                       out_shape=(1, 1, 1, 1))
+    with pytest.raises(ModelError, match="does not fit"):
+        allocate(model)
+
+
+def test_rank_is_checked():
+    b = ModelBuilder()
+    x = b.add_input((4, 4, 1), np.float32)
+    out = b.add_tensor((2, 2, 1), np.float32)
+    b.add_operator(MAX, [x], [out], Pool2DOptions(VALID, 2, 2, 2, 2))
+    b.mark_output(out)
+    with pytest.raises(ModelError, match="input must be 4-D"):
+        allocate(b.build())
+
+
+def test_quantized_rescale_is_rejected():
+    model = pool_model(AVG, (1, 4, 4, 1), (2, 2), (2, 2), VALID, np.int8,
+                       out_quant=quantization(0.5, 3))
+    with pytest.raises(ModelError, match="pooling does not rescale"):
+        allocate(model)
+
+
+def test_unsupported_type_is_rejected():
+    b = ModelBuilder()
+    x = b.add_input((1, 4, 4, 1), np.int32)
+    out = b.add_tensor((1, 2, 2, 1), np.int32)
+    b.add_operator(AVG, [x], [out], Pool2DOptions(VALID, 2, 2, 2, 2))
+    b.mark_output(out)
+    with pytest.raises(ModelError, match="INT32 is not supported"):
+        allocate(b.build())

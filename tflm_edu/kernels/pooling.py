@@ -1,0 +1,274 @@
+"""AVERAGE_POOL_2D and MAX_POOL_2D: the mean or the max of each filter window, per channel.
+
+Mirrors tensorflow/lite/micro/kernels/pooling.cc and pooling_common.cc (OpDataPooling,
+PoolingPrepare), with the arithmetic of reference_ops::AveragePool / MaxPool (float) and
+reference_integer_ops::AveragePool / MaxPool (int8, int16).
+
+Shapes: input and output are [batches, height, width, depth] (NHWC). A window only
+counts the taps that fall inside the image: with SAME padding the border windows are
+smaller, and an average divides by the number of in-image taps (filter_count), not by
+filter_height * filter_width.
+
+Pooling never rescales: an int8 or int16 output must carry the input's scale and zero
+point, so the average is taken directly on the stored integers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
+                                                compute_padding_height_width)
+from tflm_edu.schema.enums import ActivationFunctionType, Padding, TensorType
+from tflm_edu.schema.options import Pool2DOptions
+
+INPUT, OUTPUT = 0, 0
+
+FLOAT32_LOWEST = np.finfo(np.float32).min
+FLOAT32_MAX = np.finfo(np.float32).max
+QUANTIZED_TYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
+
+
+@dataclass
+class OpDataPooling:
+    padding_height: int = 0  # TfLitePaddingValues: rows of padding above the image
+    padding_width: int = 0  # ... and columns left of it
+    activation_min: int = 0
+    activation_max: int = 0
+    activation_min_f32: float = 0.0
+    activation_max_f32: float = 0.0
+    # Not in TFLM: the number of in-image taps of every window, [out_height, out_width].
+    # The C++ counts them inside the loop; they depend only on shapes, so count them once.
+    filter_count: np.ndarray | None = None
+
+
+def init(context, node):
+    return OpDataPooling()
+
+
+def prepare(context, node):
+    data: OpDataPooling = node.user_data
+    params = node.builtin_data or Pool2DOptions()
+    input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
+    _check_shapes(data, params, input, output)
+    if input.type == TensorType.FLOAT32:
+        ensure(output.type == TensorType.FLOAT32, "float32 input needs a float32 output")
+        data.activation_min_f32, data.activation_max_f32 = \
+            activation_range_float(params.fused_activation_function)
+        return
+    if input.type not in QUANTIZED_TYPES:
+        raise unsupported_type(node, input)
+    ensure(output.type == input.type, "input and output types differ")
+    ensure(input.quantization is not None and output.quantization is not None,
+           "quantized pooling needs quantized input and output tensors")
+    # The C++ subtracts the two float scales in float, then compares in double.
+    scale_diff = abs(np.float32(input.scale) - np.float32(output.scale))
+    ensure(float(scale_diff) <= 1.0e-6,
+           f"pooling does not rescale: input scale {input.scale} and output scale "
+           f"{output.scale} must be equal")
+    ensure(input.zero_point == output.zero_point,
+           f"pooling does not rescale: input zero point {input.zero_point} and output "
+           f"zero point {output.zero_point} must be equal")
+    data.activation_min, data.activation_max = activation_range_quantized(
+        params.fused_activation_function, output.scale, output.zero_point,
+        QUANTIZED_TYPES[output.type])
+
+
+def _check_shapes(data, params, input, output):
+    """CalculateOpDataPooling (padding), plus the shape checks the C++ leaves to DCHECKs."""
+    ensure(len(input.shape) == 4, f"input must be 4-D [batches, height, width, depth], "
+                                  f"got {list(input.shape)}")
+    ensure(len(output.shape) == 4, f"output must be 4-D, got {list(output.shape)}")
+    ensure(params.stride_h > 0 and params.stride_w > 0,
+           f"strides must be positive, got stride_h={params.stride_h} "
+           f"stride_w={params.stride_w}")
+    ensure(params.filter_height > 0 and params.filter_width > 0,
+           f"filter size must be positive, got {params.filter_height}x{params.filter_width}")
+    ensure(params.padding in (Padding.SAME, Padding.VALID),
+           f"padding must be SAME or VALID, got {params.padding}")
+    batches, height, width, depth = input.shape
+    out_height, out_width, data.padding_height, data.padding_width = \
+        compute_padding_height_width(params.stride_h, params.stride_w, 1, 1,
+                                     height, width, params.filter_height,
+                                     params.filter_width, params.padding)
+    ensure(out_height > 0 and out_width > 0,
+           f"a {params.filter_height}x{params.filter_width} filter does not fit in a "
+           f"{height}x{width} input (the output would be empty)")
+    expected = (batches, out_height, out_width, depth)
+    ensure(tuple(output.shape) == expected,
+           f"output shape {list(output.shape)} should be {list(expected)} for this input, "
+           f"filter, stride and padding")
+    data.filter_count = (
+        _taps_inside(out_height, params.stride_h, data.padding_height,
+                     params.filter_height, height)[:, None] *
+        _taps_inside(out_width, params.stride_w, data.padding_width,
+                     params.filter_width, width)[None, :])
+
+
+def _taps_inside(out_size, stride, padding, filter_size, in_size):
+    """Along one axis: how many taps of each window fall inside the image
+    (filter_end - filter_start in the reference loops)."""
+    origin = np.arange(out_size) * stride - padding
+    start = np.maximum(0, -origin)
+    end = np.minimum(filter_size, in_size - origin)
+    return end - start
+
+
+def activation_range_float(activation):
+    """CalculateActivationRange<float>: 'no activation' clamps to the finite float range
+    (std::numeric_limits<float>::lowest() / max()), so an infinite result becomes
+    +-FLT_MAX, exactly as in TFLM."""
+    act_min, act_max = calculate_activation_range_float(activation)
+    return (max(act_min, float(FLOAT32_LOWEST)), min(act_max, float(FLOAT32_MAX)))
+
+
+def activation_range_quantized(activation, scale, zero_point, dtype):
+    """CalculateActivationRangeQuantized: the activation's bounds quantized with the
+    output's parameters, then intersected with the type's range. The C++ divides in
+    float32 (value / scale, then roundf): in double, 1.0 / 0.4f is 2.49999996 and rounds
+    to 2, while in float32 it is exactly 2.5 and rounds to 3."""
+    qmin, qmax = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
+
+    def quantize(value):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            tmp = np.float32(value) / np.float32(scale)
+        ensure(bool(np.isfinite(tmp)) and -2.0**31 <= float(tmp) <= 2.0**31 - 1,
+               f"activation bound {value} does not fit int32 at scale {scale}")
+        return zero_point + int(_round_half_away_f32(tmp))
+
+    if activation == ActivationFunctionType.RELU:
+        return max(qmin, quantize(0.0)), qmax
+    if activation == ActivationFunctionType.RELU6:
+        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
+    if activation == ActivationFunctionType.RELU_N1_TO_1:
+        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
+    return qmin, qmax
+
+
+def _round_half_away_f32(x):
+    """roundf: halves away from zero, exact for any float32 (no 0.5 added before flooring)."""
+    whole = np.trunc(x)
+    return whole + (np.sign(x) if abs(x - whole) >= np.float32(0.5) else 0)
+
+
+def average_eval(context, node):
+    data: OpDataPooling = node.user_data
+    params = node.builtin_data or Pool2DOptions()
+    input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
+    window = (params.filter_height, params.filter_width, params.stride_h,
+              params.stride_w, data.padding_height, data.padding_width)
+    if input.type == TensorType.FLOAT32:
+        result = average_pool_float(input.data, window, data.filter_count,
+                                    data.activation_min_f32, data.activation_max_f32)
+    else:
+        result = average_pool_quantized(input.data, window, data.filter_count,
+                                        data.activation_min, data.activation_max)
+    output.data[...] = result.reshape(output.data.shape)
+
+
+def max_eval(context, node):
+    data: OpDataPooling = node.user_data
+    params = node.builtin_data or Pool2DOptions()
+    input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
+    window = (params.filter_height, params.filter_width, params.stride_h,
+              params.stride_w, data.padding_height, data.padding_width)
+    if input.type == TensorType.FLOAT32:
+        result = max_pool_float(input.data, window, data.filter_count.shape,
+                                data.activation_min_f32, data.activation_max_f32)
+    else:
+        result = max_pool_quantized(input.data, window, data.filter_count.shape,
+                                    data.activation_min, data.activation_max)
+    output.data[...] = result.reshape(output.data.shape)
+
+
+# ----------------------------------------------------------------------------- reference math
+
+
+def window_taps(input, window, out_shape, fill):
+    """Yield, for filter_y then filter_x (the reference loop order), the input value under
+    that tap for every output position: an [batches, out_height, out_width, depth] strided
+    view. Taps outside the image read `fill`, a value chosen so it cannot change the
+    result (0 for a sum, the type's lowest value for a max)."""
+    filter_height, filter_width, stride_height, stride_width, pad_top, pad_left = window
+    out_height, out_width = out_shape
+    batches, height, width, depth = input.shape
+    # Enough padding on every side for the last window; the planner's SAME padding puts
+    # the odd row or column at the bottom / right.
+    pad_bottom = max(0, (out_height - 1) * stride_height + filter_height - pad_top - height)
+    pad_right = max(0, (out_width - 1) * stride_width + filter_width - pad_left - width)
+    padded = input
+    if pad_top or pad_bottom or pad_left or pad_right:
+        padded = np.pad(input, ((0, 0), (pad_top, pad_bottom), (pad_left, pad_right), (0, 0)),
+                        constant_values=fill)
+    rows = (out_height - 1) * stride_height + 1
+    cols = (out_width - 1) * stride_width + 1
+    for filter_y in range(filter_height):
+        for filter_x in range(filter_width):
+            yield padded[:, filter_y:filter_y + rows:stride_height,
+                         filter_x:filter_x + cols:stride_width, :]
+
+
+def average_pool_float(input, window, filter_count, act_min, act_max):
+    """reference_ops::AveragePool (float): total += tap in float32, taps in loop order,
+    then total / filter_count. Padded taps add +0.0, which leaves a float32 sum that
+    started at +0.0 bit-for-bit unchanged."""
+    total = np.zeros((input.shape[0], *filter_count.shape, input.shape[3]), np.float32)
+    for tap in window_taps(input, window, filter_count.shape, 0.0):
+        total += tap
+    average = total / filter_count.astype(np.float32)[None, :, :, None]
+    return activation_with_min_max(average, act_min, act_max)
+
+
+def average_pool_quantized(input, window, filter_count, act_min, act_max):
+    """reference_integer_ops::AveragePool: acc = sum of the in-image taps, then a division
+    by filter_count that rounds half away from zero:
+        acc > 0 ? (acc + filter_count / 2) / filter_count
+                : (acc - filter_count / 2) / filter_count      (C++ division truncates)
+    then clamp to the activation range."""
+    acc = np.zeros((input.shape[0], *filter_count.shape, input.shape[3]), np.int64)
+    for tap in window_taps(input, window, filter_count.shape, 0):
+        acc += tap
+    count = filter_count.astype(np.int64)[None, :, :, None]
+    half = count // 2
+    # For acc <= 0, truncating (acc - half) / count toward zero is -((half - acc) // count).
+    acc = np.where(acc > 0, (acc + half) // count, -((half - acc) // count))
+    return np.clip(acc, act_min, act_max).astype(input.dtype)
+
+
+def max_pool_float(input, window, out_shape, act_min, act_max):
+    """reference_ops::MaxPool (float): max starts at the lowest float and takes
+    std::max(max, tap) = (max < tap) ? tap : max - so NaN taps are skipped, and of two
+    equal values (-0.0 and +0.0) the earlier one stays."""
+    result = np.full((input.shape[0], *out_shape, input.shape[3]), FLOAT32_LOWEST, np.float32)
+    for tap in window_taps(input, window, out_shape, -np.inf):
+        result = np.where(result < tap, tap, result)
+    return activation_with_min_max(result, act_min, act_max)
+
+
+def max_pool_quantized(input, window, out_shape, act_min, act_max):
+    """reference_integer_ops::MaxPool: the largest in-image tap, clamped."""
+    lowest = np.iinfo(input.dtype).min
+    result = np.full((input.shape[0], *out_shape, input.shape[3]), lowest, input.dtype)
+    for tap in window_taps(input, window, out_shape, lowest):
+        np.maximum(result, tap, out=result)
+    return np.clip(result, act_min, act_max).astype(input.dtype)
+
+
+def activation_with_min_max(x, act_min, act_max):
+    """ActivationFunctionWithMinMax: std::min(std::max(x, min), max), with std::max(a, b)
+    = (a < b) ? b : a - the comparison order decides what NaN and -0.0 become."""
+    act_min, act_max = np.float32(act_min), np.float32(act_max)
+    x = np.where(x < act_min, act_min, x)
+    return np.where(act_max < x, act_max, x).astype(np.float32)
+
+
+def register_average_pool_2d():
+    return Registration("AVERAGE_POOL_2D", prepare=prepare, eval=average_eval, init=init,
+                        max_version=3)
+
+
+def register_max_pool_2d():
+    return Registration("MAX_POOL_2D", prepare=prepare, eval=max_eval, init=init,
+                        max_version=3)

@@ -1,0 +1,188 @@
+"""MEAN: the average over some axes of a tensor (axes from a second, int32 input).
+
+Mirrors tensorflow/lite/micro/kernels/reduce.cc and reduce_common.cc (OpDataReduce,
+PrepareMeanOrSumHelper, EvalMeanHelper), with the arithmetic of reference_ops::Mean
+(float) and reference_ops::QuantizedMeanOrSum (int8, int16).
+
+Axes may be negative (counted from the end) and may repeat (a repeat counts once).
+keep_dims only changes the output's shape, not its bytes: reduced axes stay as size 1.
+
+Float: every output is a float32 running sum in the order the input is stored, then one
+division by the number of reduced elements. Integer: an exact int32 sum, then
+(sum - zero_point * count) times input_scale / (output_scale * count) as one quantized
+multiplier - the division by the count is folded into the multiplier.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tflm_edu.errors import ModelError
+from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.quantization_util import (multiply_by_quantized_multiplier,
+                                                quantize_multiplier, wrap_int32)
+from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.options import ReducerOptions
+
+INPUT, AXIS, OUTPUT = 0, 1, 0
+QUANTIZED_TYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
+
+
+@dataclass
+class OpDataReduce:
+    multiplier: int = 0
+    shift: int = 0
+    scratch_accumulator_idx: int = -1
+    scratch_resolved_axis_idx: int = -1
+    scratch_input_iter_idx: int = -1
+    input_zp: int = 0
+    input_scale: float = 0.0
+    output_zp: int = 0
+    output_scale: float = 0.0
+    num_output_elements: int = 0
+    num_axis: int = 0
+    # Not in TFLM (which resolves the axes on every Eval): the reduced axes, resolved once
+    # when the axis tensor is constant.
+    resolved_axis: tuple | None = None
+
+
+def init(context, node):
+    return OpDataReduce()
+
+
+def prepare(context, node):
+    data: OpDataReduce = node.user_data
+    params = node.builtin_data or ReducerOptions()
+    ensure(len(node.inputs) == 2 and len(node.outputs) == 1,
+           f"mean takes 2 inputs (data, axis) and 1 output, got {len(node.inputs)} and "
+           f"{len(node.outputs)}")
+    input, axis = context.get_input(node, INPUT), context.get_input(node, AXIS)
+    output = context.get_output(node, OUTPUT)
+    ensure(axis is not None, "mean needs an axis tensor")
+    ensure(axis.type == TensorType.INT32, "the axis tensor must be int32")
+    ensure(output.type == input.type, "input and output types differ")
+    if input.type != TensorType.FLOAT32 and input.type not in QUANTIZED_TYPES:
+        raise unsupported_type(node, input)
+    data.num_axis = axis.num_elements
+    data.num_output_elements = output.num_elements
+    if axis.data is not None:
+        data.resolved_axis = resolve_axis(len(input.shape), axis.data.reshape(-1))
+        expected = reduced_shape(input.shape, data.resolved_axis, params.keep_dims)
+        ensure(output.num_elements == int(np.prod(expected, dtype=np.int64)),
+               f"output {list(output.shape)} should have the shape {list(expected)} "
+               f"(input {list(input.shape)} reduced over axes {list(data.resolved_axis)})")
+    if input.type in QUANTIZED_TYPES:
+        _prepare_quantized(context, data, input, output)
+    # Index scratch of the C++ reference loop: one int per input dimension, one per axis.
+    data.scratch_input_iter_idx = context.request_scratch_buffer_in_arena(4 * len(input.shape))
+    data.scratch_resolved_axis_idx = context.request_scratch_buffer_in_arena(4 * data.num_axis)
+
+
+def _prepare_quantized(context, data, input, output):
+    ensure(input.quantization is not None and output.quantization is not None,
+           "quantized mean needs quantized input and output tensors")
+    ensure(output.scale > 0, f"output scale must be positive, got {output.scale}")
+    data.multiplier, data.shift = quantize_multiplier(
+        float(np.float32(input.scale)) / float(np.float32(output.scale)))
+    # The int32 sums, one per output element.
+    data.scratch_accumulator_idx = context.request_scratch_buffer_in_arena(
+        4 * data.num_output_elements)
+    data.input_zp, data.input_scale = input.zero_point, input.scale
+    data.output_zp, data.output_scale = output.zero_point, output.scale
+
+
+def resolve_axis(num_dims, axis):
+    """ResolveAxis: negative axes count from the end; repeats are dropped, first one wins.
+    A 0-d input has nothing to reduce (the C++ returns before looking at the axes)."""
+    if num_dims == 0:
+        return ()
+    resolved = []
+    for a in (int(v) for v in axis):
+        current = a + num_dims if a < 0 else a
+        if not 0 <= current < num_dims:
+            raise ModelError(f"axis {a} is out of range for a {num_dims}-D input "
+                             f"(valid: {-num_dims} to {num_dims - 1})")
+        if current not in resolved:
+            resolved.append(current)
+    return tuple(resolved)
+
+
+def reduced_shape(shape, resolved_axis, keep_dims):
+    if keep_dims:
+        return tuple(1 if i in resolved_axis else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in resolved_axis)
+
+
+def eval(context, node):
+    data: OpDataReduce = node.user_data
+    input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
+    resolved_axis = data.resolved_axis
+    if resolved_axis is None:  # axes computed by the graph: resolve them now, as TFLM does
+        resolved_axis = resolve_axis(len(input.shape),
+                                     context.get_input(node, AXIS).data.reshape(-1))
+        expected = int(np.prod(reduced_shape(input.shape, resolved_axis, False), dtype=np.int64))
+        if expected != output.num_elements:
+            raise ModelError(f"output {list(output.shape)} does not hold the {expected} "
+                             f"means over axes {list(resolved_axis)}")
+    if input.type == TensorType.FLOAT32:
+        result = mean_float(input.data, resolved_axis)
+    else:
+        result = quantized_mean(input.data, resolved_axis, data.input_zp, data.multiplier,
+                                data.shift, data.output_zp)
+    output.data.reshape(-1)[...] = result.reshape(-1)
+
+
+# ----------------------------------------------------------------------------- reference math
+
+
+def _sums_in_memory_order(x, resolved_axis):
+    """The input as [outputs, reduced elements]: each row holds one output's elements in
+    the order the C++ loop visits them (the input's own row-major order)."""
+    kept = [i for i in range(x.ndim) if i not in resolved_axis]
+    reduced = sorted(resolved_axis)
+    count = int(np.prod([x.shape[i] for i in reduced], dtype=np.int64))
+    return np.transpose(x, kept + reduced).reshape(-1, count), count
+
+
+def mean_float(x, resolved_axis):
+    """reference_ops::Mean (float): output = (0.0f + x0 + x1 + ...) / (float)count, the
+    sum in float32 in memory order. (TFLM's special 4-D kernel for axes {1, 2} with
+    keep_dims sums H then W in the same order and divides by H * W: the same bits.)"""
+    rows, count = _sums_in_memory_order(x, resolved_axis)
+    if rows.size == 0:
+        return np.zeros(rows.shape[0], np.float32)
+    # cumsum adds strictly left to right; the final + 0.0 turns an all -0.0 sum into
+    # +0.0, as the C++ sum that starts at 0.0f does.
+    total = np.cumsum(rows, axis=1, dtype=np.float32)[:, -1] + np.float32(0.0)
+    return total / np.float32(count)
+
+
+def quantized_mean(x, resolved_axis, input_zero_point, output_multiplier, output_shift,
+                   output_zero_point):
+    """reference_ops::QuantizedMeanOrSum (mean): an int32 sum per output, then
+    MultiplyByQuantizedMultiplier((sum - zp * count), multiplier / count, shift) + output
+    zero point, clamped to the output type."""
+    info = np.iinfo(x.dtype)
+    rows, count = _sums_in_memory_order(x, resolved_axis)
+    if rows.size == 0:
+        return np.zeros(rows.shape[0], x.dtype)
+    temp_sum = wrap_int32(np.sum(rows, axis=1, dtype=np.int64))
+    output_multiplier, output_shift = fold_count_into_multiplier(
+        output_multiplier, output_shift, count)
+    shifted_sum = wrap_int32(temp_sum - input_zero_point * count)
+    output = multiply_by_quantized_multiplier(shifted_sum, output_multiplier, output_shift)
+    return np.clip(output + output_zero_point, info.min, info.max).astype(x.dtype)
+
+
+def fold_count_into_multiplier(output_multiplier, output_shift, count):
+    """Divide the quantized multiplier by `count`: first shift it left by up to
+    floor(log2(count)) bits (at most 32, and never past a total shift of -31) to keep
+    precision, then integer-divide - the C++ does this on every Eval."""
+    shift = min(count.bit_length() - 1, 32, 31 + output_shift)
+    multiplier = (output_multiplier << shift) // count
+    return int(wrap_int32(multiplier)), output_shift - shift
+
+
+def register_mean():
+    return Registration("MEAN", prepare=prepare, eval=eval, init=init, max_version=3)

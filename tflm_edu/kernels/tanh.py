@@ -1,0 +1,120 @@
+"""TANH: output = tanh(input), element by element.
+
+Mirrors tensorflow/lite/micro/kernels/tanh.cc (OpData, CalculateArithmeticOpData), with
+the arithmetic of reference_ops::Tanh (float: std::tanh) and reference_integer_ops::Tanh
+(int8): gemmlowp's fixed-point tanh on the input rescaled to Q4.27, then a rounding shift
+to 8 bits.
+
+The int8 output is always read as scale 1/128, zero point 0: byte -128 means -1.0 and
+127 means 127/128. TFLM checks neither, so neither does this kernel: an output with
+other quantization parameters gets the same bytes, read wrongly.
+
+An int8 input has only 256 values, so prepare runs the reference function once on all of
+them and eval looks the bytes up: the same results as the C++ per-element loop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.logistic import prepare_fixed_point_input
+from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier
+from tflm_edu.kernels.softmax import (exp_on_negative_values, fixed_neg, libm_function,
+                                      one_minus_x_over_one_plus_x_for_x_in_0_1,
+                                      rounding_divide_by_pot, select)
+from tflm_edu.schema.enums import TensorType
+
+INPUT, OUTPUT = 0, 0
+ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
+
+INPUT_INTEGER_BITS = 4  # the fixed-point input is Q4.27: [-16, 16)
+OUTPUT_FRACTIONAL_BITS = 7  # Q0.31 -> a right shift by 24 leaves 1/128 steps
+
+
+@dataclass
+class OpData:
+    input_zero_point: int = 0
+    input_range_radius: int = 0
+    input_multiplier: int = 0
+    input_left_shift: int = 0
+    # Not in TFLM: the kernel's output for each of the 256 int8 inputs (index x + 128).
+    # The C++ evaluates the same fixed-point function per element on every Eval.
+    output_table: np.ndarray | None = None
+
+
+def init(context, node):
+    return OpData()
+
+
+def prepare(context, node):
+    data: OpData = node.user_data
+    ensure(len(node.inputs) == 1 and len(node.outputs) == 1,
+           f"tanh takes 1 input and 1 output, got {len(node.inputs)} and {len(node.outputs)}")
+    input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
+    ensure(input.type == output.type, "input and output types differ")
+    ensure(tuple(output.shape) == tuple(input.shape),
+           f"output shape {list(output.shape)} differs from input shape {list(input.shape)}")
+    if input.type == TensorType.FLOAT32:
+        return
+    if input.type != TensorType.INT8:
+        raise unsupported_type(node, input)
+    ensure(input.quantization is not None, "int8 tanh needs a quantized input tensor")
+    data.input_zero_point = input.zero_point
+    (data.input_multiplier, data.input_left_shift,
+     data.input_range_radius) = prepare_fixed_point_input(input.scale, INPUT_INTEGER_BITS)
+    data.output_table = tanh_int8(ALL_INT8, data.input_zero_point, data.input_range_radius,
+                                    data.input_multiplier, data.input_left_shift)
+
+
+def eval(context, node):
+    data: OpData = node.user_data
+    input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
+    if input.type == TensorType.FLOAT32:
+        result = tanh_float(input.data)
+    else:
+        result = data.output_table[input.data.astype(np.intp) + 128]
+    output.data[...] = result.reshape(output.data.shape)
+
+
+# ----------------------------------------------------------------------------- reference math
+
+
+def tanh_float(x):
+    """reference_ops::Tanh (float): std::tanh, i.e. libm's tanhf, element by element.
+    tanhf is not correctly rounded (glibc 2.36's is up to 2 ulps from the exact value),
+    so the C library itself is called for every element; numpy's float64 tanh rounded to
+    float32 stands in where no C math library can be loaded."""
+    x = np.asarray(x, np.float32)
+    libm_tanhf = libm_function("tanhf")
+    if libm_tanhf is None:
+        return np.tanh(x.astype(np.float64)).astype(np.float32)
+    values = (libm_tanhf(v) for v in x.reshape(-1).tolist())
+    return np.fromiter(values, np.float32, count=x.size).reshape(x.shape)
+
+
+def tanh_int8(x, input_zero_point, input_range_radius, input_multiplier, input_left_shift):
+    """reference_integer_ops::Tanh (int8)."""
+    input = x.astype(np.int64) - input_zero_point
+    input_in_q4 = multiply_by_quantized_multiplier(input, input_multiplier, input_left_shift)
+    output_in_q0 = fixed_point_tanh(input_in_q4, INPUT_INTEGER_BITS)
+    output_in_q24 = np.clip(rounding_divide_by_pot(output_in_q0, 31 - OUTPUT_FRACTIONAL_BITS),
+                            -128, 127)
+    output = np.where(input <= -input_range_radius, -128,
+                      np.where(input >= input_range_radius, 127, output_in_q24))
+    return output.astype(np.int8)
+
+
+def fixed_point_tanh(a, integer_bits: int):
+    """gemmlowp::tanh: for n = -|a|, -tanh(n) = (1 - exp(2n)) / (1 + exp(2n)); the sign
+    goes back on at the end and tanh(0) is exactly 0. Input Q(integer_bits), output Q0.31.
+    exp(2n) reads the same raw value with one more integer bit (ExactMulByPot<1>)."""
+    negative = a < 0
+    n = select(negative, a, fixed_neg(a))
+    t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, integer_bits + 1))
+    return select(a == 0, 0, select(negative, fixed_neg(t), t))
+
+
+def register_tanh():
+    return Registration("TANH", prepare=prepare, eval=eval, init=init, max_version=3)
