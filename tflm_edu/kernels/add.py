@@ -1,0 +1,298 @@
+"""ADD: output = activation(input1 + input2), with numpy-style broadcasting.
+
+Mirrors tensorflow/lite/micro/kernels/add.cc and add_common.cc (OpDataAdd,
+CalculateOpDataAdd), with the arithmetic of reference_ops::Add / BroadcastAdd4DSlow
+(float32, int32) and reference_integer_ops::Add / BroadcastAdd4DSlow (int8; int16 takes
+the same general-scale path, AddGeneralParamScale).
+
+Quantized ADD cannot add the stored integers directly: the two inputs have different
+scales. TFLM brings both onto a common scale first:
+
+    1. input_val = q + input_offset                      (offset = -zero_point)
+    2. shifted   = input_val * 2^left_shift              (left_shift 20 for int8, 15 for int16:
+                                                          head-room so the rescaling keeps
+                                                          the fractional bits)
+    3. scaled    = MultiplyByQuantizedMultiplierSmallerThanOneExp(shifted, input_multiplier)
+                   where input_multiplier = scale_i / (2 * max(scale1, scale2))  (<= 0.5)
+    4. raw_sum   = scaled1 + scaled2
+    5. output    = MultiplyByQuantizedMultiplierSmallerThanOneExp(raw_sum, output_multiplier)
+                   + output_offset, clamped to the fused activation's range
+                   where output_multiplier = 2 * max(scale1, scale2) / (2^left_shift * scale_out)
+
+Broadcasting: TFLM's broadcast loop (BroadcastBinaryOpSimple) follows numpy's rules up
+to rank 8 - a dimension of 1 repeats - so numpy broadcasting gives the same elements in
+the same order. Prepare checks what TFLM leaves to debug asserts: the two shapes must be
+broadcast-compatible and the output must have the broadcast shape.
+
+The helpers under "shared with MUL" are used by mul.py as well.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tflm_edu.errors import ModelError
+from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.quantization_util import (
+    multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier, wrap_int32)
+from tflm_edu.schema.enums import ActivationFunctionType, TensorType
+from tflm_edu.schema.options import AddOptions
+
+INPUT1, INPUT2, OUTPUT = 0, 1, 0
+
+QUANTIZED_DTYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+@dataclass
+class OpDataAdd:
+    requires_broadcast: bool = False
+    # general quantized path (int8 and int16)
+    input1_shift: int = 0
+    input2_shift: int = 0
+    output_activation_min: int = 0
+    output_activation_max: int = 0
+    input1_multiplier: int = 0
+    input2_multiplier: int = 0
+    output_multiplier: int = 0
+    output_shift: int = 0
+    left_shift: int = 0
+    input1_offset: int = 0
+    input2_offset: int = 0
+    output_offset: int = 0
+    # float32
+    output_activation_min_f32: float = 0.0
+    output_activation_max_f32: float = 0.0
+
+
+def init(context, node):
+    return OpDataAdd()
+
+
+def prepare(context, node):
+    data: OpDataAdd = node.user_data
+    params = node.builtin_data or AddOptions()
+    ensure(len(node.inputs) == 2, f"ADD takes 2 inputs, got {len(node.inputs)}")
+    ensure(len(node.outputs) == 1, f"ADD has 1 output, got {len(node.outputs)}")
+    input1, input2 = context.get_input(node, INPUT1), context.get_input(node, INPUT2)
+    output = context.get_output(node, OUTPUT)
+    ensure(input1 is not None and input2 is not None, "ADD needs both inputs")
+    check_same_types(node, input1, input2, output)
+    check_broadcast_shapes(input1, input2, output)
+    data.requires_broadcast = tuple(input1.shape) != tuple(input2.shape)
+
+    if output.type in QUANTIZED_DTYPES:
+        _prepare_quantized(data, params, input1, input2, output)
+    elif output.type == TensorType.FLOAT32:
+        data.output_activation_min_f32, data.output_activation_max_f32 = \
+            activation_range_float32(params.fused_activation_function)
+    elif output.type == TensorType.INT32:
+        # Only plain int32 addition: TFLM refuses quantized int32 inputs.
+        ensure(input1.quantization is None and input2.quantization is None,
+               "int32 ADD does not support quantized inputs")
+    else:
+        raise unsupported_type(node, output)
+
+
+def _prepare_quantized(data, params, input1, input2, output):
+    dtype = QUANTIZED_DTYPES[output.type]
+    for tensor in (input1, input2, output):
+        check_per_tensor_quantization(tensor, dtype)
+    data.input1_offset = -input1.zero_point
+    data.input2_offset = -input2.zero_point
+    data.output_offset = output.zero_point
+    data.left_shift = 15 if output.type == TensorType.INT16 else 20
+    # In double, as the C++: the float32 scales widen exactly.
+    twice_max_input_scale = 2.0 * max(input1.scale, input2.scale)
+    real_input1_multiplier = input1.scale / twice_max_input_scale
+    real_input2_multiplier = input2.scale / twice_max_input_scale
+    real_output_multiplier = twice_max_input_scale / ((1 << data.left_shift) * output.scale)
+    data.input1_multiplier, data.input1_shift = \
+        _quantize_smaller_than_one(real_input1_multiplier, "input 1")
+    data.input2_multiplier, data.input2_shift = \
+        _quantize_smaller_than_one(real_input2_multiplier, "input 2")
+    data.output_multiplier, data.output_shift = \
+        _quantize_smaller_than_one(real_output_multiplier, "output")
+    data.output_activation_min, data.output_activation_max = activation_range_quantized(
+        params.fused_activation_function, output.scale, output.zero_point, dtype)
+
+
+def _quantize_smaller_than_one(real_multiplier: float, what: str) -> tuple[int, int]:
+    """QuantizeMultiplierSmallerThanOneExp, whose CHECKs abort TFLM: here a ModelError."""
+    if not 0.0 < real_multiplier < 1.0:
+        raise ModelError(f"the {what} rescale factor {real_multiplier:g} must lie in (0, 1): "
+                         f"the output scale is too small for the input scales")
+    multiplier, shift = quantize_multiplier(real_multiplier)
+    if shift > 0:
+        raise ModelError(f"the {what} rescale factor {real_multiplier:g} rounds up to 1")
+    return multiplier, shift
+
+
+def eval(context, node):
+    data: OpDataAdd = node.user_data
+    input1, input2 = context.get_input(node, INPUT1), context.get_input(node, INPUT2)
+    output = context.get_output(node, OUTPUT)
+    if output.type == TensorType.FLOAT32:
+        result = add_float(input1.data, input2.data, data.output_activation_min_f32,
+                           data.output_activation_max_f32)
+    elif output.type == TensorType.INT32:
+        result = add_int32(input1.data, input2.data)
+    else:
+        result = add_quantized(input1.data, input2.data, data, QUANTIZED_DTYPES[output.type])
+    output.data[...] = result.reshape(output.shape)
+
+
+# ----------------------------------------------------------------------------- reference math
+
+
+def add_float(x1, x2, act_min, act_max):
+    """reference_ops::Add / BroadcastAdd4DSlow<float>: one float32 sum per element,
+    then min(max(sum, act_min), act_max)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are values here
+        total = np.add(x1, x2, dtype=np.float32)
+    return activation_function_with_min_max(total, act_min, act_max)
+
+
+def add_int32(x1, x2):
+    """reference_ops::Add<int32_t>: a wrapping 32-bit sum. TFLM passes the full int32
+    range as the activation range, so a fused activation has no effect on int32 ADD."""
+    return wrap_int32(x1.astype(np.int64) + x2.astype(np.int64)).astype(np.int32)
+
+
+def add_quantized(x1, x2, data: OpDataAdd, dtype):
+    """reference_integer_ops::AddFunc over every (broadcast) pair. Each input is rescaled
+    on its own shape first - it depends on that input only - then the sums broadcast."""
+    scaled1 = _rescale_input(x1, data.input1_offset, data.left_shift,
+                             data.input1_multiplier, data.input1_shift)
+    scaled2 = _rescale_input(x2, data.input2_offset, data.left_shift,
+                             data.input2_multiplier, data.input2_shift)
+    raw_sum = scaled1 + scaled2
+    raw_output = multiply_by_quantized_multiplier_smaller_than_one_exp(
+        raw_sum, data.output_multiplier, data.output_shift) + data.output_offset
+    return np.clip(raw_output, data.output_activation_min,
+                   data.output_activation_max).astype(dtype)
+
+
+def _rescale_input(x, offset, left_shift, multiplier, shift):
+    input_val = x.astype(np.int64) + offset
+    shifted_input_val = input_val * (1 << left_shift)  # fits int32: |input_val| <= 2^16
+    return multiply_by_quantized_multiplier_smaller_than_one_exp(
+        shifted_input_val, multiplier, shift)
+
+
+def count_macs(context, node):
+    return context.get_output(node, OUTPUT).num_elements
+
+
+def register_add():
+    return Registration("ADD", prepare=prepare, eval=eval, init=init, max_version=5,
+                        count_macs=count_macs)
+
+
+# ----------------------------------------------------------------------------- shared with MUL
+
+
+def check_same_types(node, input1, input2, output):
+    ensure(input1.type == input2.type == output.type,
+           f"{node.op_name} needs inputs and output of one type; got "
+           f"{TensorType(input1.type).name}, {TensorType(input2.type).name} -> "
+           f"{TensorType(output.type).name}")
+
+
+def check_broadcast_shapes(input1, input2, output):
+    """The two input shapes must broadcast (numpy's rules: equal, or one of them 1), and
+    the output must have the broadcast shape. Leading 1s do not count: TFLM extends every
+    shape to the largest rank with leading 1s before comparing."""
+    try:
+        shape = np.broadcast_shapes(tuple(input1.shape), tuple(input2.shape))
+    except ValueError:
+        raise ModelError(f"input shapes {list(input1.shape)} and {list(input2.shape)} do not "
+                         f"broadcast (each dimension must match or be 1)") from None
+    ensure(_strip_leading_ones(shape) == _strip_leading_ones(output.shape),
+           f"output shape {list(output.shape)} is not the broadcast shape {list(shape)} of "
+           f"inputs {list(input1.shape)} and {list(input2.shape)}")
+
+
+def _strip_leading_ones(shape) -> tuple:
+    shape = tuple(int(d) for d in shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def check_per_tensor_quantization(tensor, dtype):
+    """A quantized tensor must carry a positive, finite scale and a zero point its integer
+    type can hold. TFLM reads params.scale / params.zero_point (the first entries)."""
+    ensure(tensor.quantization is not None and len(tensor.quantization.scale) > 0,
+           f"tensor {tensor.index} ({tensor.name!r}) is {np.dtype(dtype).name} but carries no "
+           f"quantization parameters")
+    ensure(math.isfinite(tensor.scale) and tensor.scale > 0,
+           f"tensor {tensor.index} ({tensor.name!r}) has scale {tensor.scale}; a scale must be "
+           f"positive and finite")
+    info = np.iinfo(dtype)
+    ensure(info.min <= tensor.zero_point <= info.max,
+           f"tensor {tensor.index} ({tensor.name!r}) has zero point {tensor.zero_point}, "
+           f"outside the {np.dtype(dtype).name} range [{info.min}, {info.max}]")
+
+
+def activation_function_with_min_max(x, act_min, act_max):
+    """ActivationFunctionWithMinMax: std::min(std::max(x, act_min), act_max), spelled as
+    the std:: ternaries - max(x, lo) is (x < lo ? lo : x) - so that -0.0 and NaN come out
+    as in C++ (np.maximum would turn max(-0.0, 0.0) into +0.0)."""
+    act_min, act_max = x.dtype.type(act_min), x.dtype.type(act_max)
+    x = np.where(x < act_min, act_min, x)
+    return np.where(act_max < x, act_max, x)
+
+
+def activation_range_float32(activation: int) -> tuple[np.float32, np.float32]:
+    """CalculateActivationRange<float>: without an activation the clamp is to the finite
+    float32 range (lowest(), max()), so an infinite sum comes out as +-FLT_MAX, as in TFLM."""
+    finfo = np.finfo(np.float32)
+    if activation == ActivationFunctionType.RELU:
+        return np.float32(0.0), finfo.max
+    if activation == ActivationFunctionType.RELU6:
+        return np.float32(0.0), np.float32(6.0)
+    if activation == ActivationFunctionType.RELU_N1_TO_1:
+        return np.float32(-1.0), np.float32(1.0)
+    return finfo.min, finfo.max
+
+
+def activation_range_int32(activation: int) -> tuple[int, int]:
+    """CalculateActivationRange<int32_t>."""
+    if activation == ActivationFunctionType.RELU:
+        return 0, INT32_MAX
+    if activation == ActivationFunctionType.RELU6:
+        return 0, 6
+    if activation == ActivationFunctionType.RELU_N1_TO_1:
+        return -1, 1
+    return INT32_MIN, INT32_MAX
+
+
+def round_half_away_from_zero(x: float) -> int:
+    """TfLiteRound / std::round: halves go away from zero (Python's round() goes to even).
+    Exact for any float32 value x, since |x| + 0.5 is exact in double."""
+    return math.floor(abs(x) + 0.5) * (1 if x >= 0 else -1)
+
+
+def activation_range_quantized(activation: int, scale: float, zero_point: int,
+                               dtype) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized, with its Quantize() in float32 as in the C++:
+    q = zero_point + (int)round(f / scale), the division and the rounding in float."""
+    info = np.iinfo(dtype)
+    qmin, qmax = int(info.min), int(info.max)
+
+    def quantize(value: float) -> int:
+        quotient = float(np.float32(value) / np.float32(scale))
+        ensure(math.isfinite(quotient) and abs(quotient) < 2**31,
+               f"activation bound {value} does not fit int32 at scale {scale}")
+        return zero_point + round_half_away_from_zero(quotient)
+
+    if activation == ActivationFunctionType.RELU:
+        return max(qmin, quantize(0.0)), qmax
+    if activation == ActivationFunctionType.RELU6:
+        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
+    if activation == ActivationFunctionType.RELU_N1_TO_1:
+        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
+    return qmin, qmax
