@@ -1,19 +1,29 @@
 """Read a .tflite FlatBuffer (schema v3) into the plain objects of tflm_edu.schema.model.
 
 Mirrors what TFLM reaches through schema_generated.h (tflite::GetModel and the
-generated accessors), but the Python flatbuffers runtime verifies nothing: a bad offset
-would raise TypeError or struct.error, or quietly read the wrong bytes. So every offset
-is bounds-checked here before it is followed, every vector length is checked against the
-bytes that remain, and every failure is a ModelError naming the table and field.
-Field numbers are the vtable slots of schema.fbs (field i of a table is slot i).
+generated accessors) together with flatbuffers::Verifier, which TFLM's tools run before
+trusting a model. The Python flatbuffers runtime verifies nothing: a bad offset would
+raise TypeError or struct.error, or quietly read the wrong bytes. So this reader does its
+own verification while it reads:
+
+- every offset is bounds-checked before it is followed, and every vtable is checked to
+  lie inside the file with an even size of at least 4 bytes (Verifier::VerifyTableStart);
+- every vector length is checked against the bytes that remain before anything is
+  allocated, so a length of 0x7fffffff costs nothing;
+- the total number of bytes decoded is capped at a small multiple of the file size.
+  Offsets may point anywhere, so many entries can share one large sub-table (a
+  "billion laughs" graph): without a cap, 20 KB of file could make gigabytes of tuples.
+  (The Verifier's max_tables limit plays the same role.)
+
+Every failure is a ModelError naming the table and field. Field numbers are the vtable
+slots of schema.fbs (field i of a table is slot i).
 """
 from __future__ import annotations
 
 import struct
+from pathlib import Path, PurePath
 
-import flatbuffers
 import numpy as np
-from flatbuffers import number_types as N
 
 from tflm_edu.errors import ModelError
 from tflm_edu.schema import options as opts
@@ -23,9 +33,37 @@ from tflm_edu.schema.model import (Buffer, Metadata, Model, Operator, OperatorCo
 from tflm_edu.schema.validate import validate_model
 
 FILE_IDENTIFIER = b"TFL3"
-_SCALAR = {"b": N.Int8Flags, "B": N.Uint8Flags, "?": N.BoolFlags, "h": N.Int16Flags,
-           "i": N.Int32Flags, "I": N.Uint32Flags, "q": N.Int64Flags, "Q": N.Uint64Flags,
-           "f": N.Float32Flags}
+# A file decodes to at most this many times its own size, plus a little. A converter's
+# output decodes to less than 1x (nothing in it is shared but vtables), so only a file
+# built to amplify itself reaches the cap.
+DECODE_BUDGET_FACTOR = 4
+DECODE_BUDGET_SLACK = 1 << 16
+
+
+class _File:
+    """The bytes being read and how many more bytes may be decoded from them."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.budget = DECODE_BUDGET_FACTOR * len(data) + DECODE_BUDGET_SLACK
+
+    def charge(self, nbytes: int, where: str, what: str) -> None:
+        self.budget -= nbytes
+        if self.budget < 0:
+            raise ModelError(f"{where}: reading {what} decodes far more bytes than the file "
+                             f"holds ({len(self.data)}): its offsets share sub-tables over and "
+                             f"over, which no converter writes; the model is malformed")
+
+    def check_range(self, pos: int, size: int, where: str, what: str) -> None:
+        """Raise unless bytes [pos, pos + size) lie inside the file."""
+        if pos < 0 or size < 0 or pos + size > len(self.data):
+            raise ModelError(f"{where}: {what} points outside the file (bytes {pos}..{pos + size}"
+                             f" of {len(self.data)}); the model is corrupt or truncated")
+
+    def unpack(self, fmt: str, pos: int, where: str, what: str):
+        """One little-endian scalar at `pos`, after checking it lies inside the file."""
+        self.check_range(pos, struct.calcsize(fmt), where, what)
+        return struct.unpack_from("<" + fmt, self.data, pos)[0]
 
 
 class _Table:
@@ -34,49 +72,54 @@ class _Table:
     `where` names the table for error messages, e.g. "subgraph 0, tensor 3".
     """
 
-    def __init__(self, buf: bytes, pos: int, where: str):
-        self.buf, self.where = buf, where
-        _check_range(buf, pos, 4, where, "table")
-        vtable = pos - struct.unpack_from("<i", buf, pos)[0]
-        _check_range(buf, vtable, 4, where, "vtable")
-        vtable_size = struct.unpack_from("<H", buf, vtable)[0]
-        _check_range(buf, vtable, vtable_size, where, "vtable")
-        self.tab = flatbuffers.table.Table(buf, pos)
+    def __init__(self, file: _File, pos: int, where: str):
+        self.file, self.pos, self.where = file, pos, where
+        file.charge(4, where, "a table")
+        # A table starts with a signed offset back (or forward) to its vtable: a list of
+        # uint16s - the vtable's own size, the table's size, then one offset per field.
+        self.vtable = pos - file.unpack("i", pos, where, "table")
+        vtable_size = file.unpack("H", self.vtable, where, "vtable")
+        if vtable_size < 4 or vtable_size % 2:
+            raise ModelError(f"{where}: vtable size {vtable_size} is not an even number >= 4; "
+                             f"the model is corrupt")
+        file.check_range(self.vtable, vtable_size, where, "vtable")
+        self.field_count = (vtable_size - 4) // 2
 
-    def _field(self, slot: int) -> int:
-        """Absolute position of field `slot`, or 0 when the field is absent."""
-        offset = self.tab.Offset(4 + 2 * slot)
-        return self.tab.Pos + offset if offset else 0
+    def field(self, slot: int) -> int:
+        """Absolute position of field `slot`, or 0 when the field is absent. Slots past the
+        vtable's end are fields newer than the writer: absent, as flatbuffers reads them."""
+        if slot >= self.field_count:
+            return 0
+        offset = struct.unpack_from("<H", self.file.data, self.vtable + 4 + 2 * slot)[0]
+        return self.pos + offset if offset else 0
 
-    def scalar(self, slot: int, fmt: str, default):
-        pos = self._field(slot)
-        if not pos:
-            return default
-        flags = _SCALAR[fmt]
-        _check_range(self.buf, pos, flags.bytewidth, self.where, f"field {slot}")
-        return self.tab.Get(flags, pos)
+    def scalar(self, slot: int, fmt: str, default, what: str):
+        pos = self.field(slot)
+        return default if not pos else self.file.unpack(fmt, pos, self.where, what)
 
     def _target(self, slot: int, what: str) -> int:
         """Follow the uoffset stored in field `slot`; 0 when absent."""
-        pos = self._field(slot)
-        if not pos:
-            return 0
-        _check_range(self.buf, pos, 4, self.where, what)
-        return pos + struct.unpack_from("<I", self.buf, pos)[0]
+        pos = self.field(slot)
+        return pos + self.file.unpack("I", pos, self.where, what) if pos else 0
 
-    def table(self, slot: int, where: str) -> _Table | None:
-        target = self._target(slot, where)
-        return _Table(self.buf, target, where) if target else None
+    def child(self, name: str) -> str:
+        """How a table inside this one is named in messages: "subgraph 0, tensor 3"."""
+        return name if self.where == "model" else f"{self.where}, {name}"
+
+    def table(self, slot: int, name: str) -> _Table | None:
+        target = self._target(slot, name)
+        return _Table(self.file, target, self.child(name)) if target else None
 
     def _vector(self, slot: int, elem_size: int, what: str):
-        """(start, length) of a vector field, or None when absent."""
+        """(start, length) of a vector field, or None when absent. The length is checked
+        against the file before anything is allocated for it."""
         target = self._target(slot, what)
         if not target:
             return None
-        _check_range(self.buf, target, 4, self.where, what)
-        length = struct.unpack_from("<I", self.buf, target)[0]
-        _check_range(self.buf, target + 4, length * elem_size, self.where,
-                     f"{what} ({length} elements)")
+        length = self.file.unpack("I", target, self.where, f"{what} vector length")
+        self.file.check_range(target + 4, length * elem_size, self.where,
+                              f"{what} ({length} elements)")
+        self.file.charge(length * elem_size, self.where, what)
         return target + 4, length
 
     def numbers(self, slot: int, dtype: str, what: str) -> tuple:
@@ -85,33 +128,26 @@ class _Table:
         if vec is None:
             return ()
         start, length = vec
-        return tuple(np.frombuffer(self.buf, dtype, length, start).tolist())
+        return tuple(np.frombuffer(self.file.data, dtype, length, start).tolist())
 
     def raw_bytes(self, slot: int, what: str) -> bytes | None:
         vec = self._vector(slot, 1, what)
-        return None if vec is None else bytes(self.buf[vec[0]:vec[0] + vec[1]])
+        return None if vec is None else self.file.data[vec[0]:vec[0] + vec[1]]
 
     def string(self, slot: int, what: str) -> str | None:
+        # Names are for people: a byte that is not UTF-8 becomes U+FFFD rather than an error.
         data = self.raw_bytes(slot, what)
         return None if data is None else data.decode("utf-8", errors="replace")
 
-    def tables(self, slot: int, where: str) -> list[_Table]:
-        vec = self._vector(slot, 4, where)
+    def tables(self, slot: int, name: str) -> list[_Table]:
+        """The tables of a vector field, each named "<name> <i>" in messages."""
+        vec = self._vector(slot, 4, name)
         if vec is None:
             return []
         start, length = vec
-        out = []
-        for i in range(length):
-            elem = start + 4 * i
-            out.append(_Table(self.buf, elem + struct.unpack_from("<I", self.buf, elem)[0],
-                              f"{where} {i}"))
-        return out
-
-
-def _check_range(buf: bytes, pos: int, size: int, where: str, what: str) -> None:
-    if pos < 0 or size < 0 or pos + size > len(buf):
-        raise ModelError(f"{where}: {what} points outside the file "
-                         f"(bytes {pos}..{pos + size} of {len(buf)}); the model is corrupt or truncated")
+        offsets = np.frombuffer(self.file.data, "<u4", length, start).tolist()
+        return [_Table(self.file, start + 4 * i + offset, self.child(f"{name} {i}"))
+                for i, offset in enumerate(offsets)]
 
 
 # ----------------------------------------------------------------------------- tables
@@ -121,47 +157,50 @@ def _read_quantization(table: _Table | None) -> QuantizationParameters | None:
     if table is None:
         return None
     return QuantizationParameters(
-        min=table.numbers(0, "<f4", "quantization.min"),
-        max=table.numbers(1, "<f4", "quantization.max"),
-        scale=table.numbers(2, "<f4", "quantization.scale"),
-        zero_point=table.numbers(3, "<i8", "quantization.zero_point"),
-        quantized_dimension=table.scalar(6, "i", 0),
+        min=table.numbers(0, "<f4", "min"),
+        max=table.numbers(1, "<f4", "max"),
+        scale=table.numbers(2, "<f4", "scale"),
+        zero_point=table.numbers(3, "<i8", "zero_point"),
+        quantized_dimension=table.scalar(6, "i", 0, "quantized_dimension"),
     )
 
 
 def _read_tensor(table: _Table) -> Tensor:
     name = table.string(3, "name") or ""
-    has_signature = table._field(7)
     return Tensor(
         shape=table.numbers(0, "<i4", "shape"),
-        type=table.scalar(1, "b", 0),
-        buffer=table.scalar(2, "I", 0),
+        type=table.scalar(1, "b", 0, "type"),
+        buffer=table.scalar(2, "I", 0, "buffer"),
         name=name,
-        quantization=_read_quantization(table.table(4, f"{table.where} ({name!r}) quantization")),
-        is_variable=table.scalar(5, "?", False),
-        shape_signature=table.numbers(7, "<i4", "shape_signature") if has_signature else None,
+        quantization=_read_quantization(table.table(4, "quantization")),
+        is_variable=table.scalar(5, "?", False, "is_variable"),
+        shape_signature=table.numbers(7, "<i4", "shape_signature") if table.field(7) else None,
     )
 
 
 def _read_builtin_options(table: _Table, union_type: int):
-    """Options of a supported op as its dataclass; None for op types tflm_edu does not run."""
+    """Options of a supported op as its dataclass; None for op types tflm_edu does not run.
+    Tables of other types are not read at all, so junk in an op tflm_edu never runs cannot
+    stop a model from loading."""
     spec = opts.SPEC_BY_UNION_TYPE.get(union_type)
-    options = table.table(4, f"{table.where} builtin_options")
-    if spec is None or options is None:
-        return spec.cls() if spec is not None else None
+    if spec is None:
+        return None
+    options = table.table(4, "builtin_options")
+    if options is None:
+        return spec.cls()
     defaults, values = spec.cls(), {}
     for slot, (name, fmt) in enumerate(zip(spec.field_names, spec.formats)):
         if fmt == opts.INT_VECTOR:
             values[name] = options.numbers(slot, "<i4", name)
         else:
-            values[name] = options.scalar(slot, fmt, getattr(defaults, name))
+            values[name] = options.scalar(slot, fmt, getattr(defaults, name), name)
     return spec.cls(**values)
 
 
 def _read_operator(table: _Table) -> Operator:
-    union_type = table.scalar(3, "B", 0)
+    union_type = table.scalar(3, "B", 0, "builtin_options_type")
     return Operator(
-        opcode_index=table.scalar(0, "I", 0),
+        opcode_index=table.scalar(0, "I", 0, "opcode_index"),
         inputs=table.numbers(1, "<i4", "inputs"),
         outputs=table.numbers(2, "<i4", "outputs"),
         builtin_options_type=union_type,
@@ -173,44 +212,47 @@ def _read_operator(table: _Table) -> Operator:
 
 def _read_subgraph(table: _Table) -> SubGraph:
     return SubGraph(
-        tensors=[_read_tensor(t) for t in table.tables(0, f"{table.where}, tensor")],
+        tensors=[_read_tensor(t) for t in table.tables(0, "tensor")],
         inputs=table.numbers(1, "<i4", "inputs"),
         outputs=table.numbers(2, "<i4", "outputs"),
-        operators=[_read_operator(t) for t in table.tables(3, f"{table.where}, operator")],
+        operators=[_read_operator(t) for t in table.tables(3, "op")],
         name=table.string(4, "name") or "",
     )
 
 
 def _read_operator_code(table: _Table) -> OperatorCode:
-    deprecated = table.scalar(0, "b", 0)
+    deprecated = table.scalar(0, "b", 0, "deprecated_builtin_code")
     return OperatorCode(
         deprecated_builtin_code=deprecated,
         custom_code=table.string(1, "custom_code"),
-        version=table.scalar(2, "i", 1),
-        # Files older than the int32 field carry only the int8 one; TFLM's GetBuiltinCode
-        # takes the larger of the two.
-        builtin_code=max(table.scalar(3, "i", 0), deprecated),
+        version=table.scalar(2, "i", 1, "version"),
+        # Files older than the int32 field carry only the int8 one; newer files put 127
+        # (PLACEHOLDER_FOR_GREATER_OP_CODES) in the int8 field for codes above 127.
+        # TFLM's GetBuiltinCode takes the larger of the two, and so do we.
+        builtin_code=max(table.scalar(3, "i", 0, "builtin_code"), deprecated),
     )
 
 
-def _read_buffer(table: _Table, data: bytes) -> Buffer:
-    inline = table.raw_bytes(0, "data") or b""
-    offset, size = table.scalar(1, "Q", 0), table.scalar(2, "Q", 0)
-    if offset > 1 or size:
-        # Models over 2 GB keep buffer contents after the FlatBuffer, addressed from the
-        # start of the file. (offset 1 is the converter's "not yet placed" marker.)
-        _check_range(data, offset, size, table.where, "external buffer (offset, size)")
-        inline = bytes(data[offset:offset + size])
-    return Buffer(data=inline, offset=offset, size=size)
+def _read_buffer(table: _Table) -> Buffer:
+    offset, size = table.scalar(1, "Q", 0, "offset"), table.scalar(2, "Q", 0, "size")
+    if offset <= 1:
+        # offset 1 is the converter's "not yet placed" marker; 0 means "inline".
+        return Buffer(data=table.raw_bytes(0, "data") or b"", offset=offset, size=size)
+    # Models over 2 GB keep buffer contents after the FlatBuffer, addressed from the start
+    # of the file (tflite::IsValidBufferOffset: offset > 1), and then the offset wins.
+    file = table.file
+    file.check_range(offset, size, table.where, f"external buffer (offset {offset}, size {size})")
+    file.charge(size, table.where, "external buffer")
+    return Buffer(data=file.data[offset:offset + size], offset=offset, size=size)
 
 
 def _read_signature(table: _Table) -> SignatureDef:
     def tensor_maps(slot, what):
-        return tuple(TensorMap(t.string(0, "name") or "", t.scalar(1, "I", 0))
-                     for t in table.tables(slot, f"{table.where} {what}"))
+        return tuple(TensorMap(t.string(0, "name") or "", t.scalar(1, "I", 0, "tensor_index"))
+                     for t in table.tables(slot, what))
     return SignatureDef(inputs=tensor_maps(0, "input"), outputs=tensor_maps(1, "output"),
                         signature_key=table.string(2, "signature_key") or "",
-                        subgraph_index=table.scalar(4, "I", 0))
+                        subgraph_index=table.scalar(4, "I", 0, "subgraph_index"))
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -218,21 +260,20 @@ def _read_signature(table: _Table) -> SignatureDef:
 
 def read_model(data: bytes, validate: bool = True) -> Model:
     """Parse .tflite bytes into a Model; raise ModelError if anything is malformed."""
-    data = bytes(data)
-    if len(data) < 8:
-        raise ModelError(f"not a .tflite model: only {len(data)} bytes")
-    if data[4:8] != FILE_IDENTIFIER:
-        raise ModelError(f"not a .tflite model: file identifier is {data[4:8]!r}, expected "
-                         f"{FILE_IDENTIFIER!r} (is this a TFLite FlatBuffer?)")
-    root = _Table(data, struct.unpack_from("<I", data, 0)[0], "model")
+    if isinstance(data, (str, PurePath)):
+        raise TypeError("read_model() takes the bytes of a .tflite file; "
+                        "use load_model(path) to read a file by name")
+    file = _File(bytes(memoryview(data)))  # memoryview: bytes(10**12) would allocate
+    _check_header(file.data)
+    root = _Table(file, struct.unpack_from("<I", file.data, 0)[0], "model")
     model = Model(
-        version=root.scalar(0, "I", 0),
+        version=root.scalar(0, "I", 0, "version"),
         operator_codes=[_read_operator_code(t) for t in root.tables(1, "operator_code")],
         subgraphs=[_read_subgraph(t) for t in root.tables(2, "subgraph")],
         description=root.string(3, "description") or "",
-        buffers=[_read_buffer(t, data) for t in root.tables(4, "buffer")],
+        buffers=[_read_buffer(t) for t in root.tables(4, "buffer")],
         metadata_buffer=root.numbers(5, "<i4", "metadata_buffer"),
-        metadata=[Metadata(t.string(0, "name") or "", t.scalar(1, "I", 0))
+        metadata=[Metadata(t.string(0, "name") or "", t.scalar(1, "I", 0, "buffer"))
                   for t in root.tables(6, "metadata")],
         signature_defs=[_read_signature(t) for t in root.tables(7, "signature_def")],
     )
@@ -241,9 +282,17 @@ def read_model(data: bytes, validate: bool = True) -> Model:
     return model
 
 
+def _check_header(data: bytes) -> None:
+    """A FlatBuffer starts with the root table's offset, then the 4-byte file identifier."""
+    if len(data) < 8:
+        raise ModelError(f"not a .tflite model: only {len(data)} bytes")
+    if data[4:8] != FILE_IDENTIFIER:
+        raise ModelError(f"not a .tflite model: file identifier is {data[4:8]!r}, expected "
+                         f"{FILE_IDENTIFIER!r} (is this a TFLite FlatBuffer?)")
+
+
 def load_model(path) -> Model:
     """Read and validate the .tflite file at `path`."""
-    from pathlib import Path
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such model file: {path}")

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from tflm_edu.errors import ModelError
-from tflm_edu.schema.enums import NUMPY_DTYPE, BuiltinOperator as Op, TensorType
+from tflm_edu.schema import options as opts
+from tflm_edu.schema.enums import NUMPY_DTYPE, BuiltinOperator as Op, TensorType, op_name
 
 SCHEMA_VERSION = 3
 MAX_RANK = 8
@@ -28,36 +31,69 @@ RUNNABLE_OPS = {
     Op.LOGISTIC, Op.TANH, Op.PAD, Op.CONCATENATION, Op.MEAN, Op.SHAPE, Op.STRIDED_SLICE,
     Op.PACK,
 }
+# The options table each runnable op reads (the BuiltinOptions union member its kernel
+# expects). TFLM's builtin_options_as_XxxOptions() returns nullptr for any other member and
+# the op then runs with default options, silently; a converter never writes a mismatch, so
+# here it is a malformed model.
+EXPECTED_OPTIONS = {
+    Op.CONV_2D: opts.Conv2DOptions, Op.DEPTHWISE_CONV_2D: opts.DepthwiseConv2DOptions,
+    Op.AVERAGE_POOL_2D: opts.Pool2DOptions, Op.MAX_POOL_2D: opts.Pool2DOptions,
+    Op.FULLY_CONNECTED: opts.FullyConnectedOptions, Op.SOFTMAX: opts.SoftmaxOptions,
+    Op.CONCATENATION: opts.ConcatenationOptions, Op.ADD: opts.AddOptions,
+    Op.RESHAPE: opts.ReshapeOptions, Op.MUL: opts.MulOptions, Op.PAD: opts.PadOptions,
+    Op.MEAN: opts.ReducerOptions, Op.STRIDED_SLICE: opts.StridedSliceOptions,
+    Op.DEQUANTIZE: opts.DequantizeOptions, Op.SHAPE: opts.ShapeOptions,
+    Op.PACK: opts.PackOptions, Op.QUANTIZE: opts.QuantizeOptions,
+}
+MAX_BUILTIN_CODE = max(Op).value
 
 
 def validate_model(model) -> None:
+    """Raise ModelError at the first thing in `model` that is malformed."""
     if model.version != SCHEMA_VERSION:
         raise ModelError(f"model schema version is {model.version}; TFLM and tflm_edu read "
                          f"version {SCHEMA_VERSION} only")
     if not model.subgraphs:
         raise ModelError("model has no subgraphs: there is nothing to run")
+    for i, code in enumerate(model.operator_codes):
+        _validate_operator_code(i, code)
     for i, entry in enumerate(model.metadata):
         _check_index(entry.buffer, len(model.buffers), f"metadata {i} ({entry.name!r})", "buffer")
+    for i, buffer in enumerate(model.metadata_buffer):
+        _check_index(buffer, len(model.buffers), f"metadata_buffer entry {i}", "buffer")
     for i, signature in enumerate(model.signature_defs):
         _validate_signature(model, i, signature)
     for index, subgraph in enumerate(model.subgraphs):
         where = f"subgraph {index}"
         for t, tensor in enumerate(subgraph.tensors):
             _validate_tensor(model, tensor, f"{where}, tensor {t} ({tensor.name!r})")
-        _validate_io(subgraph, where)
+        _validate_io(model, subgraph, where)
         for o, op in enumerate(subgraph.operators):
             _validate_operator(model, subgraph, op, f"{where}, op {o}")
         _validate_dataflow(model, subgraph, where)
 
 
 def _check_index(value: int, count: int, where: str, what: str, allow_minus_one=False):
+    """An index into a list of `count` items; -1 ("none") only where it is allowed."""
     if allow_minus_one and value == -1:
         return
     if not 0 <= value < count:
         raise ModelError(f"{where}: {what} index {value} is out of range (there are {count})")
 
 
+def _validate_operator_code(i, code):
+    """TFLM's GetRegistrationFromOpCode: a code past the schema's last op, or a CUSTOM op
+    without a name, can never be resolved to a kernel."""
+    where = f"operator_code {i}"
+    if not 0 <= code.builtin_code <= MAX_BUILTIN_CODE:
+        raise ModelError(f"{where}: builtin_code {code.builtin_code} is out of range "
+                         f"(this schema knows ops 0..{MAX_BUILTIN_CODE})")
+    if code.builtin_code == Op.CUSTOM and code.custom_code is None:
+        raise ModelError(f"{where}: a CUSTOM op has no custom_code naming it")
+
+
 def _validate_signature(model, i, signature):
+    """A signature names a subgraph and tensors in it: all of them must exist."""
     where = f"signature_def {i} ({signature.signature_key!r})"
     _check_index(signature.subgraph_index, len(model.subgraphs), where, "subgraph")
     count = len(model.subgraphs[signature.subgraph_index].tensors)
@@ -66,6 +102,7 @@ def _validate_signature(model, i, signature):
 
 
 def _validate_tensor(model, tensor, where):
+    """Type, rank, dims, byte size and buffer of one tensor: what sizing it relies on."""
     if tensor.type not in TensorType._value2member_map_:
         raise ModelError(f"{where}: unknown tensor type {tensor.type}")
     if len(tensor.shape) > MAX_RANK:
@@ -88,14 +125,19 @@ def _validate_tensor(model, tensor, where):
 
 
 def _validate_quantization(tensor, where):
+    """Scales and zero points: one pair per tensor, or one per channel along an axis."""
     q = tensor.quantization
     if not q.scale:
         return
+    if q.quantized_dimension < 0:
+        # TFLite's ParseQuantization: quantized_dimension must be in [0, rank).
+        raise ModelError(f"{where}: quantized_dimension {q.quantized_dimension} is negative")
     if q.zero_point and len(q.zero_point) != len(q.scale):
         raise ModelError(f"{where}: {len(q.scale)} quantization scales but "
                          f"{len(q.zero_point)} zero points")
     if not all(math.isfinite(s) and s >= 0 for s in q.scale):
         raise ModelError(f"{where}: quantization scales must be finite and >= 0")
+    _validate_zero_points(tensor, where)
     if len(q.scale) > 1:
         axis = q.quantized_dimension
         if len(tensor.shape) == 1 and axis >= 0:
@@ -111,26 +153,46 @@ def _validate_quantization(tensor, where):
                              f"channels on axis {q.quantized_dimension}")
 
 
-def _validate_io(subgraph, where):
+def _validate_zero_points(tensor, where):
+    """A zero point is the quantized value that stands for real 0, so it must be a value the
+    tensor can hold; kernels fill padding with it and compute offsets from it in int32."""
+    dtype = NUMPY_DTYPE.get(tensor.type)
+    if dtype is None or dtype.kind not in "iu":
+        return
+    info = np.iinfo(dtype)
+    for z in tensor.quantization.zero_point:
+        if not info.min <= z <= info.max:
+            raise ModelError(f"{where}: zero point {z} does not fit in {dtype.name} "
+                             f"({info.min}..{info.max})")
+
+
+def _validate_io(model, subgraph, where):
+    """The subgraph's inputs and outputs exist, and its inputs are not constants."""
     count = len(subgraph.tensors)
     for kind in ("inputs", "outputs"):
         for t in getattr(subgraph, kind):
             _check_index(t, count, f"{where} {kind}", "tensor")
+    for t in subgraph.inputs:
+        # The caller writes a graph input; a constant one would be written in place in the
+        # model's own (read-only, in TFLM: flash) buffer.
+        tensor = subgraph.tensors[t]
+        if model.buffers[tensor.buffer].data:
+            raise ModelError(f"{where}: input tensor {t} ({tensor.name!r}) is a constant "
+                             f"(buffer {tensor.buffer} holds data); a graph input cannot be")
 
 
 def _validate_operator(model, subgraph, op, where):
+    """One op: its opcode, every tensor index it names, its options."""
     _check_index(op.opcode_index, len(model.operator_codes), where, "opcode")
     code = model.operator_codes[op.opcode_index].builtin_code
     where = f"{where} ({model.operator_codes[op.opcode_index].name})"
     count = len(subgraph.tensors)
-    optional = OPTIONAL_INPUTS.get(code, set()) if code in RUNNABLE_OPS else None
-    for position, t in enumerate(op.inputs):
-        may_be_absent = optional is None or position in optional
-        _check_index(t, count, f"{where} input {position}", "tensor", allow_minus_one=may_be_absent)
+    _validate_inputs(op, code, count, where)
     for position, t in enumerate(op.outputs):
         _check_index(t, count, f"{where} output {position}", "tensor")
     for t in op.intermediates:
         _check_index(t, count, f"{where} intermediate", "tensor")
+    _validate_options(op, code, where)
     both = set(op.inputs) & set(op.outputs)
     if both:
         t = both.pop()
@@ -138,15 +200,44 @@ def _validate_operator(model, subgraph, op, where):
                          f"and an output of the op")
 
 
+def _validate_inputs(op, code, count, where):
+    """Input indices exist; -1 ("no tensor") only at the optional inputs of ops tflm_edu
+    runs. Ops it does not run may use -1 anywhere: their kernels are not here to ask."""
+    optional = OPTIONAL_INPUTS.get(code, set()) if code in RUNNABLE_OPS else None
+    for position, t in enumerate(op.inputs):
+        may_be_absent = optional is None or position in optional
+        if t == -1 and not may_be_absent:
+            # A kernel would read tensor -1: the last tensor in Python, memory before the
+            # tensor array in C (the class of bug behind CVE-2020-15211).
+            allowed = f"only input(s) {sorted(optional)} may" if optional else "no input may"
+            raise ModelError(f"{where} input {position}: -1 (no tensor) is not allowed here; "
+                             f"{allowed} be absent")
+        _check_index(t, count, f"{where} input {position}", "tensor", allow_minus_one=may_be_absent)
+
+
+def _validate_options(op, code, where):
+    """A runnable op's options are absent (defaults, as in TFLM) or of its own type."""
+    expected = EXPECTED_OPTIONS.get(code)
+    if expected is None or op.builtin_options_type == 0:
+        return
+    if not isinstance(op.builtin_options, expected):
+        found = type(op.builtin_options).__name__ if op.builtin_options is not None \
+            else "options of unknown type"
+        raise ModelError(f"{where}: builtin_options are {found} (union type "
+                         f"{op.builtin_options_type}); {op_name(code)} takes {expected.__name__}")
+
+
 def _validate_dataflow(model, subgraph, where):
     """Every tensor an op reads must exist before it runs: written by an earlier op, a graph
     input, a constant or a variable. One pass in execution order finds cycles without
     following edges, so a malicious graph cannot make it recurse or loop."""
     tensors = subgraph.tensors
-    ready = set(subgraph.inputs)
+    # Zero-sized tensors hold nothing to wait for, so they count as ready - and an op may
+    # "write" one even so (there is no value to overwrite).
+    empty = {t for t, tensor in enumerate(tensors) if math.prod(tensor.shape) == 0}
+    ready = set(subgraph.inputs) | empty
     ready.update(t for t, tensor in enumerate(tensors)
-                 if tensor.is_variable or model.buffers[tensor.buffer].data
-                 or math.prod(tensor.shape) == 0)
+                 if tensor.is_variable or model.buffers[tensor.buffer].data)
     for o, op in enumerate(subgraph.operators):
         name = model.operator_codes[op.opcode_index].name
         for t in op.inputs:
@@ -155,7 +246,7 @@ def _validate_dataflow(model, subgraph, where):
                                  f"({tensors[t].name!r}) before any op writes it: the graph has "
                                  f"a cycle or a missing producer")
         for t in op.outputs:
-            if t in ready:
+            if t in ready and t not in empty:
                 raise ModelError(f"{where}, op {o} ({name}) writes tensor {t} "
                                  f"({tensors[t].name!r}), which already has a value")
             ready.add(t)
