@@ -130,5 +130,6 @@ def col2im(cols: np.ndarray, padded_shape: tuple, g: Geometry) -> np.ndarray:
     dxp = np.zeros(padded_shape, dtype=cols.dtype)
     for i in range(kh):                           # one strided add per tap, not per element
         for j in range(kw):
-            tap(dxp, g, i, j)[...] += cols[:, :, :, i, j, :]
+            target = tap(dxp, g, i, j)            # a view into dxp
+            target += cols[:, :, :, i, j, :]
     return dxp

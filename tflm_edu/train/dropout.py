@@ -1,0 +1,37 @@
+"""Dropout: tf.keras.layers.Dropout, "inverted" dropout.
+
+While training, each value is zeroed with probability `rate` and the survivors are scaled by
+1 / (1 - rate), so the expected output equals the input; at inference the layer is the
+identity, which is why a converter simply drops it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tflm_edu.train.layer import Layer
+
+
+class Dropout(Layer):
+    def __init__(self, rate: float):
+        super().__init__()
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
+        self.rate = rate
+
+    def _build(self, input_shape, rng):
+        self.rng = rng.spawn(1)[0]      # its own stream: the masks are seeded with the model
+        return tuple(input_shape)
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self.mask = None
+            return x
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.rate
+        self.mask = keep.astype(x.dtype) / np.asarray(1 - self.rate, x.dtype)
+        return x * self.mask
+
+    def backward(self, grad):
+        return grad if self.mask is None else grad * self.mask
+
+    def __repr__(self):
+        return f"Dropout({self.rate})"
