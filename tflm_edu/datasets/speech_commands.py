@@ -287,22 +287,30 @@ class SpeechCommands:
         that silence always gets a random slice of background. data is int16
         [n, desired_samples], or features_fn applied to each clip and stacked.
         """
+        if mode not in SETS:
+            raise ValueError(f"mode must be one of {SETS}, not {mode!r}")
         candidates = self.data_index[mode]
         training = mode == "training"
         count = len(candidates) if how_many == -1 else max(0, min(how_many, len(candidates) - offset))
         rng = np.random.default_rng(seed)
+        picks = (range(offset, offset + count) if how_many == -1 or not training
+                 else rng.integers(len(candidates), size=count))
+        return self.render([candidates[i] for i in picks], rng, training=training,
+                           background_frequency=background_frequency,
+                           background_volume_range=background_volume_range,
+                           time_shift_ms=time_shift_ms, features_fn=features_fn)
+
+    def render(self, examples, rng, *, training=True, background_frequency=0.8,
+               background_volume_range=0.1, time_shift_ms=100.0, features_fn=None):
+        """The audio (or features) and labels of the given examples, augmented if training."""
         shift = int(time_shift_ms * self.sample_rate / 1000) if training else 0
-        clips, labels = [], []
-        for i in range(offset, offset + count):
-            pick = i if how_many == -1 or not training else int(rng.integers(len(candidates)))
-            example = candidates[pick]
-            clips.append(self._augment(example, rng, training, shift, background_frequency,
-                                       background_volume_range))
-            labels.append(self.word_to_index[example.label])
+        clips = [self._augment(e, rng, training, shift, background_frequency, background_volume_range)
+                 for e in examples]
         data = np.stack(clips) if clips else np.zeros((0, self.desired_samples), np.int16)
         if features_fn is not None:
             data = np.stack([np.asarray(features_fn(clip)) for clip in data])
-        return data, np.asarray(labels, dtype=np.int64)
+        labels = np.asarray([self.word_to_index[e.label] for e in examples], dtype=np.int64)
+        return data, labels
 
     def _augment(self, example, rng, training, shift, frequency, volume_range) -> np.ndarray:
         """One clip: foreground (muted for silence), shifted, plus scaled background."""
