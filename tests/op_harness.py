@@ -66,7 +66,7 @@ def check_model(model, seed=0, inputs=None, ulps=0):
             diff = np.abs(a.view(np.int32).astype(np.int64) - b.view(np.int32).astype(np.int64))
             assert diff.max(initial=0) <= ulps, f"output {k}: {diff.max()} ulps apart"
         else:
-            mismatch = np.flatnonzero(a.view(np.uint8) != b.view(np.uint8))
+            mismatch = np.flatnonzero(a.reshape(-1).view(np.uint8) != b.reshape(-1).view(np.uint8))
             assert mismatch.size == 0, (
                 f"output {k}: {mismatch.size} differing bytes; first at byte {mismatch[0]}: "
                 f"tflm_edu {a.reshape(-1)[:8]} vs TFLM {b.reshape(-1)[:8]}")

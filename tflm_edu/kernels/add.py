@@ -34,16 +34,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.errors import ModelError
+from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
+                                                calculate_activation_range_float,
+                                                calculate_activation_range_quantized)
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.quantization_util import (
     multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier, wrap_int32)
-from tflm_edu.schema.enums import ActivationFunctionType, TensorType
+from tflm_edu.schema.enums import TensorType
 from tflm_edu.schema.options import AddOptions
 
 INPUT1, INPUT2, OUTPUT = 0, 1, 0
 
 QUANTIZED_DTYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass
@@ -87,7 +89,7 @@ def prepare(context, node):
         _prepare_quantized(data, params, input1, input2, output)
     elif output.type == TensorType.FLOAT32:
         data.output_activation_min_f32, data.output_activation_max_f32 = \
-            activation_range_float32(params.fused_activation_function)
+            calculate_activation_range_float(params.fused_activation_function)
     elif output.type == TensorType.INT32:
         # Only plain int32 addition: TFLM refuses quantized int32 inputs.
         ensure(input1.quantization is None and input2.quantization is None,
@@ -115,7 +117,7 @@ def _prepare_quantized(data, params, input1, input2, output):
         _quantize_smaller_than_one(real_input2_multiplier, "input 2")
     data.output_multiplier, data.output_shift = \
         _quantize_smaller_than_one(real_output_multiplier, "output")
-    data.output_activation_min, data.output_activation_max = activation_range_quantized(
+    data.output_activation_min, data.output_activation_max = calculate_activation_range_quantized(
         params.fused_activation_function, output.scale, output.zero_point, dtype)
 
 
@@ -236,63 +238,3 @@ def check_per_tensor_quantization(tensor, dtype):
            f"tensor {tensor.index} ({tensor.name!r}) has zero point {tensor.zero_point}, "
            f"outside the {np.dtype(dtype).name} range [{info.min}, {info.max}]")
 
-
-def activation_function_with_min_max(x, act_min, act_max):
-    """ActivationFunctionWithMinMax: std::min(std::max(x, act_min), act_max), spelled as
-    the std:: ternaries - max(x, lo) is (x < lo ? lo : x) - so that -0.0 and NaN come out
-    as in C++ (np.maximum would turn max(-0.0, 0.0) into +0.0)."""
-    act_min, act_max = x.dtype.type(act_min), x.dtype.type(act_max)
-    x = np.where(x < act_min, act_min, x)
-    return np.where(act_max < x, act_max, x)
-
-
-def activation_range_float32(activation: int) -> tuple[np.float32, np.float32]:
-    """CalculateActivationRange<float>: without an activation the clamp is to the finite
-    float32 range (lowest(), max()), so an infinite sum comes out as +-FLT_MAX, as in TFLM."""
-    finfo = np.finfo(np.float32)
-    if activation == ActivationFunctionType.RELU:
-        return np.float32(0.0), finfo.max
-    if activation == ActivationFunctionType.RELU6:
-        return np.float32(0.0), np.float32(6.0)
-    if activation == ActivationFunctionType.RELU_N1_TO_1:
-        return np.float32(-1.0), np.float32(1.0)
-    return finfo.min, finfo.max
-
-
-def activation_range_int32(activation: int) -> tuple[int, int]:
-    """CalculateActivationRange<int32_t>."""
-    if activation == ActivationFunctionType.RELU:
-        return 0, INT32_MAX
-    if activation == ActivationFunctionType.RELU6:
-        return 0, 6
-    if activation == ActivationFunctionType.RELU_N1_TO_1:
-        return -1, 1
-    return INT32_MIN, INT32_MAX
-
-
-def round_half_away_from_zero(x: float) -> int:
-    """TfLiteRound / std::round: halves go away from zero (Python's round() goes to even).
-    Exact for any float32 value x, since |x| + 0.5 is exact in double."""
-    return math.floor(abs(x) + 0.5) * (1 if x >= 0 else -1)
-
-
-def activation_range_quantized(activation: int, scale: float, zero_point: int,
-                               dtype) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized, with its Quantize() in float32 as in the C++:
-    q = zero_point + (int)round(f / scale), the division and the rounding in float."""
-    info = np.iinfo(dtype)
-    qmin, qmax = int(info.min), int(info.max)
-
-    def quantize(value: float) -> int:
-        quotient = float(np.float32(value) / np.float32(scale))
-        ensure(math.isfinite(quotient) and abs(quotient) < 2**31,
-               f"activation bound {value} does not fit int32 at scale {scale}")
-        return zero_point + round_half_away_from_zero(quotient)
-
-    if activation == ActivationFunctionType.RELU:
-        return max(qmin, quantize(0.0)), qmax
-    if activation == ActivationFunctionType.RELU6:
-        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
-    if activation == ActivationFunctionType.RELU_N1_TO_1:
-        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
-    return qmin, qmax

@@ -28,14 +28,15 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.quantization_util import (compute_out_size, compute_padding_with_offset,
+from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
+                                                calculate_activation_range_quantized,
+                                                compute_out_size, compute_padding_with_offset,
                                                 quantize_multiplier, requantize)
-from tflm_edu.schema.enums import ActivationFunctionType, Padding, TensorType, type_name
+from tflm_edu.schema.enums import Padding, TensorType, type_name
 
 INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
 QUANTIZED_DIMENSION = 0  # per-channel filter scales run along the output channels
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -259,7 +260,7 @@ def populate_convolution_quantization_params(data: OpDataConv, params, input, fi
         shifts.append(shift)
     data.per_channel_output_multiplier = np.array(multipliers, np.int64)
     data.per_channel_output_shift = np.array(shifts, np.int64)
-    data.output_activation_min, data.output_activation_max = activation_range_quantized(
+    data.output_activation_min, data.output_activation_max = calculate_activation_range_quantized(
         params.fused_activation_function, output.scale, output.zero_point)
 
 
@@ -267,45 +268,6 @@ def allocate_per_channel_buffers(context, num_channels: int) -> None:
     """TFLM always allocates the two int32 arrays (multiplier, shift), even for float."""
     for what in ("per-channel output multiplier", "per-channel output shift"):
         context.allocate_persistent_buffer(4 * num_channels, what)
-
-
-def activation_range_quantized(activation: int, scale: float, zero_point: int,
-                               qmin: int = -128, qmax: int = 127) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized. TFLM quantizes the bounds (0, 6, -1, 1) in float32
-    arithmetic - round(f / scale) with f and scale float - which rounds differently from a
-    double division when f / scale lands near a half."""
-    def quantize(f: float) -> int:
-        tmp = np.float32(f) / np.float32(scale)
-        ensure(abs(float(tmp)) < 2.0**31, f"fused activation bound {f} overflows int32 at "
-                                          f"output scale {scale}")
-        return zero_point + _round_half_away_float32(tmp)
-
-    if activation == ActivationFunctionType.RELU:
-        return max(qmin, quantize(0.0)), qmax
-    if activation == ActivationFunctionType.RELU6:
-        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
-    if activation == ActivationFunctionType.RELU_N1_TO_1:
-        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
-    return qmin, qmax
-
-
-def _round_half_away_float32(x: np.float32) -> int:
-    """TfLiteRound on a float: std::round, halves away from zero (exact in float64)."""
-    x = float(x)
-    return int(np.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
-
-
-def activation_range_float(activation: int) -> tuple[float, float]:
-    """CalculateActivationRange<float>: without a fused activation the bounds are the
-    float32 extremes (lowest() and max()), not infinities - so an overflowed +inf total
-    comes out as FLT_MAX, as in TFLM."""
-    if activation == ActivationFunctionType.RELU:
-        return 0.0, FLOAT32_MAX
-    if activation == ActivationFunctionType.RELU6:
-        return 0.0, 6.0
-    if activation == ActivationFunctionType.RELU_N1_TO_1:
-        return -1.0, 1.0
-    return -FLOAT32_MAX, FLOAT32_MAX
 
 
 def float_inside_masks(geometry: ConvGeometry) -> dict:
@@ -340,7 +302,7 @@ def prepare(context, node):
                                                   f"{type_name(filter.type)} (hybrid models are "
                                                   f"not supported on TFLite Micro)")
         check_bias(bias, output_depth, TensorType.FLOAT32)
-        data.output_activation_min, data.output_activation_max = activation_range_float(
+        data.output_activation_min, data.output_activation_max = calculate_activation_range_float(
             params.fused_activation_function)
         data.padded_input = data.geometry.new_padded_buffer(np.float32, 0.0)
         data.inside_masks = float_inside_masks(data.geometry)

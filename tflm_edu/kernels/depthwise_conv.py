@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tflm_edu.kernels.conv import (OpDataConv, activation_range_float,
-                                   allocate_per_channel_buffers, check_bias, check_conv_io,
+from tflm_edu.kernels.conv import (OpDataConv, allocate_per_channel_buffers, check_bias, check_conv_io,
                                    check_output_shape, compute_geometry, float_inside_masks,
                                    populate_convolution_quantization_params)
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.quantization_util import requantize
+from tflm_edu.kernels.quantization_util import calculate_activation_range_float, requantize
 from tflm_edu.schema.enums import TensorType, type_name
 
 INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
@@ -59,7 +58,7 @@ def prepare(context, node):
         ensure(filter.type == TensorType.FLOAT32, f"float32 depthwise conv needs float32 "
                                                   f"filter, got {type_name(filter.type)}")
         check_bias(bias, output_depth, TensorType.FLOAT32)
-        data.output_activation_min, data.output_activation_max = activation_range_float(
+        data.output_activation_min, data.output_activation_max = calculate_activation_range_float(
             params.fused_activation_function)
         data.padded_input = data.geometry.new_padded_buffer(np.float32, 0.0)
         data.inside_masks = float_inside_masks(data.geometry)

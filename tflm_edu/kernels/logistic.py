@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier
+from tflm_edu.kernels.quantization_util import (multiply_by_quantized_multiplier,
+                                                round_half_away_from_zero)
 from tflm_edu.kernels.softmax import (calculate_input_radius, exp_on_negative_values, expf,
                                       fixed_neg, fixed_sub, one,
                                       one_over_one_plus_x_for_x_in_0_1, rounding_divide_by_pot,
@@ -80,14 +81,9 @@ def prepare_fixed_point_input(input_scale, input_integer_bits):
     # C++ shifts by input_left_shift: a negative one (a scale below 2^-28) is undefined.
     ensure(left_shift >= 0, f"input scale {input_scale:g} is too small for the fixed-point "
                             f"kernel (below 2^-{32 - input_integer_bits})")
-    multiplier = int(wrap32(_round_half_away(q * (1 << 31))))
+    multiplier = int(wrap32(round_half_away_from_zero(q * (1 << 31))))
     radius = calculate_input_radius(input_integer_bits, left_shift, 31)
     return multiplier, left_shift, radius
-
-
-def _round_half_away(x: float) -> int:
-    """TfLiteRound: halves go away from zero."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
 
 
 def eval(context, node):

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflm_edu.kernels.add import (activation_function_with_min_max, activation_range_float32,
-                                  activation_range_int32, activation_range_quantized,
-                                  check_broadcast_shapes, check_per_tensor_quantization,
+from tflm_edu.kernels.add import (check_broadcast_shapes, check_per_tensor_quantization,
                                   check_same_types)
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.quantization_util import quantize_multiplier, requantize, wrap_int32
+from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
+                                                calculate_activation_range_float,
+                                                calculate_activation_range_int32,
+                                                calculate_activation_range_quantized,
+                                                quantize_multiplier, requantize, wrap_int32)
 from tflm_edu.schema.enums import TensorType
 from tflm_edu.schema.options import MulOptions
 
@@ -67,10 +69,10 @@ def prepare(context, node):
         _prepare_quantized(data, activation, input1, input2, output)
     elif output.type == TensorType.INT32:
         data.output_activation_min, data.output_activation_max = \
-            activation_range_int32(activation)
+            calculate_activation_range_int32(activation)
     elif output.type == TensorType.FLOAT32:
         data.output_activation_min_f32, data.output_activation_max_f32 = \
-            activation_range_float32(activation)
+            calculate_activation_range_float(activation)
     else:
         raise unsupported_type(node, output)
 
@@ -79,7 +81,7 @@ def _prepare_quantized(data, activation, input1, input2, output):
     dtype = QUANTIZED_DTYPES[output.type]
     for tensor in (input1, input2, output):
         check_per_tensor_quantization(tensor, dtype)
-    data.output_activation_min, data.output_activation_max = activation_range_quantized(
+    data.output_activation_min, data.output_activation_max = calculate_activation_range_quantized(
         activation, output.scale, output.zero_point, dtype)
     real_multiplier = input1.scale * input2.scale / output.scale  # in double, as the C++
     data.output_multiplier, data.output_shift = quantize_multiplier(real_multiplier)

@@ -19,15 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
+from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
+                                                calculate_activation_range_float,
+                                                calculate_activation_range_quantized,
                                                 compute_padding_height_width)
-from tflm_edu.schema.enums import ActivationFunctionType, Padding, TensorType
+from tflm_edu.schema.enums import Padding, TensorType
 from tflm_edu.schema.options import Pool2DOptions
 
 INPUT, OUTPUT = 0, 0
 
 FLOAT32_LOWEST = np.finfo(np.float32).min
-FLOAT32_MAX = np.finfo(np.float32).max
 QUANTIZED_TYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
 
 
@@ -56,7 +57,7 @@ def prepare(context, node):
     if input.type == TensorType.FLOAT32:
         ensure(output.type == TensorType.FLOAT32, "float32 input needs a float32 output")
         data.activation_min_f32, data.activation_max_f32 = \
-            activation_range_float(params.fused_activation_function)
+            calculate_activation_range_float(params.fused_activation_function)
         return
     if input.type not in QUANTIZED_TYPES:
         raise unsupported_type(node, input)
@@ -71,7 +72,7 @@ def prepare(context, node):
     ensure(input.zero_point == output.zero_point,
            f"pooling does not rescale: input zero point {input.zero_point} and output "
            f"zero point {output.zero_point} must be equal")
-    data.activation_min, data.activation_max = activation_range_quantized(
+    data.activation_min, data.activation_max = calculate_activation_range_quantized(
         params.fused_activation_function, output.scale, output.zero_point,
         QUANTIZED_TYPES[output.type])
 
@@ -114,43 +115,6 @@ def _taps_inside(out_size, stride, padding, filter_size, in_size):
     start = np.maximum(0, -origin)
     end = np.minimum(filter_size, in_size - origin)
     return end - start
-
-
-def activation_range_float(activation):
-    """CalculateActivationRange<float>: 'no activation' clamps to the finite float range
-    (std::numeric_limits<float>::lowest() / max()), so an infinite result becomes
-    +-FLT_MAX, exactly as in TFLM."""
-    act_min, act_max = calculate_activation_range_float(activation)
-    return (max(act_min, float(FLOAT32_LOWEST)), min(act_max, float(FLOAT32_MAX)))
-
-
-def activation_range_quantized(activation, scale, zero_point, dtype):
-    """CalculateActivationRangeQuantized: the activation's bounds quantized with the
-    output's parameters, then intersected with the type's range. The C++ divides in
-    float32 (value / scale, then roundf): in double, 1.0 / 0.4f is 2.49999996 and rounds
-    to 2, while in float32 it is exactly 2.5 and rounds to 3."""
-    qmin, qmax = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
-
-    def quantize(value):
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            tmp = np.float32(value) / np.float32(scale)
-        ensure(bool(np.isfinite(tmp)) and -2.0**31 <= float(tmp) <= 2.0**31 - 1,
-               f"activation bound {value} does not fit int32 at scale {scale}")
-        return zero_point + int(_round_half_away_f32(tmp))
-
-    if activation == ActivationFunctionType.RELU:
-        return max(qmin, quantize(0.0)), qmax
-    if activation == ActivationFunctionType.RELU6:
-        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
-    if activation == ActivationFunctionType.RELU_N1_TO_1:
-        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
-    return qmin, qmax
-
-
-def _round_half_away_f32(x):
-    """roundf: halves away from zero, exact for any float32 (no 0.5 added before flooring)."""
-    whole = np.trunc(x)
-    return whole + (np.sign(x) if abs(x - whole) >= np.float32(0.5) else 0)
 
 
 def average_eval(context, node):
@@ -218,7 +182,7 @@ def average_pool_float(input, window, filter_count, act_min, act_max):
     for tap in window_taps(input, window, filter_count.shape, 0.0):
         total += tap
     average = total / filter_count.astype(np.float32)[None, :, :, None]
-    return activation_with_min_max(average, act_min, act_max)
+    return activation_function_with_min_max(average, act_min, act_max)
 
 
 def average_pool_quantized(input, window, filter_count, act_min, act_max):
@@ -244,7 +208,7 @@ def max_pool_float(input, window, out_shape, act_min, act_max):
     result = np.full((input.shape[0], *out_shape, input.shape[3]), FLOAT32_LOWEST, np.float32)
     for tap in window_taps(input, window, out_shape, -np.inf):
         result = np.where(result < tap, tap, result)
-    return activation_with_min_max(result, act_min, act_max)
+    return activation_function_with_min_max(result, act_min, act_max)
 
 
 def max_pool_quantized(input, window, out_shape, act_min, act_max):
@@ -254,14 +218,6 @@ def max_pool_quantized(input, window, out_shape, act_min, act_max):
     for tap in window_taps(input, window, out_shape, lowest):
         np.maximum(result, tap, out=result)
     return np.clip(result, act_min, act_max).astype(input.dtype)
-
-
-def activation_with_min_max(x, act_min, act_max):
-    """ActivationFunctionWithMinMax: std::min(std::max(x, min), max), with std::max(a, b)
-    = (a < b) ? b : a - the comparison order decides what NaN and -0.0 become."""
-    act_min, act_max = np.float32(act_min), np.float32(act_max)
-    x = np.where(x < act_min, act_min, x)
-    return np.where(act_max < x, act_max, x).astype(np.float32)
 
 
 def register_average_pool_2d():

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from tflm_edu.errors import ModelError
 from tflm_edu.schema.enums import ActivationFunctionType, Padding
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -29,7 +30,7 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
     if real_multiplier == 0.0:
         return 0, 0
     q, shift = math.frexp(real_multiplier)  # real = q * 2^shift, 0.5 <= |q| < 1
-    q_fixed = _round_half_away(q * (1 << 31))
+    q_fixed = round_half_away_from_zero(q * (1 << 31))
     if q_fixed == 1 << 31:  # q rounded up to 1.0: renormalize
         q_fixed //= 2
         shift += 1
@@ -51,11 +52,6 @@ def quantize_multiplier_greater_than_one(real_multiplier: float) -> tuple[int, i
     if not real_multiplier > 1.0:
         raise ValueError(f"expected a multiplier above 1, got {real_multiplier}")
     return quantize_multiplier(real_multiplier)
-
-
-def _round_half_away(x: float) -> int:
-    """std::round / TfLiteRound: halves go away from zero (Python's round() goes to even)."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
 
 
 # ----------------------------------------------------------------------------- gemmlowp
@@ -117,14 +113,32 @@ def multiply_by_quantized_multiplier_greater_than_one(x, quantized_multiplier, l
 # ----------------------------------------------------------------------------- activations
 
 
+def round_half_away_from_zero(x):
+    """TfLiteRound / std::round: halves go away from zero (Python's round() and np.round go
+    to even). Exact for float32 values too: adding 0.5 and flooring would round 0.49999997
+    up. Works on scalars (returns int) and arrays (returns float array)."""
+    whole = np.trunc(x)
+    half_or_more = np.abs(np.asarray(x) - whole) >= 0.5
+    result = whole + np.where(half_or_more, np.sign(x), 0)
+    return int(result) if np.ndim(result) == 0 else result
+
+
 def calculate_activation_range_quantized(activation: int, scale: float, zero_point: int,
                                          dtype=np.int8) -> tuple[int, int]:
     """CalculateActivationRangeQuantized: the fused activation as a clamp in the output's
-    quantized domain, intersected with the dtype's range."""
+    quantized domain, intersected with the dtype's range. The C++ quantizes the bounds
+    (0, 6, -1, 1) in float32 - roundf(value / scale) - which rounds differently from a
+    double division when the quotient lands near a half (1.0 / 0.4f is exactly 2.5 in
+    float32 but 2.49999996 in double)."""
     qmin, qmax = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
 
     def quantize(value: float) -> int:
-        return zero_point + _round_half_away(value / scale)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            quotient = np.float32(value) / np.float32(scale)
+        if not (np.isfinite(quotient) and abs(float(quotient)) < 2.0**31):
+            raise ModelError(f"fused activation bound {value} does not fit int32 at output "
+                             f"scale {scale}")
+        return zero_point + round_half_away_from_zero(float(quotient))
 
     if activation == ActivationFunctionType.RELU:
         return max(qmin, quantize(0.0)), qmax
@@ -135,15 +149,40 @@ def calculate_activation_range_quantized(activation: int, scale: float, zero_poi
     return qmin, qmax
 
 
-def calculate_activation_range_float(activation: int) -> tuple[float, float]:
-    """CalculateActivationRange<float>."""
+FLOAT32_MAX = np.finfo(np.float32).max
+
+
+def calculate_activation_range_float(activation: int) -> tuple[np.float32, np.float32]:
+    """CalculateActivationRange<float>: without an activation the clamp is to the finite
+    float32 range (lowest(), max()), not to infinities - so an overflowed +inf comes out as
+    FLT_MAX, as in TFLM."""
     if activation == ActivationFunctionType.RELU:
-        return 0.0, float("inf")
+        return np.float32(0.0), FLOAT32_MAX
     if activation == ActivationFunctionType.RELU6:
-        return 0.0, 6.0
+        return np.float32(0.0), np.float32(6.0)
     if activation == ActivationFunctionType.RELU_N1_TO_1:
-        return -1.0, 1.0
-    return float("-inf"), float("inf")
+        return np.float32(-1.0), np.float32(1.0)
+    return -FLOAT32_MAX, FLOAT32_MAX
+
+
+def calculate_activation_range_int32(activation: int) -> tuple[int, int]:
+    """CalculateActivationRange<int32_t>."""
+    if activation == ActivationFunctionType.RELU:
+        return 0, INT32_MAX
+    if activation == ActivationFunctionType.RELU6:
+        return 0, 6
+    if activation == ActivationFunctionType.RELU_N1_TO_1:
+        return -1, 1
+    return INT32_MIN, INT32_MAX
+
+
+def activation_function_with_min_max(x, act_min, act_max):
+    """ActivationFunctionWithMinMax: std::min(std::max(x, act_min), act_max), spelled as the
+    std:: ternaries - max(x, lo) is (x < lo ? lo : x) - so that NaN and -0.0 come out as in
+    C++ (np.maximum would turn max(-0.0, 0.0) into +0.0 and spread NaN differently)."""
+    act_min, act_max = x.dtype.type(act_min), x.dtype.type(act_max)
+    x = np.where(x < act_min, act_min, x)
+    return np.where(act_max < x, act_max, x)
 
 
 # ----------------------------------------------------------------------------- padding
