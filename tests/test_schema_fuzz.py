@@ -41,17 +41,10 @@ MAX_INVOKE_SECONDS = 10.0
 MAX_INVOKES_PER_MODEL = {"person_detect.tflite": 6, "magic_wand.tflite": 30}
 INTERESTING_INT32 = [0, 1, 2, 4, 8, -1, -4, 0x7FFFFFFF, -0x80000000, 0x7FFF, 0xFFFF, 0x10000]
 
-# Crashes outside the schema layer that were found by this fuzzer and reported to their
-# owners (each also has an xfail test in test_schema_malformed.py). Keyed by exception type
-# and the tflm_edu file it was raised in; a crash not listed here fails the test.
-KNOWN_FOREIGN_CRASHES = {
-    ("AttributeError", "fully_connected.py"):
-        "FULLY_CONNECTED prepare reads node.builtin_data when the op has no options",
-    ("HugeAllocation", "conv.py"):
-        "CONV_2D / DEPTHWISE_CONV_2D prepare allocates a padded input as wide as the dilation",
-    ("HugeAllocation", "arena.py"):
-        "an auto-sized arena allocates whatever the plan asks",
-}
+# Crashes outside the schema layer that were found by this fuzzer and are not fixed yet,
+# keyed by (exception type, tflm_edu file) - each needs an xfail test in
+# test_schema_malformed.py. A crash not listed here fails the test. None is outstanding.
+KNOWN_FOREIGN_CRASHES: dict = {}
 
 
 class HugeAllocation(Exception):

@@ -638,13 +638,9 @@ def test_vtable_with_an_impossible_size(size):
 
 
 # ----------------------------------------------------------------------------- found by fuzzing,
-# in code outside the schema layer (reported to its owners; see test_schema_fuzz.py)
+# in code outside the schema layer (since fixed there)
 
 
-@pytest.mark.xfail(strict=False, reason="kernels/fully_connected.py prepare reads "
-                   "node.builtin_data.fused_activation_function without a None check: a "
-                   "FULLY_CONNECTED op with no options (union type NONE, which TFLM runs with "
-                   "default options) raises AttributeError instead of running")
 def test_fully_connected_without_options_runs_with_defaults():
     model = fc_model()
     op = model.subgraphs[0].operators[0]
@@ -707,18 +703,11 @@ def test_offline_plan_is_honoured():
     np.testing.assert_array_equal(interpreter.output(0).data, [[3.5, 11]])
 
 
-@pytest.mark.xfail(strict=False, reason="interpreter.py _offline_offsets accepts offsets below "
-                   "-1; TensorArena.view then raises a bare ValueError from np.frombuffer "
-                   "('offset must be non-negative') in _stage_commit")
 def test_negative_offline_offset_is_a_model_error():
     expect_allocation_failure(offline_plan_model([-5, -1, -1, 0]), ModelError,
                               "OfflineMemoryAllocation")
 
 
-@pytest.mark.xfail(strict=False, reason="memory/arena.py TensorArena (arena_size=None) sizes the "
-                   "arena to whatever the plan asks: a 300-byte model declaring two 1 GB tensors, "
-                   "or an offline offset near 2**31, makes allocate_tensors() allocate and zero "
-                   "gigabytes instead of raising AllocationError")
 @pytest.mark.parametrize("model", ["two 1 GB tensors", "offline offset near 2**31"])
 def test_auto_sized_arena_refuses_a_huge_plan(model, no_huge_allocations):
     model = unary_chain(1, shape=(1, 2**28)) if model == "two 1 GB tensors" else \
@@ -726,11 +715,6 @@ def test_auto_sized_arena_refuses_a_huge_plan(model, no_huge_allocations):
     expect_allocation_failure(model, AllocationError, "arena")
 
 
-@pytest.mark.xfail(strict=False, reason="kernels/conv.py ConvGeometry.new_padded_buffer (used by "
-                   "CONV_2D and DEPTHWISE_CONV_2D prepare) allocates a bordered input as wide "
-                   "as the dilated filter reaches: dilation 2**31-1 asks numpy for a "
-                   "(1, 5, 2**32, 1) array (MemoryError or an OOM kill), dilation 65536 on "
-                   "person_detect takes ~2.6 s and gigabytes in allocate_tensors()")
 def test_huge_dilation_is_refused_without_a_huge_buffer(no_huge_allocations):
     require_kernel("conv")
     model = conv_model(Conv2DOptions(Padding.SAME, stride_w=1, stride_h=1,

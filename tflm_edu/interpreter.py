@@ -224,7 +224,7 @@ class MicroInterpreter:
             return function(self.context, node)
         except ModelError as e:
             raise ModelError(f"op {node.index} ({node.op_name}) {phase}: {e}") from None
-        except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError) as e:
+        except (ValueError, IndexError, KeyError, TypeError, ArithmeticError) as e:
             raise ModelError(f"op {node.index} ({node.op_name}) {phase} failed on this model: "
                              f"{type(e).__name__}: {e}") from e
 
@@ -266,7 +266,13 @@ class MicroInterpreter:
             raise ModelError(f"{OFFLINE_MEMORY_ALLOCATION} metadata lists "
                              f"{values[2] if len(values) > 2 else 0} tensors but the subgraph "
                              f"has {len(self.tensors)}")
-        return [int(v) for v in values[3:3 + len(self.tensors)]]
+        offsets = [int(v) for v in values[3:3 + len(self.tensors)]]
+        bad = [(t, o) for t, o in enumerate(offsets) if o < ONLINE]
+        if bad:
+            raise ModelError(f"{OFFLINE_MEMORY_ALLOCATION} metadata gives tensor {bad[0][0]} "
+                             f"the offset {bad[0][1]}; offsets are >= 0, or -1 for 'planner "
+                             f"chooses'")
+        return offsets
 
     # ------------------------------------------------------------------ running
 

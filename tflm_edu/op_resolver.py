@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 
+from tflm_edu.errors import AllocationError
 from tflm_edu.schema.enums import BuiltinOperator as Op
 
 # builtin op -> (module in tflm_edu.kernels, registration function)
@@ -39,7 +40,11 @@ KERNELS = {
 
 def load_registration(op: int):
     module_name, function = KERNELS[op]
-    module = importlib.import_module(f"tflm_edu.kernels.{module_name}")
+    try:
+        module = importlib.import_module(f"tflm_edu.kernels.{module_name}")
+    except ImportError as e:
+        raise AllocationError(f"the {Op(op).name} kernel (tflm_edu.kernels.{module_name}) "
+                              f"could not be loaded: {e}") from e
     return getattr(module, function)()
 
 

@@ -37,6 +37,7 @@ from tflm_edu.schema.enums import Padding, TensorType, type_name
 INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
 QUANTIZED_DIMENSION = 0  # per-channel filter scales run along the output channels
 
+MAX_BORDERED_ELEMENTS = 1 << 26  # elements of the bordered input a conv may allocate
 
 
 @dataclass
@@ -208,9 +209,19 @@ def compute_geometry(params, input, filter, output) -> ConvGeometry:
                                                   in_h, filter_h, out_h)
     pad_w, offset_w = compute_padding_with_offset(params.stride_w, params.dilation_w_factor,
                                                   in_w, filter_w, out_w)
-    return ConvGeometry(batches, in_h, in_w, depth, filter_h, filter_w, out_h, out_w,
-                        params.stride_h, params.stride_w, params.dilation_h_factor,
-                        params.dilation_w_factor, PaddingValues(pad_w, pad_h, offset_w, offset_h))
+    geometry = ConvGeometry(batches, in_h, in_w, depth, filter_h, filter_w, out_h, out_w,
+                            params.stride_h, params.stride_w, params.dilation_h_factor,
+                            params.dilation_w_factor,
+                            PaddingValues(pad_w, pad_h, offset_w, offset_h))
+    # The bordered input grows with the dilated filter's reach; a hostile dilation must not
+    # turn a tiny model into gigabytes of border.
+    border_elements = batches * geometry.padded_height * geometry.padded_width * depth
+    ensure(border_elements <= MAX_BORDERED_ELEMENTS,
+           f"dilation {params.dilation_h_factor}x{params.dilation_w_factor} makes the "
+           f"{filter_h}x{filter_w} filter reach a {geometry.padded_height}x"
+           f"{geometry.padded_width} bordered input; tflm_edu refuses more than "
+           f"{MAX_BORDERED_ELEMENTS:,} elements")
+    return geometry
 
 
 def check_output_shape(output, geometry: ConvGeometry, output_depth: int) -> None:

@@ -19,6 +19,7 @@ from tflm_edu.kernels.quantization_util import (calculate_activation_range_float
                                                 exact_int_matmul, float32_dot_in_order,
                                                 quantize_multiplier, requantize)
 from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.options import FullyConnectedOptions
 
 INPUT, WEIGHTS, BIAS, OUTPUT = 0, 1, 2, 0
 
@@ -43,7 +44,7 @@ def init(context, node):
 
 def prepare(context, node):
     data: OpDataFullyConnected = node.user_data
-    params = node.builtin_data
+    params = node.builtin_data or FullyConnectedOptions()  # no options: TFLM's defaults
     input, filter = context.get_input(node, INPUT), context.get_input(node, WEIGHTS)
     bias, output = context.get_input(node, BIAS) if len(node.inputs) > 2 else None, \
         context.get_output(node, OUTPUT)

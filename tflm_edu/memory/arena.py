@@ -14,6 +14,9 @@ import numpy as np
 from tflm_edu.errors import AllocationError
 
 ARENA_ALIGNMENT = 16  # MicroArenaBufferAlignment()
+# An automatically sized arena is capped: microcontroller arenas are kilobytes, and a
+# hostile model must not make the host allocate gigabytes.
+MAX_AUTO_ARENA_BYTES = 256 << 20
 
 
 def align_up(nbytes: int, alignment: int = ARENA_ALIGNMENT) -> int:
@@ -57,6 +60,11 @@ class TensorArena:
                 f"arena too small: this model needs {needed:,} bytes ({self.head_bytes:,} head "
                 f"+ {self.tail_bytes:,} tail) but arena_size is {self.requested_size:,}; "
                 f"pass arena_size={needed} or more (or arena_size=None to size it automatically)")
+        if self.requested_size is None and needed > MAX_AUTO_ARENA_BYTES:
+            raise AllocationError(
+                f"this model's plan needs {needed:,} bytes of arena, more than the "
+                f"{MAX_AUTO_ARENA_BYTES:,} tflm_edu sizes automatically - no microcontroller "
+                f"has that much RAM; pass arena_size explicitly if you really mean it")
         self.buffer = bytearray(self.requested_size if self.requested_size is not None else needed)
 
     def view(self, offset: int, dtype, shape) -> np.ndarray:
