@@ -1,0 +1,353 @@
+"""Replay TFLM's allocations on a simulated arena, and find the smallest arena that works.
+
+Mirrors, in order, what happens to a tensor arena of `size` bytes:
+
+  RecordingMicroAllocator::Create / MicroAllocator::Create   the allocator objects, in the tail
+  MicroAllocator::StartModelAllocation                       builtin-data allocator, the
+                                                             scratch-request list (head),
+                                                             SubgraphAllocations,
+                                                             TfLiteEvalTensor and
+                                                             NodeAndRegistration arrays
+  MicroInterpreter::PrepareNodeAndRegistrationDataFromFlatbuffer   parsed builtin options
+  MicroInterpreterGraph::InitSubgraphs                       each kernel's OpData
+  MicroInterpreterGraph::PrepareSubgraphs                    temporaries and persistent
+                                                             buffers of each Prepare, then
+                                                             FinishPrepareNodeAllocations
+  MicroAllocator::FinishModelAllocation                      scratch handles, then
+                                                             CommitStaticMemoryPlan: the
+                                                             AllocationInfo array and the
+                                                             planner's scratch (temporary),
+                                                             variables, the plan in the head
+  MicroInterpreter::AllocateTensors (end)                    TfLiteTensor structs for the
+                                                             inputs and outputs
+
+SimulatedArena follows arena_allocator/single_arena_buffer_allocator.cc: the head (the
+resizable buffer, then temporaries) grows up from the start, the tail (persistent data)
+grows down from the end, each allocation aligned. The arena's start is taken to be
+16-byte aligned (malloc on the host; `alignas(16)` on a device). Every step either fits or
+raises ArenaTooSmall, so the smallest working arena is found by bisection.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tflm_edu.arena_size.kernels import PrepareRecorder, quantization_channels
+from tflm_edu.arena_size.layout import Target
+
+ARENA_ALIGNMENT = 16  # MicroArenaBufferAlignment()
+MAX_SCRATCH_BUFFERS_PER_OP = 12  # kMaxScratchBuffersPerOp
+
+# Breakdown categories: the first six are RecordingMicroAllocator's own.
+EVAL_TENSORS = "TfLiteEvalTensor data"
+PERSISTENT_TENSORS = "Persistent TfLiteTensor data"
+PERSISTENT_QUANTIZATION = "Persistent TfLiteTensor quantization data"
+PERSISTENT_BUFFERS = "Persistent buffer data"
+VARIABLES = "TfLiteTensor variable buffer data"
+NODES = "NodeAndRegistration structs"
+BUILTIN_DATA = "Builtin op data (parsed options)"
+ALLOCATOR_OBJECTS = "Allocator objects"
+SCRATCH_HANDLES = "Scratch buffer handles"
+TEMPORARY = "temporary"
+
+
+class ArenaTooSmall(Exception):
+    def __init__(self, phase: str, what: str, op_index=None):
+        super().__init__(f"{phase}: {what}")
+        self.phase, self.what, self.op_index = phase, what, op_index
+
+
+@dataclass
+class Allocation:
+    """One allocation of the replay. `used` counts the alignment padding too, as
+    RecordingMicroAllocator does."""
+
+    phase: str
+    category: str
+    what: str
+    requested: int
+    used: int
+    side: str  # "tail" or "temp"
+    op_index: int | None = None
+
+
+def align_up(n: int, alignment: int) -> int:
+    return (n + alignment - 1) // alignment * alignment
+
+
+def align_down(n: int, alignment: int) -> int:
+    return n // alignment * alignment
+
+
+class SimulatedArena:
+    """SingleArenaBufferAllocator over addresses [0, size)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.head = self.temp = 0
+        self.tail = size
+        self.log: list[Allocation] = []
+        self.phase, self.op_index = "", None
+        self.live_spans: list[tuple[int, int]] = []  # temporaries' bytes still to be read
+
+    def allocate_persistent(self, nbytes, alignment, category, what):
+        result = align_down(self.tail - nbytes, alignment)
+        if result < self.head:
+            raise ArenaTooSmall(self.phase, f"no room in the tail for {what}", self.op_index)
+        if any(start < result + nbytes and result < end for start, end in self.live_spans):
+            # TFLM checks a tail allocation against the head only, so it may land on
+            # temporaries that are still alive; the kernel writes its data over them and
+            # its Prepare fails on the corrupted TfLiteTensor (or crashes).
+            raise ArenaTooSmall(self.phase, f"{what} would overwrite a live temporary "
+                                            f"TfLiteTensor", self.op_index)
+        self.log.append(Allocation(self.phase, category, what, nbytes, self.tail - result,
+                                   "tail", self.op_index))
+        self.tail = result
+
+    def allocate_temp(self, nbytes, alignment, what, live_spans=()):
+        """`live_spans`: (offset, size) of the parts read again later in this Prepare."""
+        result = align_up(self.temp, alignment)
+        if self.tail - result < nbytes:
+            raise ArenaTooSmall(self.phase, f"no room for the temporary {what}", self.op_index)
+        self.log.append(Allocation(self.phase, TEMPORARY, what, nbytes,
+                                   result + nbytes - self.temp, "temp", self.op_index))
+        self.temp = result + nbytes
+        self.live_spans += [(result + offset, result + offset + size)
+                            for offset, size in live_spans]
+
+    def reset_temp(self):
+        self.temp = self.head
+        self.live_spans = []
+
+    def resize_head(self, nbytes, alignment, what):
+        """ResizeBuffer of the one resizable buffer at the start of the arena."""
+        start = align_up(0, alignment)
+        if self.tail - start < nbytes:
+            raise ArenaTooSmall(self.phase, f"no room in the head for {what}", self.op_index)
+        self.head = self.temp = start + nbytes
+
+    def available(self, alignment) -> int:
+        return align_down(self.tail, alignment) - align_up(self.temp, alignment)
+
+    @property
+    def tail_bytes(self) -> int:
+        return self.size - self.tail
+
+
+@dataclass
+class ModelFacts:
+    """What the replay needs to know about a model and its memory plan."""
+
+    model: object  # schema Model
+    subgraph: object
+    builtin_codes: list  # per op
+    recipes: list  # KernelRecipe per op
+    prepare_events: list  # per op: PrepareRecorder.events
+    scratch_counts: list  # per op: scratch buffer requests made in its Prepare
+    planned_buffer_count: int  # buffers the planner places (AddBuffer calls)
+    head_bytes: int  # GetMaximumMemorySize() of the plan
+    variable_bytes: list = field(default_factory=list)  # per variable tensor
+
+    @property
+    def scratch_count(self) -> int:
+        return sum(self.scratch_counts)
+
+
+def record_prepare_events(model, subgraph, recipes) -> list:
+    events = []
+    for op, recipe in zip(subgraph.operators, recipes):
+        recorder = PrepareRecorder(model, subgraph, op)
+        recipe.prepare(recorder)
+        events.append(recorder.events)
+    return events
+
+
+# ------------------------------------------------------------------ the replay
+
+
+def replay(facts: ModelFacts, target: Target, size: int) -> SimulatedArena:
+    """Run every allocation of AllocateTensors on an arena of `size` bytes; raises
+    ArenaTooSmall at the first one that does not fit."""
+    arena = SimulatedArena(size)
+    _create_allocator(arena, target)
+    _start_model_allocation(arena, target, facts)
+    _parse_builtin_data(arena, target, facts)
+    _init_kernels(arena, target, facts)
+    _prepare_kernels(arena, target, facts)
+    _finish_model_allocation(arena, target, facts)
+    _input_output_tensors(arena, target, facts)
+    return arena
+
+
+def _struct(arena, target, name, category, what=None, count=1):
+    arena.allocate_persistent(target.sizeof(name) * count, target.alignof(name), category,
+                              what or name)
+
+
+def _create_allocator(arena, target):
+    arena.phase = "create the allocator"
+    if target.recording_allocator:  # RecordingMicroAllocator::Create
+        names = ("RecordingSingleArenaBufferAllocator", "GreedyMemoryPlanner",
+                 "RecordingMicroAllocator")
+    else:  # MicroAllocator::Create(arena, size, MemoryPlannerType::kGreedy)
+        names = ("SingleArenaBufferAllocator", "GreedyMemoryPlanner", "MicroAllocator")
+    for name in names:
+        _struct(arena, target, name, ALLOCATOR_OBJECTS)
+
+
+def _start_model_allocation(arena, target, facts):
+    arena.phase = "start model allocation"
+    _struct(arena, target, "MicroBuiltinDataAllocator", ALLOCATOR_OBJECTS)
+    request = "ScratchBufferRequest"
+    arena.resize_head(target.sizeof(request) * MAX_SCRATCH_BUFFERS_PER_OP,
+                      target.alignof(request), "the scratch buffer request list")
+    _struct(arena, target, "SubgraphAllocations", ALLOCATOR_OBJECTS)
+    n_tensors, n_ops = len(facts.subgraph.tensors), len(facts.subgraph.operators)
+    _struct(arena, target, "TfLiteEvalTensor", EVAL_TENSORS,
+            f"{n_tensors} TfLiteEvalTensor", n_tensors)
+    _struct(arena, target, "NodeAndRegistration", NODES,
+            f"{n_ops} NodeAndRegistration", n_ops)
+
+
+def _parse_builtin_data(arena, target, facts):
+    arena.phase = "parse builtin options"
+    for i, recipe in enumerate(facts.recipes):
+        arena.op_index = i
+        if recipe.builtin_params is not None:
+            _struct(arena, target, recipe.builtin_params, BUILTIN_DATA)
+    arena.op_index = None
+
+
+def _init_kernels(arena, target, facts):
+    arena.phase = "init kernels"
+    for i, recipe in enumerate(facts.recipes):
+        arena.op_index = i
+        if recipe.op_data is not None:  # context->AllocatePersistentBuffer(sizeof(OpData))
+            arena.allocate_persistent(target.sizeof(recipe.op_data), ARENA_ALIGNMENT,
+                                      PERSISTENT_BUFFERS, recipe.op_data)
+    arena.op_index = None
+
+
+def _prepare_kernels(arena, target, facts):
+    arena.phase = "prepare kernels"
+    requests = 0
+    request = "ScratchBufferRequest"
+    for i, events in enumerate(facts.prepare_events):
+        arena.op_index = i
+        for event in events:
+            if event[0] == "temp_tensor":
+                _temp_tensor(arena, target, channels=event[2], what=event[3])
+            else:
+                _, nbytes, what = event
+                arena.allocate_persistent(nbytes, ARENA_ALIGNMENT, PERSISTENT_BUFFERS, what)
+        # FinishPrepareNodeAllocations: temporaries go, the request list grows.
+        requests += facts.scratch_counts[i]
+        arena.reset_temp()
+        arena.resize_head(target.sizeof(request) * (requests + MAX_SCRATCH_BUFFERS_PER_OP),
+                          target.alignof(request), "the scratch buffer request list")
+    arena.op_index = None
+
+
+def _temp_tensor(arena, target, channels, what):
+    """MicroAllocator::AllocateTempTfLiteTensor: the struct, then its quantization.
+
+    Once a kernel has its persistent buffers it still reads each temporary tensor's type,
+    params and quantization, and DeallocateTempTfLiteTensor follows the quantization's
+    zero_point pointer: those fields must survive. The rest (data, dims, bytes, the scale
+    pointer, quantized_dimension, the zero points) is not read again."""
+    tensor_live = [target.member_span("TfLiteTensor", f)
+                   for f in ("quantization", "params", "type")]
+    arena.allocate_temp(target.sizeof("TfLiteTensor"), target.alignof("TfLiteTensor"), what,
+                        tensor_live)
+    if channels:
+        arena.allocate_temp(target.sizeof("TfLiteAffineQuantization"),
+                            target.alignof("TfLiteAffineQuantization"),
+                            "temporary TfLiteAffineQuantization",
+                            [target.member_span("TfLiteAffineQuantization", "zero_point")])
+        arena.allocate_temp(_int_array_bytes(target, channels), target.alignof("TfLiteIntArray"),
+                            f"temporary zero-point array ({channels})")
+
+
+def _int_array_bytes(target, n: int) -> int:  # TfLiteIntArrayGetSizeInBytes
+    return target.sizeof("TfLiteIntArray") + 4 * n
+
+
+def _finish_model_allocation(arena, target, facts):
+    arena.phase = "finish model allocation"
+    if facts.scratch_count:  # AllocateScratchBufferHandles
+        _struct(arena, target, "ScratchBufferHandle", SCRATCH_HANDLES,
+                f"{facts.scratch_count} ScratchBufferHandle", facts.scratch_count)
+    arena.phase = "plan memory"
+    # AllocationInfoBuilder::CreateAllocationInfo: subgraph offsets, then one
+    # AllocationInfo per tensor and per scratch buffer, all temporary.
+    arena.allocate_temp(target.pointer_bytes, target.pointer_bytes, "subgraph offsets")
+    count = len(facts.subgraph.tensors) + facts.scratch_count
+    arena.allocate_temp(target.sizeof("AllocationInfo") * count, target.alignof("AllocationInfo"),
+                        f"{count} AllocationInfo")
+    for nbytes in facts.variable_bytes:  # AllocateVariables
+        arena.allocate_persistent(nbytes, ARENA_ALIGNMENT, VARIABLES, "variable tensor")
+    # The planner gets all the memory left as scratch and needs one record per buffer.
+    per_buffer = target.sizeof("GreedyPlannerPerBuffer")
+    needed = per_buffer * facts.planned_buffer_count
+    if arena.available(ARENA_ALIGNMENT) < needed:
+        raise ArenaTooSmall(arena.phase, f"the greedy planner needs {per_buffer} bytes of "
+                                         f"scratch for each of {facts.planned_buffer_count} "
+                                         f"buffers")
+    arena.allocate_temp(needed, ARENA_ALIGNMENT, "greedy planner scratch")
+    arena.reset_temp()
+    arena.head = arena.temp = 0  # DeallocateResizableBuffer
+    arena.resize_head(facts.head_bytes, ARENA_ALIGNMENT, "the memory plan")
+
+
+def _input_output_tensors(arena, target, facts):
+    arena.phase = "input and output tensors"
+    for kind, indices in (("input", facts.subgraph.inputs), ("output", facts.subgraph.outputs)):
+        arena.allocate_persistent(target.pointer_bytes * len(indices), ARENA_ALIGNMENT,
+                                  PERSISTENT_BUFFERS, f"{kind} TfLiteTensor* array")
+        for index in indices:  # AllocatePersistentTfLiteTensor
+            _struct(arena, target, "TfLiteTensor", PERSISTENT_TENSORS,
+                    f"TfLiteTensor for {kind} tensor {index}")
+            tensor = facts.subgraph.tensors[index]
+            channels = quantization_channels(tensor)
+            if channels:
+                _struct(arena, target, "TfLiteAffineQuantization", PERSISTENT_QUANTIZATION)
+                arena.allocate_persistent(_int_array_bytes(target, channels),
+                                          target.alignof("TfLiteIntArray"),
+                                          PERSISTENT_QUANTIZATION,
+                                          f"zero-point array ({channels})")
+
+
+# ------------------------------------------------------------------ the smallest arena
+
+
+def fits(facts: ModelFacts, target: Target, size: int) -> bool:
+    try:
+        replay(facts, target, size)
+        return True
+    except ArenaTooSmall:
+        return False
+
+
+def smallest_arena(facts: ModelFacts, target: Target) -> int:
+    """Bisection: every step of the replay is monotonic in the arena size."""
+    high = 1 << 16
+    while not fits(facts, target, high):
+        high *= 2
+        if high > 1 << 40:
+            raise ValueError("no arena size up to 1 TiB fits this model")
+    low = 0  # an empty arena never fits (the allocator objects need room)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(facts, target, middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def binding_step(facts: ModelFacts, target: Target, arena_bytes: int) -> ArenaTooSmall | None:
+    """The allocation that fails one byte below the smallest arena: what sets the size."""
+    try:
+        replay(facts, target, arena_bytes - 1)
+    except ArenaTooSmall as e:
+        return e
+    return None
