@@ -5,15 +5,13 @@ invokes it once, found by bisection. The host estimate must equal it to within 1
 for the reference models, one model per kernel, and seeded random chains of ops.
 """
 import json
-from argparse import Namespace
 
 import matplotlib
 import numpy as np
 import pytest
 
 from conftest import reference_model
-from tflm_edu.arena_size import (CORTEX_M, HOST, estimate_arena_size, live_bytes_per_step,
-                                 main_arena_size)
+from tflm_edu.arena_size import CORTEX_M, HOST, estimate_arena_size, live_bytes_per_step
 from tflm_edu.arena_size import replay as rp
 from tflm_edu.arena_size.estimate import HEAD, TEMP, model_facts
 from tflm_edu.arena_size.oracle import smallest_arena_tflm, tflm_allocations, tflm_runtime
@@ -401,19 +399,23 @@ def test_model_can_be_bytes_a_path_or_a_model(tmp_path):
     assert estimate_arena_size(path).model_name == "fc"
 
 
-def test_command_line_hook(tmp_path, capsys):
+def test_command_line(tmp_path, capsys):
+    from tflm_edu.cli import main
     from tflm_edu.schema import write_model
     path = tmp_path / "chain.tflite"
     path.write_bytes(write_model(fc_chain(1)))
-    assert main_arena_size(Namespace(model=str(path), target="cortex-m", json=True)) == 0
+    assert main(["arena-size", str(path), "--target", "cortex-m", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["arena_bytes"] == estimate_arena_size(path, "cortex-m").arena_bytes
-    assert main_arena_size(Namespace(model=str(path), target="host", json=False)) == 0
+    assert main(["arena-size", str(path)]) == 0
     assert "Arena (smallest that allocates and invokes)" in capsys.readouterr().out
-    assert main_arena_size(Namespace(model=str(tmp_path / "missing.tflite"), target="host",
-                                     json=False)) == 2
-    assert main_arena_size(Namespace(model=str(path), target="riscv", json=False)) == 2
-    assert "unknown target" in capsys.readouterr().err
+    assert main(["arena-size", str(tmp_path / "missing.tflite")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.tflite" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["arena-size", str(path), "--target", "riscv"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'riscv'" in capsys.readouterr().err
 
 
 def test_unsupported_models_say_why():

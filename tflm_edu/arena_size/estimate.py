@@ -347,17 +347,8 @@ def _temp_sentence(estimate) -> str:
 
 def main_arena_size(args) -> int:
     """`tflm-edu arena-size MODEL [--target host|cortex-m] [--json]`: args has .model (a
-    path), .target and .json. Prints the table (or JSON); returns the exit status."""
-    import sys
-
-    target = getattr(args, "target", None) or "host"
-    try:
-        estimate = estimate_arena_size(args.model, target)
-    except (OSError, ValueError) as e:  # ModelError is a ValueError
-        print(f"tflm-edu arena-size: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # AllocationError (a missing kernel), ...
-        print(f"tflm-edu arena-size: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+    path), .target and .json. Prints the table (or JSON); returns the exit status. Errors
+    (a missing file, a malformed model) propagate to the CLI, which prints one line."""
+    estimate = estimate_arena_size(args.model, getattr(args, "target", None) or "host")
     print(estimate.to_json() if getattr(args, "json", False) else estimate.table())
     return 0

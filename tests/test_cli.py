@@ -1,0 +1,87 @@
+"""tflm-edu: the core subcommands, their JSON, and one-line errors for bad input."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import reference_model
+from tflm_edu import Interpreter
+from tflm_edu.cli import main
+from tflm_edu.schema import write_model
+from tflm_edu.schema.builder import ModelBuilder
+from tflm_edu.schema.enums import BuiltinOperator as Op
+from tflm_edu.schema.options import FullyConnectedOptions
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    b = ModelBuilder()
+    x = b.add_input((1, 3), np.float32)
+    w = b.add_tensor((2, 3), np.float32, data=[[1, 2, 3], [-1, 0, 1]])
+    out = b.add_tensor((1, 2), np.float32, name="scores")
+    b.add_operator(Op.FULLY_CONNECTED, [x, w, -1], [out], FullyConnectedOptions())
+    b.mark_output(out)
+    path = tmp_path / "fc.tflite"
+    path.write_bytes(write_model(b.build()))
+    return path
+
+
+def test_inspect_lists_ops_and_tensors(model_path, capsys):
+    assert main(["inspect", str(model_path)]) == 0
+    text = capsys.readouterr().out
+    assert "FULLY_CONNECTED" in text and "scores" in text and "[1, 2]" in text
+
+
+def test_run_reads_and_writes_npy(model_path, tmp_path):
+    np.save(tmp_path / "x.npy", np.array([[1, 1, 2]], np.float32))
+    assert main(["run", str(model_path), "--input", str(tmp_path / "x.npy"),
+                 "--output", str(tmp_path / "y.npy")]) == 0
+    assert np.load(tmp_path / "y.npy").tolist() == [[9.0, 1.0]]
+
+
+def test_plan_json_matches_the_interpreter():
+    path = reference_model("person_detect.tflite")
+    out = subprocess.run([sys.executable, "-m", "tflm_edu.cli", "plan", str(path), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    plan = json.loads(out)
+    assert plan["head_bytes"] == 55296
+    interpreter = Interpreter.from_file(path)
+    assert plan["tail_bytes"] == interpreter.micro.arena.tail_bytes
+    first = plan["tensors"][0]
+    assert set(first) >= {"name", "offset", "size", "first_op", "last_op"}
+    assert max(t["offset"] + t["size"] for t in plan["tensors"]) == plan["head_bytes"]
+
+
+def test_linear_plan_is_larger(model_path, capsys):
+    main(["plan", str(model_path), "--json", "--planner", "linear"])
+    linear = json.loads(capsys.readouterr().out)
+    main(["plan", str(model_path), "--json"])
+    greedy = json.loads(capsys.readouterr().out)
+    assert linear["planner"] == "linear" and linear["head_bytes"] >= greedy["head_bytes"]
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda d, m: ["inspect", str(d / "missing.tflite")], "no such model file"),
+    (lambda d, m: ["inspect", str(d / "x.npy")], "not a .tflite model"),
+    (lambda d, m: ["run", str(m), "--input", str(d / "wrong_shape.npy")], "shape [1, 3]"),
+    (lambda d, m: ["run", str(m), "--input", str(d / "wrong_dtype.npy")], "must be float32"),
+    (lambda d, m: ["run", str(m), "--input", str(d / "none.npy")], "no such input file"),
+])
+def test_bad_input_is_one_line_without_traceback(tmp_path, model_path, make_args, message):
+    np.save(tmp_path / "x.npy", np.zeros((1, 3), np.float32))
+    np.save(tmp_path / "wrong_shape.npy", np.zeros((2, 2), np.float32))
+    np.save(tmp_path / "wrong_dtype.npy", np.zeros((1, 3), np.int8))
+    result = subprocess.run([sys.executable, "-m", "tflm_edu.cli", *make_args(tmp_path,
+                                                                             model_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
+def test_usage_errors_follow_argparse():
+    result = subprocess.run([sys.executable, "-m", "tflm_edu.cli", "plan"], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and "usage: tflm-edu plan" in result.stderr

@@ -1,0 +1,71 @@
+"""The tflm-edu command line.
+
+    tflm-edu demo                             run the examples, print predictions and a plan
+    tflm-edu inspect MODEL                    tensors, ops, quantization, sizes
+    tflm-edu run MODEL --input x.npy [...] --output y.npy
+    tflm-edu plan MODEL [--planner greedy|linear] [--json]
+    tflm-edu arena-size MODEL [--target host|cortex-m] [--json]
+
+Each area of tflm_edu adds its own subcommands through an add_commands(subparsers)
+function listed in COMMAND_MODULES. Expected failures (a missing file, a malformed model,
+an input of the wrong shape) print one line to stderr and exit with status 2 - no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tflm_edu.errors import AllocationError, InputError, ModelError
+
+# Modules that contribute subcommands: each has add_commands(subparsers); every parser it
+# adds sets `func` (args -> exit status) with set_defaults.
+COMMAND_MODULES = ["tflm_edu.commands", "tflm_edu.arena_size.cli"]
+
+EXPECTED_ERRORS = (ModelError, AllocationError, InputError, FileNotFoundError, IsADirectoryError,
+                   PermissionError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tflm-edu",
+        description="Learn and debug TensorFlow Lite for Microcontrollers: a readable, "
+                    "bit-exact Python re-telling of TFLM.")
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EXPECTED_ERRORS as e:
+        print(f"tflm-edu {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `tflm-edu inspect M | head`: the reader left, nothing to say
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print(f"tflm-edu {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, (FileNotFoundError, IsADirectoryError, PermissionError)) and error.filename:
+        text = f"{error.strerror or 'cannot open'}: {error.filename}"
+    return " ".join(text.split())
+
+
+def _version() -> str:
+    from tflm_edu import __version__
+    return f"tflm-edu {__version__}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

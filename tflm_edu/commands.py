@@ -1,0 +1,173 @@
+"""The core subcommands of tflm-edu: inspect, run, plan and demo."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tflm_edu.errors import InputError
+from tflm_edu.interpreter import MicroInterpreter
+from tflm_edu.memory.arena import align_up
+from tflm_edu.op_resolver import AllOpsResolver
+from tflm_edu.schema import load_model
+from tflm_edu.schema.enums import type_name
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("inspect", help="tensors, ops, quantization and sizes of a model")
+    p.add_argument("model", help="path to a .tflite file")
+    p.set_defaults(func=cmd_inspect)
+
+    p = subparsers.add_parser("run", help="run a model on .npy inputs and save its outputs")
+    p.add_argument("model", help="path to a .tflite file")
+    p.add_argument("--input", action="append", required=True, metavar="X.npy",
+                   help="one per model input, in order")
+    p.add_argument("--output", action="append", metavar="Y.npy",
+                   help="where to save each output (default: print them)")
+    p.set_defaults(func=cmd_run)
+
+    p = subparsers.add_parser("plan", help="the memory plan: head and tail bytes, and where "
+                                           "each tensor lives in the arena")
+    p.add_argument("model", help="path to a .tflite file")
+    p.add_argument("--planner", choices=["greedy", "linear"], default="greedy",
+                   help="memory planner (default: %(default)s, as TFLM)")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output: head_bytes, tail_bytes, tensors")
+    p.set_defaults(func=cmd_plan)
+
+    p = subparsers.add_parser("demo", help="run the example models on their test inputs and "
+                                           "show predictions and a memory plan")
+    p.add_argument("--reference", type=Path, default=None, metavar="DIR",
+                   help="folder with TFLM's reference models/ and testdata/ "
+                        "(default: ../shared/reference beside this checkout, if present)")
+    p.set_defaults(func=cmd_demo)
+
+
+def allocated(path) -> MicroInterpreter:
+    interpreter = MicroInterpreter(load_model(path), AllOpsResolver(), None)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+# ----------------------------------------------------------------------------- inspect
+
+
+def cmd_inspect(args) -> int:
+    model = load_model(args.model)
+    print(inspect_text(model, Path(args.model).name))
+    return 0
+
+
+def inspect_text(model, title: str = "model") -> str:
+    subgraph = model.subgraphs[0]
+    lines = [f"{title}: {model!r}", f"description: {model.description!r}", "",
+             "ops:"]
+    for i, op in enumerate(subgraph.operators):
+        code = model.operator_codes[op.opcode_index]
+        lines.append(f"  {i:3d} {code.name:<20} v{code.version}  in {list(op.inputs)} "
+                     f"-> out {list(op.outputs)}")
+    lines += ["", "tensors:",
+              f"  {'#':>3} {'name':<40} {'shape':<16} {'type':<8} {'bytes':>9}  kind      "
+              f"quantization"]
+    constant_bytes = 0
+    for i, t in enumerate(subgraph.tensors):
+        is_constant = bool(model.buffers[t.buffer].data)
+        constant_bytes += t.nbytes if is_constant else 0
+        kind = ("input" if i in subgraph.inputs else "output" if i in subgraph.outputs
+                else "constant" if is_constant else "activation")
+        name = t.name if len(t.name) <= 40 else "..." + t.name[-37:]
+        lines.append(f"  {i:3d} {name:<40} {str(list(t.shape)):<16} {type_name(t.type):<8} "
+                     f"{t.nbytes:>9,}  {kind:<9} {t.quantization!r}")
+    lines += ["", f"constant data: {constant_bytes:,} bytes; metadata: "
+                  f"{[m.name for m in model.metadata]}; signatures: "
+                  f"{[s.signature_key for s in model.signature_defs]}"]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def cmd_run(args) -> int:
+    interpreter = allocated(args.model)
+    if len(args.input) != interpreter.inputs_size:
+        raise InputError(f"the model has {interpreter.inputs_size} input(s) but "
+                         f"{len(args.input)} --input file(s) were given")
+    for i, path in enumerate(args.input):
+        set_input_checked(interpreter, i, load_npy(path))
+    interpreter.invoke()
+    outputs = [interpreter.output(i).data.copy() for i in range(interpreter.outputs_size)]
+    if args.output:
+        if len(args.output) != len(outputs):
+            raise InputError(f"the model has {len(outputs)} output(s) but {len(args.output)} "
+                             f"--output file(s) were given")
+        for path, value in zip(args.output, outputs):
+            np.save(path, value)
+            print(f"wrote {path}: {value.dtype} {list(value.shape)}")
+    else:
+        for i, value in enumerate(outputs):
+            print(f"output {i} ({value.dtype} {list(value.shape)}):\n{value}")
+    return 0
+
+
+def load_npy(path) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such input file", str(path))
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise InputError(f"{path} is not a .npy array file ({e})") from None
+
+
+def set_input_checked(interpreter, index: int, value: np.ndarray) -> None:
+    tensor = interpreter.input(index)
+    if value.dtype != tensor.dtype:
+        raise InputError(f"input {index} must be {tensor.dtype.name}, but the file holds "
+                         f"{value.dtype.name}")
+    if value.size != tensor.num_elements or (value.ndim > 1 and value.shape != tensor.shape):
+        raise InputError(f"input {index} must have shape {list(tensor.shape)}, but the file "
+                         f"holds {list(value.shape)}")
+    tensor.data[...] = value.reshape(tensor.shape)
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+def cmd_plan(args) -> int:
+    interpreter = MicroInterpreter(load_model(args.model), AllOpsResolver(), None,
+                                   planner=args.planner)
+    interpreter.allocate_tensors()
+    plan = plan_dict(interpreter)
+    if args.json:
+        print(json.dumps(plan, indent=2))
+    else:
+        print(f"{args.planner} plan: head {plan['head_bytes']:,} bytes, tail "
+              f"{plan['tail_bytes']:,} bytes\n")
+        print(interpreter.memory_plan_text())
+    return 0
+
+
+def plan_dict(interpreter) -> dict:
+    """The plan as data. size is what the planner reserved (bytes rounded up to 16);
+    first_op/last_op are the ops during which the buffer is live (graph inputs from op 0,
+    graph outputs to the last op); tensor is None for a kernel scratch buffer."""
+    last = len(interpreter.nodes) - 1
+    tensors = []
+    for b in interpreter.buffers:
+        if b.bytes == 0:
+            continue
+        tensors.append({"name": b.name, "tensor": b.tensor_index, "offset": b.offset,
+                        "size": align_up(b.bytes), "bytes": b.bytes,
+                        "first_op": max(b.first_created - 1, 0),
+                        "last_op": min(max(b.last_used - 1, 0), last)})
+    return {"planner": interpreter.planner.name, "head_bytes": interpreter.arena.head_bytes,
+            "tail_bytes": interpreter.arena.tail_bytes, "tensors": tensors}
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args) -> int:
+    from tflm_edu import demo
+    return demo.run(args.reference)
