@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier, \
     quantize_multiplier
 from tflm_edu.schema.enums import TensorType
@@ -66,8 +66,8 @@ def relu_prepare(context, node):
     input, output = _check_io(context, node)
     if input.type in QUANTIZED_DTYPES:
         dtype = QUANTIZED_DTYPES[input.type]
-        _check_quantization(input, dtype)
-        _check_quantization(output, dtype)
+        ensure_quantized(input, dtype)
+        ensure_quantized(output, dtype)
         if input.type == TensorType.INT16:
             ensure(input.zero_point == 0 and output.zero_point == 0,
                    "int16 RELU needs zero points of 0")
@@ -117,7 +117,7 @@ def relu6_prepare(context, node):
     input, output = _check_io(context, node)
     if input.type in QUANTIZED_DTYPES:
         dtype = QUANTIZED_DTYPES[input.type]
-        _check_quantization(input, dtype)
+        ensure_quantized(input, dtype)
         data.zero = input.zero_point
         data.six = float_to_quantized(6.0, input.scale, input.zero_point, dtype)
     elif input.type != TensorType.FLOAT32:
@@ -161,18 +161,6 @@ def _check_io(context, node):
     ensure(input.num_elements == output.num_elements,
            f"input {list(input.shape)} and output {list(output.shape)} differ in size")
     return input, output
-
-
-def _check_quantization(tensor, dtype):
-    ensure(tensor.quantization is not None and len(tensor.quantization.scale) > 0,
-           f"tensor {tensor.index} ({tensor.name!r}) is quantized but has no scale")
-    ensure(math.isfinite(tensor.scale) and tensor.scale > 0,
-           f"tensor {tensor.index} ({tensor.name!r}) has scale {tensor.scale}; a scale must be "
-           f"positive and finite")
-    info = np.iinfo(dtype)
-    ensure(info.min <= tensor.zero_point <= info.max,
-           f"tensor {tensor.index} ({tensor.name!r}) has zero point {tensor.zero_point}, "
-           f"outside [{info.min}, {info.max}]")
 
 
 # ----------------------------------------------------------------------------- reference math

@@ -28,7 +28,6 @@ The helpers under "shared with MUL" are used by mul.py as well.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +36,7 @@ from tflm_edu.errors import ModelError
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_quantized)
-from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.quantization_util import (
     multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier, wrap_int32)
 from tflm_edu.schema.enums import TensorType
@@ -101,7 +100,7 @@ def prepare(context, node):
 def _prepare_quantized(data, params, input1, input2, output):
     dtype = QUANTIZED_DTYPES[output.type]
     for tensor in (input1, input2, output):
-        check_per_tensor_quantization(tensor, dtype)
+        ensure_quantized(tensor, dtype)
     data.input1_offset = -input1.zero_point
     data.input2_offset = -input2.zero_point
     data.output_offset = output.zero_point
@@ -223,18 +222,4 @@ def _strip_leading_ones(shape) -> tuple:
         shape = shape[1:]
     return shape
 
-
-def check_per_tensor_quantization(tensor, dtype):
-    """A quantized tensor must carry a positive, finite scale and a zero point its integer
-    type can hold. TFLM reads params.scale / params.zero_point (the first entries)."""
-    ensure(tensor.quantization is not None and len(tensor.quantization.scale) > 0,
-           f"tensor {tensor.index} ({tensor.name!r}) is {np.dtype(dtype).name} but carries no "
-           f"quantization parameters")
-    ensure(math.isfinite(tensor.scale) and tensor.scale > 0,
-           f"tensor {tensor.index} ({tensor.name!r}) has scale {tensor.scale}; a scale must be "
-           f"positive and finite")
-    info = np.iinfo(dtype)
-    ensure(info.min <= tensor.zero_point <= info.max,
-           f"tensor {tensor.index} ({tensor.name!r}) has zero point {tensor.zero_point}, "
-           f"outside the {np.dtype(dtype).name} range [{info.min}, {info.max}]")
 

@@ -14,6 +14,8 @@ view into the arena (or into the model's constant buffers).
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -171,10 +173,25 @@ def ensure_type(tensor: MicroTensor, *allowed: int) -> None:
                          f"this op takes {names}")
 
 
+def ensure_quantized(tensor: MicroTensor, dtype) -> None:
+    """A quantized tensor must carry a positive, finite scale and a zero point its integer
+    type can hold. TFLM reads params.scale / params.zero_point (the first entries)."""
+    ensure(tensor.quantization is not None and len(tensor.quantization.scale) > 0,
+           f"tensor {tensor.index} ({tensor.name!r}) is {np.dtype(dtype).name} but carries no "
+           f"quantization parameters")
+    ensure(math.isfinite(tensor.scale) and tensor.scale > 0,
+           f"tensor {tensor.index} ({tensor.name!r}) has scale {tensor.scale}; a scale must be "
+           f"positive and finite")
+    info = np.iinfo(dtype)
+    ensure(info.min <= tensor.zero_point <= info.max,
+           f"tensor {tensor.index} ({tensor.name!r}) has zero point {tensor.zero_point}, "
+           f"outside the {np.dtype(dtype).name} range [{info.min}, {info.max}]")
+
+
 def unsupported_type(node: Node, tensor: MicroTensor) -> ModelError:
     return ModelError(f"type {type_name(tensor.type)} is not supported by {node.op_name} "
                       f"(tensor {tensor.index} {tensor.name!r})")
 
 
 __all__ = ["Registration", "Node", "MicroTensor", "MicroContext", "QuantizationView",
-           "ScratchBufferRequest", "ensure", "ensure_type", "unsupported_type", "TensorType"]
+           "ScratchBufferRequest", "ensure", "ensure_quantized", "ensure_type", "unsupported_type", "TensorType"]

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflm_edu.kernels.add import (check_broadcast_shapes, check_per_tensor_quantization,
+from tflm_edu.kernels.add import (check_broadcast_shapes,
                                   check_same_types)
-from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_int32,
@@ -80,7 +80,7 @@ def prepare(context, node):
 def _prepare_quantized(data, activation, input1, input2, output):
     dtype = QUANTIZED_DTYPES[output.type]
     for tensor in (input1, input2, output):
-        check_per_tensor_quantization(tensor, dtype)
+        ensure_quantized(tensor, dtype)
     data.output_activation_min, data.output_activation_max = calculate_activation_range_quantized(
         activation, output.scale, output.zero_point, dtype)
     real_multiplier = input1.scale * input2.scale / output.scale  # in double, as the C++

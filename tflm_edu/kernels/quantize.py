@@ -21,13 +21,12 @@ points 128 apart, the reference flips the top bit (x ^ 0x80) instead.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from tflm_edu.errors import ModelError
-from tflm_edu.kernels.kernel_api import Registration, ensure
+from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized
 from tflm_edu.kernels.quantization_util import (multiply_by_quantized_multiplier,
                                                 quantize_multiplier, wrap_int32)
 from tflm_edu.schema.enums import TensorType, type_name
@@ -83,11 +82,9 @@ def prepare(context, node):
     # Per-channel quantization is not supported: one scale for the whole output.
     ensure(output.quantization is not None and len(output.quantization.scale) == 1,
            "QUANTIZE needs an output with exactly one scale (per-tensor quantization)")
-    _check_scale_and_zero_point(output, DTYPES[output.type])
+    ensure_quantized(output, DTYPES[output.type])
     if input.type != TensorType.FLOAT32:
-        ensure(input.quantization is not None and len(input.quantization.scale) > 0,
-               "an integer QUANTIZE input must carry quantization parameters")
-        _check_scale_and_zero_point(input, DTYPES[input.type])
+        ensure_quantized(input, DTYPES[input.type])
         # The scale ratio in double, as the C++.
         effective_scale = input.scale / output.scale
         data.requantize_output_multiplier, data.requantize_output_shift = \
@@ -97,16 +94,6 @@ def prepare(context, node):
         data.input_zero_point = input.zero_point
     data.quantization_params.zero_point = output.zero_point
     data.quantization_params.scale = output.scale
-
-
-def _check_scale_and_zero_point(tensor, dtype):
-    ensure(math.isfinite(tensor.scale) and tensor.scale > 0,
-           f"tensor {tensor.index} ({tensor.name!r}) has scale {tensor.scale}; a scale must be "
-           f"positive and finite")
-    info = np.iinfo(dtype)
-    ensure(info.min <= tensor.zero_point <= info.max,
-           f"tensor {tensor.index} ({tensor.name!r}) has zero point {tensor.zero_point}, "
-           f"outside the {np.dtype(dtype).name} range [{info.min}, {info.max}]")
 
 
 def _supported_pairs_text() -> str:
