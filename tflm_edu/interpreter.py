@@ -370,7 +370,9 @@ class MicroInterpreter:
     # ------------------------------------------------------------------ memory
 
     def arena_used_bytes(self) -> int:
-        """Head (the plan) plus tail (persistent data): MicroInterpreter::arena_used_bytes."""
+        """Head (the plan) plus the persistent data kernels allocated. TFLM's own
+        arena_used_bytes() also counts its C++ bookkeeping structs in the tail; for that
+        figure, and the smallest arena TFLM accepts, see tflm_edu.arena_size."""
         self._ensure_allocated()
         return self.arena.used_bytes
 
