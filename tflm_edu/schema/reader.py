@@ -20,10 +20,11 @@ slots of schema.fbs (field i of a table is slot i).
 """
 from __future__ import annotations
 
-import struct
 from pathlib import Path, PurePath
 
+import flatbuffers
 import numpy as np
+from flatbuffers import number_types as N
 
 from tflm_edu.errors import ModelError
 from tflm_edu.schema import options as opts
@@ -33,6 +34,12 @@ from tflm_edu.schema.model import (Buffer, Metadata, Model, Operator, OperatorCo
 from tflm_edu.schema.validate import validate_model
 
 FILE_IDENTIFIER = b"TFL3"
+# The scalar wire types of schema.fbs, by struct code: i = soffset/int, I = uoffset/uint,
+# H = voffset, b/B = byte/ubyte, ? = bool, q/Q = long/ulong, f = float.
+WIRE_TYPES = {"b": N.Int8Flags, "B": N.Uint8Flags, "?": N.BoolFlags, "H": N.Uint16Flags,
+              "i": N.Int32Flags, "I": N.Uint32Flags, "q": N.Int64Flags, "Q": N.Uint64Flags,
+              "f": N.Float32Flags}
+
 # A file decodes to at most this many times its own size, plus a little. A converter's
 # output decodes to less than 1x (nothing in it is shared but vtables), so only a file
 # built to amplify itself reaches the cap.
@@ -61,9 +68,11 @@ class _File:
                              f" of {len(self.data)}); the model is corrupt or truncated")
 
     def unpack(self, fmt: str, pos: int, where: str, what: str):
-        """One little-endian scalar at `pos`, after checking it lies inside the file."""
-        self.check_range(pos, struct.calcsize(fmt), where, what)
-        return struct.unpack_from("<" + fmt, self.data, pos)[0]
+        """One little-endian scalar at `pos`, after checking it lies inside the file. `fmt`
+        names a FlatBuffers wire type as a struct code; the flatbuffers package decodes it."""
+        flags = WIRE_TYPES[fmt]
+        self.check_range(pos, flags.bytewidth, where, what)
+        return flatbuffers.encode.Get(flags.packer_type, self.data, pos)
 
 
 class _Table:
@@ -90,7 +99,8 @@ class _Table:
         vtable's end are fields newer than the writer: absent, as flatbuffers reads them."""
         if slot >= self.field_count:
             return 0
-        offset = struct.unpack_from("<H", self.file.data, self.vtable + 4 + 2 * slot)[0]
+        offset = flatbuffers.encode.Get(N.VOffsetTFlags.packer_type, self.file.data,
+                                        self.vtable + 4 + 2 * slot)
         return self.pos + offset if offset else 0
 
     def scalar(self, slot: int, fmt: str, default, what: str):
@@ -265,7 +275,7 @@ def read_model(data: bytes, validate: bool = True) -> Model:
                         "use load_model(path) to read a file by name")
     file = _File(bytes(memoryview(data)))  # memoryview: bytes(10**12) would allocate
     _check_header(file.data)
-    root = _Table(file, struct.unpack_from("<I", file.data, 0)[0], "model")
+    root = _Table(file, file.unpack("I", 0, "model", "root offset"), "model")
     model = Model(
         version=root.scalar(0, "I", 0, "version"),
         operator_codes=[_read_operator_code(t) for t in root.tables(1, "operator_code")],
