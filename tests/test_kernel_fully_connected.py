@@ -54,3 +54,15 @@ def test_int8_without_bias():
 @pytest.mark.parametrize("act", [Act.NONE, Act.RELU, Act.RELU_N1_TO_1])
 def test_float(seed, act):
     check_model(fc_model(1 + seed, 3 + 11 * seed, 5, np.float32, act, seed=seed), seed)
+
+
+def test_hybrid_model_is_refused_like_tflm():
+    from tflm_edu import MicroInterpreter, AllOpsResolver, ModelError
+    b = ModelBuilder()
+    x = b.add_input((1, 4), np.float32)
+    w = b.add_tensor((2, 4), np.int8, data=np.ones((2, 4)), quant=quantization(0.1))
+    out = b.add_tensor((1, 2), np.float32)
+    b.add_operator(Op.FULLY_CONNECTED, [x, w, -1], [out], FullyConnectedOptions())
+    b.mark_output(out)
+    with pytest.raises(ModelError, match="hybrid"):
+        MicroInterpreter(b.build(), AllOpsResolver(), None).allocate_tensors()

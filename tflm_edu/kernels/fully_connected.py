@@ -18,7 +18,7 @@ from tflm_edu.kernels.quantization_util import (calculate_activation_range_float
                                                 calculate_activation_range_quantized,
                                                 exact_int_matmul, float32_dot_in_order,
                                                 quantize_multiplier, requantize)
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.enums import TensorType, type_name
 from tflm_edu.schema.options import FullyConnectedOptions
 
 INPUT, WEIGHTS, BIAS, OUTPUT = 0, 1, 2, 0
@@ -61,6 +61,11 @@ def prepare(context, node):
            f"bias has {bias.num_elements if bias else 0} elements for {output_depth} outputs")
     ensure(input.type == output.type, "input and output types differ")
     if input.type == TensorType.FLOAT32:
+        # A "hybrid" model (float activations, int8 weights) is TFLite-only: TFLM refuses it.
+        ensure(filter.type == TensorType.FLOAT32,
+               f"input type FLOAT32 with filter type {type_name(filter.type)} is not supported: "
+               f"this is a hybrid (dynamic-range) model, which TFLM cannot run - quantize the "
+               f"activations too (full int8)")
         data.output_activation_min, data.output_activation_max = \
             calculate_activation_range_float(params.fused_activation_function)
         return
