@@ -1,0 +1,56 @@
+"""What every picture needs: an allocated interpreter from whatever the learner holds, and
+one colour per op type so the graph, the plan and the profile agree."""
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+
+from tflm_edu.interpreter import MicroInterpreter
+from tflm_edu.op_resolver import AllOpsResolver
+from tflm_edu.schema import Model, read_model
+
+PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
+           "#8c8c8c", "#ccb974", "#64b5cd"]
+
+
+def allocated_interpreter(model, planner: str = "greedy") -> MicroInterpreter:
+    """A MicroInterpreter with tensors allocated, from a MicroInterpreter, a runtime
+    Interpreter, a Model, .tflite bytes or a path."""
+    micro = getattr(model, "micro", None) or getattr(model, "_micro", None)
+    if isinstance(micro, MicroInterpreter):
+        model = micro
+    if isinstance(model, MicroInterpreter):
+        if not model.allocated:
+            model.allocate_tensors()
+        return model
+    if isinstance(model, (str, Path)):
+        model = Path(model).read_bytes()
+    if not isinstance(model, Model):
+        model = read_model(model)
+    interpreter = MicroInterpreter(model, AllOpsResolver(), planner=planner)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+# The ops tflm_edu has kernels for, each with its own colour of matplotlib's tab20.
+KNOWN_OPS = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
+             "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "ADD", "MUL", "RELU", "RELU6", "LOGISTIC",
+             "TANH", "QUANTIZE", "DEQUANTIZE", "PAD", "CONCATENATION", "MEAN", "STRIDED_SLICE",
+             "SHAPE", "PACK"]
+
+
+def op_color(op_name: str) -> str:
+    """A stable colour per op type (the same in every figure and every session)."""
+    tab20 = plt.get_cmap("tab20").colors
+    index = KNOWN_OPS.index(op_name) if op_name in KNOWN_OPS else zlib.crc32(op_name.encode())
+    return matplotlib.colors.to_hex(tab20[index % len(tab20)])
+
+
+def tensor_label(interpreter, index: int) -> str:
+    if index is None or index < 0:
+        return "-"
+    t = interpreter.tensors[index]
+    return t.name or f"tensor {index}"
