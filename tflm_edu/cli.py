@@ -5,6 +5,9 @@
     tflm-edu run MODEL --input x.npy [...] --output y.npy
     tflm-edu plan MODEL [--planner greedy|linear] [--json]
     tflm-edu arena-size MODEL [--target host|cortex-m] [--json]
+    tflm-edu quantize FLOAT.tflite --calibration data.npy -o model_int8.tflite
+    tflm-edu to-c MODEL --name g_model [-o DIR]
+    tflm-edu check MODEL [--board NAME]
 
 Each area of tflm_edu adds its own subcommands through an add_commands(subparsers)
 function listed in COMMAND_MODULES. Expected failures (a missing file, a malformed model,
@@ -20,7 +23,7 @@ from tflm_edu.errors import AllocationError, InputError, ModelError
 
 # Modules that contribute subcommands: each has add_commands(subparsers); every parser it
 # adds sets `func` (args -> exit status) with set_defaults.
-COMMAND_MODULES = ["tflm_edu.commands", "tflm_edu.arena_size.cli"]
+COMMAND_MODULES = ["tflm_edu.commands", "tflm_edu.arena_size.cli", "tflm_edu.convert.cli"]
 
 EXPECTED_ERRORS = (ModelError, AllocationError, InputError, FileNotFoundError, IsADirectoryError,
                    PermissionError)
