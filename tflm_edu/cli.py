@@ -23,7 +23,8 @@ from tflm_edu.errors import AllocationError, InputError, ModelError
 
 # Modules that contribute subcommands: each has add_commands(subparsers); every parser it
 # adds sets `func` (args -> exit status) with set_defaults.
-COMMAND_MODULES = ["tflm_edu.commands", "tflm_edu.arena_size.cli", "tflm_edu.convert.cli"]
+COMMAND_MODULES = ["tflm_edu.commands", "tflm_edu.arena_size.cli", "tflm_edu.convert.cli",
+                   "tflm_edu.deploy.cli"]
 
 EXPECTED_ERRORS = (ModelError, AllocationError, InputError, FileNotFoundError, IsADirectoryError,
                    PermissionError)
