@@ -85,3 +85,14 @@ def test_usage_errors_follow_argparse():
     result = subprocess.run([sys.executable, "-m", "tflm_edu.cli", "plan"], capture_output=True,
                             text=True)
     assert result.returncode == 2 and "usage: tflm-edu plan" in result.stderr
+
+
+def test_demo_runs_the_whole_path(capsys):
+    reference_model("person_detect.tflite")  # skips with a reason without ../shared
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "comparing every output with the real TFLM" in out
+    assert "person.bmp     -> person    scores [-113, 113]" in out
+    assert "yes_1000ms.wav       -> yes" in out
+    assert "smallest arena for TFLM on host: 85,264 bytes" in out
+    assert "3/3 outputs byte-equal to the host" in out

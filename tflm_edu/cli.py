@@ -8,6 +8,7 @@
     tflm-edu quantize FLOAT.tflite --calibration data.npy -o model_int8.tflite
     tflm-edu to-c MODEL --name g_model [-o DIR]
     tflm-edu check MODEL [--board NAME]
+    tflm-edu boards | deploy MODEL --board NAME [--port P] | virtual-board MODEL [faults]
 
 Each area of tflm_edu adds its own subcommands through an add_commands(subparsers)
 function listed in COMMAND_MODULES. Expected failures (a missing file, a malformed model,

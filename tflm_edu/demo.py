@@ -3,7 +3,8 @@
 Runs each example model through tflm_edu's interpreter on real inputs (TFLM's test WAVs
 and images, and bundled synthetic gestures), prints the predictions, checks every output
 byte against the real TFLM when the tflite-micro package is installed, and draws the
-greedy memory plan of person_detect with its arena estimate.
+greedy memory plan of person_detect with its arena estimate, and finally serves it on a
+virtual board over a pseudo-terminal and checks the board's answers against the host's.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def run(reference: Path | None = None) -> int:
         example(reference, oracle)
     print()
     show_memory(models / "person_detect.tflite")
+    print()
+    deploy_to_virtual_board(models / "person_detect.tflite")
     return 0
 
 
@@ -105,6 +108,17 @@ def show_memory(path):
               f"(head {estimate.head_bytes:,} + tail {estimate.tail_bytes:,} + temporaries "
               f"{estimate.temp_bytes:,})")
     print(estimate.contributors[0])
+
+
+def deploy_to_virtual_board(path):
+    from tflm_edu.deploy import VirtualBoard
+    from tflm_edu.deploy.verify import verify
+    print("== the last step: a board over serial. With no board attached, a virtual one on a "
+          "pseudo-terminal")
+    model = path.read_bytes()
+    with VirtualBoard(model) as board:
+        report = verify(board.path, model, n=3, progress=False)
+    print(report.table())
 
 
 # ----------------------------------------------------------------------------- helpers
