@@ -308,8 +308,18 @@ def prepare(context, node):
     check_output_shape(output, data.geometry, output_depth)
     data.padding = data.geometry.padding
 
+    prepare_by_type(node, data, params, input, filter, bias, output, output_depth, "conv",
+                    QUANTIZED_DIMENSION, lambda f, b, offset: conv_filter_matrix(
+                        f, b, offset, data.groups))
+
+
+def prepare_by_type(node, data, params, input, filter, bias, output, output_depth, label,
+                    quantized_dimension, make_filter_matrix):
+    """The dtype-dependent half of Prepare that CONV_2D and DEPTHWISE_CONV_2D share (as
+    TFLM's conv_common.cc and depthwise_conv_common.cc do): activation range, the bordered
+    input buffer and, for int8, per-channel multipliers and the filter in matrix form."""
     if input.type == TensorType.FLOAT32:
-        ensure(filter.type == TensorType.FLOAT32, f"float32 conv needs float32 filter, got "
+        ensure(filter.type == TensorType.FLOAT32, f"float32 {label} needs float32 filter, got "
                                                   f"{type_name(filter.type)} (hybrid models are "
                                                   f"not supported on TFLite Micro)")
         check_bias(bias, output_depth, TensorType.FLOAT32)
@@ -318,16 +328,16 @@ def prepare(context, node):
         data.padded_input = data.geometry.new_padded_buffer(np.float32, 0.0)
         data.inside_masks = float_inside_masks(data.geometry)
     elif input.type == TensorType.INT8:
-        ensure(filter.type == TensorType.INT8, f"int8 conv needs int8 filter, got "
+        ensure(filter.type == TensorType.INT8, f"int8 {label} needs int8 filter, got "
                                                f"{type_name(filter.type)}")
         check_bias(bias, output_depth, TensorType.INT32)
         populate_convolution_quantization_params(data, params, input, filter, output,
-                                                 output_depth, QUANTIZED_DIMENSION)
+                                                 output_depth, quantized_dimension)
         # A border of zero points: (zero_point + input_offset) = 0, as if the tap were skipped.
         data.padded_input = data.geometry.new_padded_buffer(np.int8, input.zero_point)
         if filter.data is not None and (bias is None or bias.data is not None):
-            data.filter_matrix, data.folded_bias = conv_filter_matrix(
-                filter.data, None if bias is None else bias.data, -input.zero_point, data.groups)
+            data.filter_matrix, data.folded_bias = make_filter_matrix(
+                filter.data, None if bias is None else bias.data, -input.zero_point)
     else:
         raise unsupported_type(node, input)
     data.input_zero_point = input.zero_point

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tflm_edu.kernels.conv import (OpDataConv, allocate_per_channel_buffers, check_bias, check_conv_io,
-                                   check_output_shape, compute_geometry, float_inside_masks,
-                                   populate_convolution_quantization_params)
+from tflm_edu.kernels.conv import (OpDataConv, allocate_per_channel_buffers, check_conv_io,
+                                   check_output_shape, compute_geometry, prepare_by_type)
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.quantization_util import calculate_activation_range_float, requantize
-from tflm_edu.schema.enums import TensorType, type_name
+from tflm_edu.kernels.quantization_util import requantize
+from tflm_edu.schema.enums import TensorType
 
 INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
 QUANTIZED_DIMENSION = 3  # per-channel filter scales run along the output channels
@@ -54,30 +53,10 @@ def prepare(context, node):
     check_output_shape(output, data.geometry, output_depth)
     data.padding = data.geometry.padding
 
-    if input.type == TensorType.FLOAT32:
-        ensure(filter.type == TensorType.FLOAT32, f"float32 depthwise conv needs float32 "
-                                                  f"filter, got {type_name(filter.type)}")
-        check_bias(bias, output_depth, TensorType.FLOAT32)
-        data.output_activation_min, data.output_activation_max = calculate_activation_range_float(
-            params.fused_activation_function)
-        data.padded_input = data.geometry.new_padded_buffer(np.float32, 0.0)
-        data.inside_masks = float_inside_masks(data.geometry)
-    elif input.type == TensorType.INT8:
-        ensure(filter.type == TensorType.INT8, f"int8 depthwise conv needs int8 filter, got "
-                                               f"{type_name(filter.type)}")
-        check_bias(bias, output_depth, TensorType.INT32)
-        populate_convolution_quantization_params(data, params, input, filter, output,
-                                                 output_depth, QUANTIZED_DIMENSION)
-        data.padded_input = data.geometry.new_padded_buffer(np.int8, input.zero_point)
-        if filter.data is not None and (bias is None or bias.data is not None):
-            data.filter_matrix, data.folded_bias = depthwise_filter_taps(
-                filter.data, None if bias is None else bias.data, -input.zero_point,
-                params.depth_multiplier)
-    else:
-        raise unsupported_type(node, input)
-    data.input_zero_point = input.zero_point
-    data.filter_zero_point = filter.zero_point
-    data.output_zero_point = output.zero_point
+    prepare_by_type(node, data, params, input, filter, bias, output, output_depth,
+                    "depthwise conv", QUANTIZED_DIMENSION,
+                    lambda f, b, offset: depthwise_filter_taps(f, b, offset,
+                                                               params.depth_multiplier))
 
 
 def eval(context, node):
