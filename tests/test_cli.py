@@ -96,3 +96,14 @@ def test_demo_runs_the_whole_path(capsys):
     assert "yes_1000ms.wav       -> yes" in out
     assert "smallest arena for TFLM on host: 85,264 bytes" in out
     assert "3/3 outputs byte-equal to the host" in out
+
+
+def test_demo_without_reference_runs_the_own_pipeline(tmp_path, capsys):
+    assert main(["demo", "--reference", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "running tflm_edu's own pipeline" in out
+    assert "3/3 outputs byte-equal to the host" in out
+    predictions = [line.split() for line in out.splitlines() if "int8 model:" in line]
+    assert len(predictions) == 3
+    for words in predictions:  # "sin(x) = <true>   int8 model: <prediction>"
+        assert abs(float(words[2]) - float(words[-1])) < 0.15

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def run(reference: Path | None = None) -> int:
           "tflite-micro is not installed: outputs are not compared with the real TFLM "
           "(pip install --pre tflite-micro)")
     if not (models / "person_detect.tflite").is_file():
-        return _demo_without_reference(models)
+        return _demo_without_reference(models, oracle)
     for example in (hello_world, micro_speech, magic_wand, person_detection):
         print()
         example(reference, oracle)
@@ -161,14 +162,39 @@ def _quant(details):
     return float(q["scales"][0]), int(q["zero_points"][0])
 
 
-def _demo_without_reference(models: Path) -> int:
-    from tflm_edu.arena_size.examples import tiny_dense_net
-    from tflm_edu.schema import write_model
-    print(f"TFLM's reference models are not at {models}: running a small model built in "
-          f"memory instead (pass --reference DIR to use them).")
-    interpreter = Interpreter.from_bytes(write_model(tiny_dense_net()))
-    interpreter.set_input(np.array([[5]], np.int8), 0)
-    interpreter.invoke()
-    print(f"output: {interpreter.get_output(0).tolist()}")
+def _demo_without_reference(models: Path, oracle) -> int:
+    """No reference models: the project's own pipeline on the sine example instead - train
+    in numpy, quantize to int8, run, plan, and check a virtual board."""
+    print(f"TFLM's reference models are not at {models} (pass --reference DIR to use them):\n"
+          f"running tflm_edu's own pipeline on the hello_world sine example instead.\n")
+    int8_bytes = _train_and_quantize_hello_world()
+    path = Path(tempfile.mkdtemp()) / "hello_world_int8.tflite"
+    path.write_bytes(int8_bytes)
+    interpreter = Interpreter.from_bytes(int8_bytes)
+    scale, zero = _quant(interpreter.get_input_details(0))
+    out_scale, out_zero = _quant(interpreter.get_output_details(0))
+    for x in (0.5, math.pi / 2, 4.0):
+        q = np.array([[np.clip(round(x / scale) + zero, -128, 127)]], np.int8)
+        y = (int(_invoke(interpreter, path, [q], oracle)[0, 0]) - out_zero) * out_scale
+        print(f"  sin({x:4.2f}) = {math.sin(x):+.3f}   int8 model: {y:+.3f}")
+    print(f"\n.tflite: {len(int8_bytes):,} bytes; the memory plan:")
     interpreter.print_memory_plan()
+    print()
+    deploy_to_virtual_board(path)
     return 0
+
+
+def _train_and_quantize_hello_world() -> bytes:
+    from tflm_edu import train
+    from tflm_edu.convert.converter import convert_sequential
+    from tflm_edu.convert.quantize import quantize_model
+    from tflm_edu.schema import write_model
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 2 * np.pi, size=(1000, 1)).astype(np.float32)
+    y = (np.sin(x) + 0.1 * rng.standard_normal(x.shape)).astype(np.float32)
+    model = train.hello_world(seed=0)
+    model.compile(optimizer=train.Adam(0.005), loss="mse")
+    print("== training the sine model (numpy, 300 epochs)")
+    model.fit(x, y, epochs=300, batch_size=64, seed=0, verbose=0)
+    int8 = quantize_model(convert_sequential(model), x[:300], progress=False)
+    return write_model(int8)
