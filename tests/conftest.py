@@ -22,3 +22,45 @@ def reference_file(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"reference test data {name} not found at {TESTDATA}")
     return path
+
+
+# ----------------------------------------------------------------------------- memory guard
+
+HUGE = 64 << 20  # bytes or elements a single allocation may ask for in guarded tests
+
+
+class HugeAllocation(Exception):
+    """Raised instead of letting a malformed model make tflm_edu allocate gigabytes."""
+
+
+def refuse_huge_allocations(monkeypatch) -> None:
+    """The arena's bytearray() and numpy's array constructors refuse more than HUGE bytes /
+    elements: a model asking for gigabytes fails fast instead of eating the machine's
+    memory (or being killed by it)."""
+    import numpy as np
+
+    from tflm_edu.memory import arena as arena_module
+
+    def guarded_bytearray(size=0, *args):
+        if isinstance(size, int) and size > HUGE:
+            raise HugeAllocation(f"the interpreter asked for a {size:,}-byte arena")
+        return bytearray(size, *args)
+    monkeypatch.setattr(arena_module, "bytearray", guarded_bytearray, raising=False)
+    for name in ("empty", "zeros", "ones", "full"):
+        monkeypatch.setattr(np, name, _guarded_constructor(getattr(np, name)))
+
+
+def _guarded_constructor(constructor):
+    import numpy as np
+
+    def guarded(shape, *args, **kwargs):
+        count = int(np.prod(np.asarray(shape, dtype=object)))
+        if count > HUGE:
+            raise HugeAllocation(f"np.{constructor.__name__} of shape {shape}")
+        return constructor(shape, *args, **kwargs)
+    return guarded
+
+
+@pytest.fixture
+def no_huge_allocations(monkeypatch):
+    refuse_huge_allocations(monkeypatch)

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 import tflm_edu
+from conftest import refuse_huge_allocations
 from tflm_edu.errors import AllocationError, ModelError
 from tflm_edu.interpreter import MicroInterpreter
-from tflm_edu.memory import arena as arena_module
 from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.schema import reader, read_model, write_model
 from tflm_edu.schema.builder import ModelBuilder, quantization
@@ -45,34 +45,6 @@ INTERESTING_INT32 = [0, 1, 2, 4, 8, -1, -4, 0x7FFFFFFF, -0x80000000, 0x7FFF, 0xF
 # keyed by (exception type, tflm_edu file) - each needs an xfail test in
 # test_schema_malformed.py. A crash not listed here fails the test. None is outstanding.
 KNOWN_FOREIGN_CRASHES: dict = {}
-
-
-class HugeAllocation(Exception):
-    """Raised instead of letting a mutant make the interpreter allocate gigabytes."""
-
-
-HUGE = 64 << 20
-
-
-def refuse_huge_allocations(monkeypatch) -> None:
-    """The arena's bytearray() and numpy's array constructors refuse more than 64 M bytes /
-    elements: a mutant asking for gigabytes becomes a recorded crash, not a dead machine."""
-    def guarded_bytearray(size=0, *args):
-        if isinstance(size, int) and size > HUGE:
-            raise HugeAllocation(f"the interpreter asked for a {size:,}-byte arena")
-        return bytearray(size, *args)
-    monkeypatch.setattr(arena_module, "bytearray", guarded_bytearray, raising=False)
-    for name in ("empty", "zeros", "ones", "full"):
-        monkeypatch.setattr(np, name, _guarded_constructor(getattr(np, name)))
-
-
-def _guarded_constructor(constructor):
-    def guarded(shape, *args, **kwargs):
-        count = int(np.prod(np.asarray(shape, dtype=object)))
-        if count > HUGE:
-            raise HugeAllocation(f"np.{constructor.__name__} of shape {shape}")
-        return constructor(shape, *args, **kwargs)
-    return guarded
 
 
 # ----------------------------------------------------------------------------- models

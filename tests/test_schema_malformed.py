@@ -19,7 +19,6 @@ import pytest
 
 from tflm_edu.errors import AllocationError, ModelError
 from tflm_edu.interpreter import MicroInterpreter
-from tflm_edu.memory import arena as arena_module
 from tflm_edu.op_resolver import AllOpsResolver, MicroMutableOpResolver
 from tflm_edu.schema import read_model, write_model
 from tflm_edu.schema.builder import ModelBuilder, quantization
@@ -120,36 +119,6 @@ def require_kernel(module: str) -> None:
         importlib.import_module(f"tflm_edu.kernels.{module}")
     except ImportError as e:
         pytest.xfail(f"kernel module tflm_edu.kernels.{module} is not importable yet: {e}")
-
-
-class HugeAllocation(Exception):
-    """Raised instead of letting a test allocate hundreds of megabytes."""
-
-
-HUGE = 64 << 20
-
-
-@pytest.fixture
-def no_huge_allocations(monkeypatch):
-    """The arena's bytearray() and numpy's array constructors refuse more than 64 M bytes /
-    elements, so that a test of a model asking for gigabytes fails fast instead of eating
-    the machine's memory (or being killed by it)."""
-    def guarded_bytearray(size=0, *args):
-        if isinstance(size, int) and size > HUGE:
-            raise HugeAllocation(f"the interpreter asked for a {size:,}-byte arena")
-        return bytearray(size, *args)
-    monkeypatch.setattr(arena_module, "bytearray", guarded_bytearray, raising=False)
-    for name in ("empty", "zeros", "ones", "full"):
-        monkeypatch.setattr(np, name, _guarded_constructor(getattr(np, name)))
-
-
-def _guarded_constructor(constructor):
-    def guarded(shape, *args, **kwargs):
-        count = int(np.prod(np.asarray(shape, dtype=object)))
-        if count > HUGE:
-            raise HugeAllocation(f"np.{constructor.__name__} of shape {shape}")
-        return constructor(shape, *args, **kwargs)
-    return guarded
 
 
 # ----------------------------------------------------------------------------- byte navigation
