@@ -2,7 +2,8 @@
 host client: the code that goes onto the boards is proven here, not only generated.
 
 A stand-in replaces the model (firmware_src/host_standin_main.cc): 1,000 int8 in, 16 out,
-output[k] = (k + sum of input[i] with i % 16 == k) mod 256."""
+output[k] = (k + sum of input[i] with i % 16 == k) mod 256; it allocates in 1,234 bytes and
+can be told to misbehave as a hostile board would."""
 import hashlib
 import os
 import shutil
@@ -26,22 +27,30 @@ def standin_binary(tmp_path_factory):
     compiler = shutil.which("g++")
     if compiler is None:
         pytest.skip("g++ is not installed")
-    exe = tmp_path_factory.mktemp("cpp") / "host_standin"
+    folder = tmp_path_factory.mktemp("cpp")
+    exe = folder / "host_standin"
+    (folder / "protocol_constants.h").write_text(p.constants_header())
     sources = [SRC / "host_standin_main.cc", SRC / "protocol_server.cc", SRC / "serial_posix.cc"]
     extra = os.environ.get("TFLM_EDU_CXXFLAGS", "").split()   # e.g. -fsanitize=address
     result = subprocess.run([compiler, "-std=c++11", "-O1", "-Wall", "-Wextra", "-Werror", *extra,
-                             "-o", str(exe), *map(str, sources)], capture_output=True, text=True)
+                             f"-I{folder}", "-o", str(exe), *map(str, sources)],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return exe
 
 
+def start_standin(binary, *flags):
+    process = subprocess.Popen([str(binary), SHA.hex(), *flags], stdout=subprocess.PIPE,
+                               text=True)
+    path = process.stdout.readline().strip()
+    assert path.startswith("/dev/"), path
+    return process, path
+
+
 @pytest.fixture
 def cpp_board(standin_binary):
-    process = subprocess.Popen([str(standin_binary), SHA.hex()], stdout=subprocess.PIPE,
-                               text=True)
+    process, path = start_standin(standin_binary)
     try:
-        path = process.stdout.readline().strip()
-        assert path.startswith("/dev/"), path
         yield process, path
     finally:
         process.kill()
@@ -60,9 +69,11 @@ def test_info_from_the_cpp_server(cpp_board):
     _, path = cpp_board
     with Board.open(path, expected_model=SHA, timeout=0.5) as board:
         info = board.info()
-    assert info.board == "host_standin" and info.firmware_version == "1.0.0"
+    assert info.board == "host_standin" and info.firmware_version == "2.0.0"
     assert info.protocol_version == p.PROTOCOL_VERSION and info.model_sha256 == SHA
-    assert (info.arena_size, info.arena_used, info.ops) == (4096, 1234, ["STAND_IN"])
+    assert (info.arena_capacity, info.arena_size, info.arena_used) == (4096, 2048, 1234)
+    assert info.ops == ["STAND_IN"] and info.ready and not info.preserves_all_tensors
+    assert info.counter == "microseconds" and info.session == board.session != 0
     assert info.input.shape == (1, 1000) and info.output.shape == (1, 16)
     assert info.input.dtype == np.int8
 
@@ -98,15 +109,23 @@ def test_cpp_server_errors_are_board_errors(cpp_board):
             board._request(p.INVOKE)
         assert info.value.code == p.ERR_INPUT_INCOMPLETE
         with pytest.raises(BoardError, match="OUT_OF_RANGE"):
-            board._request(p.SET_INPUT, (500).to_bytes(4, "little") + b"\x01")
+            board._request(p.SET_INPUT, p.encode_set_input(0, 500, b"\x01"))
+        with pytest.raises(BoardError, match="OUT_OF_RANGE"):
+            board._request(p.SET_INPUT, p.encode_set_input(1, 0, b"\x01"))   # no input 1
         with pytest.raises(BoardError, match="UNKNOWN_COMMAND"):
             board._request(0x33)
         with pytest.raises(BoardError, match="BAD_LENGTH"):
             board._request(p.GET_OUTPUT, b"\x00")
         with pytest.raises(BoardError, match="OUT_OF_RANGE"):    # offset + length wraps
-            board._request(p.GET_OUTPUT, (0xFFFFFFFF).to_bytes(4, "little") + b"\x10\x00")
+            board._request(p.GET_OUTPUT, p.encode_get_output(0, 0xFFFFFFFF, 16))
         with pytest.raises(BoardError, match="OUT_OF_RANGE"):
-            board._request(p.GET_OUTPUT, (10).to_bytes(4, "little") + b"\x10\x00")
+            board._request(p.GET_OUTPUT, p.encode_get_output(0, 10, 16))
+        with pytest.raises(BoardError, match="NOT_AVAILABLE"):
+            board._request(p.GET_PROFILE, b"\x00\x00")                  # no invoke yet
+        with pytest.raises(BoardError, match="NOT_AVAILABLE"):
+            board._request(p.GET_TENSOR, p.encode_get_tensor(0, 0, 16))  # not preserved
+        with pytest.raises(BoardError, match="BAD_LENGTH"):
+            board._request(p.HELLO, b"\x01")
 
 
 def test_reset_on_the_board_restarts_the_invoke(cpp_board):
@@ -114,7 +133,7 @@ def test_reset_on_the_board_restarts_the_invoke(cpp_board):
     with Board.open(path, expected_model=SHA, timeout=0.3) as board:
         x = np.arange(1000).astype(np.int8).reshape(1, 1000)
         board.stats.update(resets=0, restarts=0)       # the boot ANNOUNCE may count already
-        board._request(p.SET_INPUT, (0).to_bytes(4, "little") + x.tobytes()[:256])
+        board._request(p.SET_INPUT, p.encode_set_input(0, 0, x.tobytes()[:256]))
         process.send_signal(signal.SIGUSR1)               # the board reboots mid-transfer
         time.sleep(0.1)
         np.testing.assert_array_equal(board.invoke(x)[0], standin(x))
@@ -151,3 +170,76 @@ def test_cpp_server_survives_random_bytes_and_damaged_frames(cpp_board):
         x = rng.integers(-128, 128, (1, 1000)).astype(np.int8)
         np.testing.assert_array_equal(board.invoke(x)[0], standin(x))
     assert process.poll() is None                         # still running
+
+
+def test_silent_reboot_mid_invoke_is_caught_by_the_session(cpp_board):
+    process, path = cpp_board
+    with Board.open(path, expected_model=SHA, timeout=0.3) as board:
+        x = np.arange(1000).astype(np.int8).reshape(1, 1000)
+        board.stats.update(resets=0, restarts=0)       # the boot ANNOUNCE may count already
+        board._request(p.SET_INPUT, p.encode_set_input(0, 0, x.tobytes()[:256]))
+        process.send_signal(signal.SIGUSR2)              # reboots; its ANNOUNCE is lost
+        time.sleep(0.1)
+        np.testing.assert_array_equal(board.invoke(x)[0], standin(x))
+        assert board.stats["resets"] == 1 and board.stats["restarts"] == 1
+
+
+def test_reboot_after_invoke_never_returns_zeros(standin_binary):
+    process, path = start_standin(standin_binary, "--reboot-after-invoke", "1")
+    try:
+        with Board.open(path, expected_model=SHA, timeout=0.3) as board:
+            x = np.full((1, 1000), 5, np.int8)
+            np.testing.assert_array_equal(board.invoke(x)[0], standin(x))
+            assert board.stats["restarts"] == 1 and board.last.invoke == 1
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_repeated_invoke_never_returns_the_last_output(cpp_board):
+    # An INVOKE whose reply was lost and is sent again must not answer with the previous
+    # output: the server consumed the input, so the retry is refused and the host restarts.
+    _, path = cpp_board
+    with Board.open(path, expected_model=SHA, timeout=0.3) as board:
+        x = np.full((1, 1000), 7, np.int8)
+        for offset in range(0, 1000, 256):
+            board._request(p.SET_INPUT, p.encode_set_input(0, offset, x.tobytes()[offset:offset + 256]))
+        first = p.decode_invoke_reply(board._request(p.INVOKE).body)
+        assert first.status == 0 and first.invoke == 1
+        with pytest.raises(BoardError, match="INPUT_INCOMPLETE"):
+            board._request(p.INVOKE)                     # the "retry"
+        np.testing.assert_array_equal(board.invoke(x)[0], standin(x))
+        assert board.last.invoke == 2
+
+
+def test_profile_tensors_and_log_from_the_cpp_server(cpp_board):
+    _, path = cpp_board
+    with Board.open(path, expected_model=SHA, timeout=0.3) as board:
+        x = np.arange(1000).astype(np.int8).reshape(1, 1000)
+        board.invoke(x)
+        profile = board.profile()
+        assert [(e.tag, e.counter) for e in profile.events] == [("STAND_IN_SUM", 10),
+                                                               ("STAND_IN_SLEEP", 1000)]
+        assert profile.total == 1010 and "STAND_IN_SLEEP" in profile.table()
+        with pytest.raises(BoardError, match="NOT_AVAILABLE"):
+            board.tensor(1)
+        reply = board.configure(preserve_all=True)
+        assert reply.status == 0 and board.info().preserves_all_tensors
+        board.invoke(x)
+        assert board.tensor(0) == x.tobytes()             # raw bytes: the host has no model
+        assert board.tensor(2) == standin(x).tobytes()
+        with pytest.raises(BoardError, match="OUT_OF_RANGE"):
+            board.tensor(3)
+        assert board.configure(100).status == 1 and not board.info().ready
+        assert board.log[-1] == "Failed to allocate tail memory (stand-in)"
+        with pytest.raises(BoardError, match="NOT_READY"):
+            board.invoke(x)
+        assert board.configure().status == 0 and board.info().ready
+
+
+def test_smallest_arena_by_bisection(cpp_board):
+    _, path = cpp_board
+    with Board.open(path, expected_model=SHA, timeout=0.3) as board:
+        assert board.smallest_arena() == 1234
+        info = board.info()
+        assert info.ready and info.arena_size == 2048          # configured back

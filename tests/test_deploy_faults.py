@@ -9,7 +9,9 @@ import pytest
 
 from tflm_edu.arena_size.examples import small_conv_net, tiny_dense_net
 from tflm_edu.deploy import (Board, BoardTimeout, DeployError, Faults, ModelMismatch, PortError,
+                             ProtocolError,
                              VirtualBoard)
+from tflm_edu.deploy.protocol import TensorSpec
 from tflm_edu.errors import InputError
 from tflm_edu.runtime import Interpreter
 from tflm_edu.schema import write_model
@@ -58,7 +60,7 @@ def test_clean_line_needs_no_retry(conv_model):
 
 
 def test_flipped_bits_are_caught_by_crc_and_retried(conv_model):
-    virtual, stats = run(conv_model, Faults(flip_bits=0.002, seed=3), n=4)
+    virtual, stats = run(conv_model, Faults(flip_bits=0.001, seed=3), n=4)
     assert virtual.bits_flipped > 0
     assert stats["retries"] > 0                      # damage happened and was survived
 
@@ -120,7 +122,7 @@ def test_reflashed_board_is_caught_at_the_next_invoke(conv_model, dense_model):
         with Board.open(virtual.path, expected_model=dense_model, timeout=TIMEOUT) as board:
             board.info()
             # someone re-flashes behind our back: the INVOKE reply carries the new hash
-            virtual.server.info.model_sha256 = hashlib.sha256(conv_model).digest()
+            virtual.server.sha256 = hashlib.sha256(conv_model).digest()
             with pytest.raises(ModelMismatch, match="re-flashed"):
                 board.invoke(np.array([[1]], np.int8))
 
@@ -137,3 +139,62 @@ def test_wrong_input_is_an_input_error(dense_model):
 def test_missing_port_is_a_port_error():
     with pytest.raises(PortError, match="tflm-edu boards"):
         Board.open("/dev/does-not-exist", timeout=0.1)
+
+
+# -- hostile boards: each once fooled a host into taking a wrong result (protocol v2) ------
+
+def test_reboot_after_invoke_with_its_announce_lost_is_caught(conv_model):
+    # The board reboots right after answering INVOKE; the zeros it would then return for
+    # GET_OUTPUT carry session 0, so the host starts the invoke over.
+    virtual, stats = run(conv_model, Faults(reboot_after_invoke=1), n=2)
+    assert virtual.resets == 1
+    assert stats["resets"] == 1 and stats["restarts"] == 1
+
+
+def test_invoke_acknowledged_but_not_run_is_refused(dense_model):
+    with VirtualBoard(dense_model, faults=Faults(lazy_invoke=True)) as virtual:
+        with Board.open(virtual.path, expected_model=dense_model, timeout=TIMEOUT,
+                        retries=1) as board:
+            with pytest.raises(ProtocolError, match="without running it"):
+                board.invoke(np.array([[1]], np.int8))
+
+
+@pytest.mark.parametrize("override,match", [
+    ({"outputs": (TensorSpec(np.dtype(np.int16), (1, 1)),)}, "outputs int16"),
+    ({"inputs": (TensorSpec(np.dtype(np.int8), (0,)),)}, "shape \\[0\\]"),
+])
+def test_info_that_does_not_match_the_model_is_refused(dense_model, override, match):
+    with VirtualBoard(dense_model, faults=Faults(info_override=override)) as virtual:
+        with pytest.raises(ProtocolError, match=match):
+            Board.open(virtual.path, expected_model=dense_model, timeout=TIMEOUT)
+
+
+def test_info_claiming_a_huge_output_is_refused_even_without_the_model(dense_model):
+    huge = {"outputs": (TensorSpec(np.dtype(np.int8), (1 << 31,)),)}
+    with VirtualBoard(dense_model, faults=Faults(info_override=huge)) as virtual:
+        start = time.monotonic()
+        with pytest.raises(ProtocolError, match="MiB"):
+            Board.open(virtual.path, expected_model=hashlib.sha256(dense_model).digest(),
+                       timeout=TIMEOUT)
+        assert time.monotonic() - start < 1.0
+
+
+def test_unplugged_board_is_a_port_error(conv_model):
+    with VirtualBoard(conv_model, faults=Faults(unplug_after=3)) as virtual:
+        with Board.open(virtual.path, expected_model=conv_model, timeout=TIMEOUT) as board:
+            with pytest.raises(PortError, match="unplugged"):
+                board.invoke(inputs(1)[0])
+        assert virtual.unplugged
+
+
+def test_reset_clears_outputs_and_counts(dense_model):
+    with VirtualBoard(dense_model) as virtual:
+        with Board.open(virtual.path, expected_model=dense_model, timeout=TIMEOUT) as board:
+            board.invoke(np.array([[100]], np.int8))
+            assert virtual.server.invokes == 1 and any(virtual.server.output_data[0])
+            virtual.reset()
+            assert virtual.server.invokes == 0 and not any(virtual.server.output_data[0])
+            assert virtual.server.session == 0
+            y, _ = board.invoke(np.array([[100]], np.int8))   # the host notices and recovers
+            np.testing.assert_array_equal(y, host_output(dense_model, np.array([[100]], np.int8)))
+            assert board.stats["resets"] == 1

@@ -11,6 +11,7 @@ from tflm_edu.arena_size.examples import small_conv_net
 from tflm_edu.convert.c_array import parse_c_array
 from tflm_edu.deploy import DeployError, ToolMissing
 from tflm_edu.deploy import firmware as fw
+from tflm_edu.deploy.protocol import constants_header
 from tflm_edu.schema import write_model
 
 
@@ -47,12 +48,20 @@ def test_project_holds_model_resolver_arena_and_server(board, model, estimate, t
     for name in ("protocol_server.h", f"protocol_server{ext}", "tflm_runner.h",
                  f"tflm_runner{ext}", "serial_port.h"):
         assert (src / name).is_file(), name
+    assert (src / "protocol_constants.h").read_text() == constants_header()
+    emulated = board.startswith("qemu")
+    assert f"TFLM_EDU_LOG_TO_HOST {int(emulated or board == 'stm32f746')}" in config
+    capacity = re.search(r"kTensorArenaCapacity = (\d+);", config).group(1)
+    assert int(capacity) == project.arena_capacity
+    assert (project.arena_capacity > 3 << 20) if emulated else \
+        (project.arena_capacity == project.arena_bytes)
     if board == "nano33ble":
         assert (src / "tflm_edu_board.ino").read_text().startswith("// tflm_edu board firmware")
-        assert "TFLM_EDU_LEGACY_API 1" in config
     elif board == "host":
-        assert "libtensorflow-microlite.a" in (project.path / "Makefile").read_text()
         assert (src / "main.cc").is_file() and (src / "serial_posix.cc").is_file()
+    elif emulated:
+        for name in ("main.cc", "serial_mps2.cc", "startup_cortex_m.cc"):
+            assert (src / name).is_file(), name
     else:
         ini = (project.path / "platformio.ini").read_text()
         assert {"sparkfun_edge": "board = SparkFun_Edge",
@@ -63,15 +72,15 @@ def test_project_holds_model_resolver_arena_and_server(board, model, estimate, t
 
 def test_board_config_compiles_with_the_protocol_header(model, estimate, tmp_path):
     """board_config.h must fill a BoardDescription: compile exactly that, on the host."""
-    if shutil.which("g++") is None:
-        pytest.skip("g++ is not installed")
     project = fw.generate_project(model, "stm32f746", tmp_path / "p", estimate=estimate)
     probe = project.source_dir / "probe.cc"
     probe.write_text('#include "board_config.h"\n#include "protocol_server.h"\n'
-                     "tflm_edu::BoardDescription d = {kBoardName, {1, 0, 0}, kModelSha256,\n"
-                     "  kTensorArenaSize, 0, {}, {}, kOpNames, kOpCount};\n"
+                     "tflm_edu::BoardDescription d = {kBoardName, {2, 0, 0}, kModelSha256,\n"
+                     "  kTensorArenaCapacity, kTensorArenaSize, 0, false, false, 0, 0, {}, {},\n"
+                     "  kOpNames, kOpCount};\n"
                      "static_assert(sizeof(kModelSha256) == 32, \"sha\");\n"
-                     "static_assert(kOpCount == 6, \"ops\");\n")
+                     "static_assert(kOpCount == 6, \"ops\");\n"
+                     "static_assert(kTensorArenaCapacity >= kTensorArenaSize, \"arena\");\n")
     result = subprocess.run(["g++", "-std=c++11", "-fsyntax-only", "-Wall", "-Werror",
                              str(probe)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -89,10 +98,12 @@ def test_unknown_board_and_too_big_model(model, estimate, tmp_path):
 
 
 def test_board_names_and_aliases_come_from_tflm_edu_boards():
-    from tflm_edu.boards import get_board
+    from tflm_edu.boards import BOARDS, get_board
     assert fw.board_target("stm32f746_disco") is fw.BOARDS["stm32f746"]
     assert fw.board_target("edge") is fw.BOARDS["sparkfun_edge"]
-    assert fw.BOARDS["nano33ble"].ram_bytes == get_board("nano33ble").ram_bytes
+    assert fw.BOARDS["nano33ble"].board is get_board("nano33ble")
+    assert fw.board_target("qemu") is fw.BOARDS["qemu-cortex-m4"]
+    assert set(fw.BOARDS) <= set(BOARDS)                    # one id space
 
 
 def test_arena_margin_rounds_up_to_kib():

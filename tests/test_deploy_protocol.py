@@ -59,12 +59,83 @@ def test_reader_resynchronises_after_garbage():
 
 
 def test_info_round_trip():
-    info = p.BoardInfo(1, "1.2.3", "nano33ble", hashlib.sha256(b"m").digest(), 100_000, 81_234,
-                       p.TensorSpec(np.dtype(np.int8), (1, 96, 96, 1)),
-                       p.TensorSpec(np.dtype(np.int8), (1, 2)), ["CONV_2D", "SOFTMAX"])
+    info = p.BoardInfo(2, "1.2.3", "nano33ble", hashlib.sha256(b"m").digest(), 120_000, 100_000,
+                       81_234, (p.TensorSpec(np.dtype(np.int8), (1, 96, 96, 1)),),
+                       (p.TensorSpec(np.dtype(np.int8), (1, 2)),
+                        p.TensorSpec(np.dtype(np.float32), ())), ["CONV_2D", "SOFTMAX"],
+                       session=0xDEADBEEF, flags=p.FLAG_READY | p.FLAG_PRESERVE_ALL,
+                       counter_unit=p.COUNTER_INSTRUCTIONS, clock_hz=25_000_000)
     assert p.decode_info(p.encode_info(info)) == info
+    assert info.ready and info.preserves_all_tensors and info.counter == "instructions"
     with pytest.raises(ValueError, match="malformed INFO"):
         p.decode_info(p.encode_info(info)[:50])
+    with pytest.raises(ValueError, match="left over"):
+        p.decode_info(p.encode_info(info) + b"\x00")
+
+
+def test_info_keeps_to_the_body_limit_by_dropping_op_names():
+    info = p.BoardInfo(2, "1.0.0", "b", bytes(32), 1, 1, 1,
+                       (p.TensorSpec(np.dtype(np.int8), (1, 2)),),
+                       (p.TensorSpec(np.dtype(np.int8), (1, 2)),),
+                       [f"OP_NUMBER_{i:03d}" for i in range(60)])
+    body = p.encode_info(info)
+    assert len(body) <= p.MAX_BODY
+    decoded = p.decode_info(body)
+    assert 0 < len(decoded.ops) < 60 and decoded.ops == info.ops[:len(decoded.ops)]
+
+
+@pytest.mark.parametrize("shape,match", [((1, 0), "shape"), ((1 << 31,), "MiB"),
+                                         (tuple([1] * 9), "shape")])
+def test_info_that_no_model_could_have_is_refused(shape, match):
+    spec = p.TensorSpec(np.dtype(np.int8), shape)
+    info = p.BoardInfo(2, "1.0.0", "b", bytes(32), 1, 1, 1, (spec,), (spec,))
+    with pytest.raises(ValueError, match=match):
+        p.check_info(info)
+
+
+def test_info_is_checked_against_the_model():
+    int8 = p.TensorSpec(np.dtype(np.int8), (1, 2))
+    int16 = p.TensorSpec(np.dtype(np.int16), (1, 2))
+    info = p.BoardInfo(2, "1.0.0", "b", bytes(32), 1, 1, 1, (int8,), (int16,))
+    p.check_info(info, ((int8,), (int16,)))
+    with pytest.raises(ValueError, match="outputs int16\\[1, 2\\] but the model has int8"):
+        p.check_info(info, ((int8,), (int8,)))
+
+
+@pytest.mark.parametrize("encode,decode,value", [
+    (p.encode_held, p.decode_held, p.Held(7, 1, 512)),
+    (p.encode_invoke_reply, p.decode_invoke_reply,
+     p.InvokeReply(0, 7, 3, 0x1234, 0xFFFFFFFF, 525_844_280, 525_844, b"\x80" * 8)),
+    (p.encode_output_chunk, p.decode_output_chunk, p.Chunk(7, 3, 0, 256, b"\x01\x02")),
+    (p.encode_tensor_chunk, p.decode_tensor_chunk, p.Chunk(7, 3, 300, 0, b"\x05", 9216)),
+    (p.encode_profile_page, p.decode_profile_page,
+     p.ProfilePage(7, 3, 31, 0, (p.ProfileEvent(1000, 0, "CONV_2D"),
+                                 p.ProfileEvent(40, 1, "RESHAPE")))),
+    (p.encode_configured, p.decode_configured, p.Configured(0, 91_136, 82_292)),
+])
+def test_reply_bodies_round_trip(encode, decode, value):
+    assert decode(encode(value)) == value
+
+
+def test_request_bodies_round_trip():
+    assert p.decode_hello(p.encode_hello(0xC0FFEE)) == 0xC0FFEE
+    assert p.decode_set_input(p.encode_set_input(2, 512, b"abc")) == (2, 512, b"abc")
+    assert p.decode_get_output(p.encode_get_output(1, 256, 10)) == (1, 256, 10)
+    assert p.decode_get_tensor(p.encode_get_tensor(300, 256, 10)) == (300, 256, 10)
+    assert p.decode_configure(p.encode_configure(82_292, 1)) == (82_292, 1)
+    with pytest.raises(ValueError, match="too short"):
+        p.decode_get_output(b"\x00")
+
+
+def test_constants_header_carries_every_number():
+    header = p.constants_header()
+    for name, value in p.COMMAND_NAMES.items():
+        camel = "".join(part.capitalize() for part in value.split("_"))
+        assert f"k{camel} = 0x{name:02X}," in header
+    for code, name in p.ERROR_NAMES.items():
+        camel = "".join(part.capitalize() for part in name.split("_"))
+        assert f"kErr{camel} = 0x{code:02X}," in header
+    assert f"kProtocolVersion = {p.PROTOCOL_VERSION};" in header
 
 
 def test_model_hash_forms():

@@ -32,6 +32,8 @@ class Board:
     clock_hz: int
     source: str
     notes: str = ""
+    cpu: str = "cortex-m4"      # the compiler target (tflm_edu.deploy.toolchain.CPUS)
+    emulator: str = ""          # QEMU machine, for boards that are emulated here
 
     def __str__(self):
         return (f"{self.name} ({self.mcu}, {self.core} @ {self.clock_hz / 1e6:g} MHz): "
@@ -53,18 +55,42 @@ BOARDS = {
                "page; Ambiq Apollo3 Blue datasheet (1 MB flash, 384 KB SRAM, 48 MHz, "
                "96 MHz burst mode)",
         notes="made with Google for TFLM; 48 MHz nominal, up to 96 MHz in TurboSPOT burst mode"),
-    "stm32f746_disco": Board(
-        id="stm32f746_disco", name="STM32F746 Discovery", mcu="ST STM32F746NG",
+    "stm32f746": Board(
+        id="stm32f746", name="STM32F746 Discovery", mcu="ST STM32F746NG",
         core="Arm Cortex-M7", flash_bytes=1024 * KIB, ram_bytes=320 * KIB, clock_hz=216_000_000,
         source="ST 32F746GDISCOVERY user manual UM1907 and STM32F746NG datasheet DS10916 "
                "(1 MB flash, 320 KB RAM incl. 64 KB DTCM, plus 16 KB ITCM, 216 MHz)",
-        notes="the board also has 8 MB SDRAM and 16 MB QSPI flash (not counted here)"),
+        notes="the board also has 8 MB SDRAM and 16 MB QSPI flash (not counted here)",
+        cpu="cortex-m7"),
+    "qemu-cortex-m4": Board(
+        id="qemu-cortex-m4", name="QEMU mps2-an386 (emulated)", mcu="Arm MPS2 AN386 FPGA image",
+        core="Arm Cortex-M4F", flash_bytes=4096 * KIB, ram_bytes=4096 * KIB,
+        clock_hz=25_000_000,
+        source="QEMU 7.2 hw/arm/mps2.c and Arm Application Note AN386 (4 MB SSRAM for code, "
+               "4 MB for data, 25 MHz)",
+        notes="runs here, in qemu-system-arm: counts executed instructions, not cycles",
+        emulator="mps2-an386"),
+    "qemu-cortex-m7": Board(
+        id="qemu-cortex-m7", name="QEMU mps2-an500 (emulated)", mcu="Arm MPS2 AN500 FPGA image",
+        core="Arm Cortex-M7", flash_bytes=4096 * KIB, ram_bytes=4096 * KIB,
+        clock_hz=25_000_000,
+        source="QEMU 7.2 hw/arm/mps2.c and Arm Application Note AN500 (4 MB SSRAM for code, "
+               "4 MB for data, 25 MHz)",
+        notes="runs here, in qemu-system-arm: counts executed instructions, not cycles",
+        cpu="cortex-m7", emulator="mps2-an500"),
+    "host": Board(
+        id="host", name="this computer", mcu="the PC's CPU", core="x86-64 or arm64",
+        flash_bytes=1 << 30, ram_bytes=1 << 30, clock_hz=0,
+        source="not a board: the firmware built with g++ and served on a pseudo-terminal",
+        notes="TFLM built for this computer: the check before any board is involved",
+        cpu="host"),
 }
 
 _ALIASES = {"arduino": "nano33ble", "nano33": "nano33ble", "arduino_nano_33_ble_sense": "nano33ble",
             "nano_33_ble_sense": "nano33ble", "edge": "sparkfun_edge", "apollo3": "sparkfun_edge",
-            "stm32f746": "stm32f746_disco", "stm32": "stm32f746_disco",
-            "stm32f746_discovery": "stm32f746_disco", "nrf52840": "nano33ble"}
+            "stm32f746_disco": "stm32f746", "stm32": "stm32f746",
+            "stm32f746_discovery": "stm32f746", "qemu": "qemu-cortex-m4",
+            "qemu_cortex_m4": "qemu-cortex-m4", "qemu_cortex_m7": "qemu-cortex-m7", "nrf52840": "nano33ble"}
 
 
 def get_board(name) -> Board:

@@ -1,12 +1,17 @@
 """tflm-edu boards | deploy | virtual-board: the deploy step from the command line.
 
     tflm-edu boards
+    tflm-edu deploy MODEL --board qemu-cortex-m4|qemu-cortex-m7|host [--kernels K] [-n N]
+                          [--profile] [--arena] [--tflm-src DIR]
     tflm-edu deploy MODEL --board nano33ble|sparkfun_edge|stm32f746 [--port P] [-o DIR]
     tflm-edu virtual-board MODEL [--drop-bytes P] [--flip-bits P] [--delay S]
                                  [--reset-after N] [--stuck]
 """
 from __future__ import annotations
 
+import argparse
+import json
+import math
 import sys
 from pathlib import Path
 
@@ -15,32 +20,101 @@ from tflm_edu.deploy.errors import DeployError, ToolMissing
 
 def add_commands(subparsers) -> None:
     from tflm_edu.deploy.firmware import BOARDS
+    from tflm_edu.deploy.tflm_build import KERNELS
 
-    p = subparsers.add_parser("boards", help="list serial ports and the supported boards")
+    p = subparsers.add_parser(
+        "boards", help="list the boards (real and emulated) and this machine's serial ports",
+        description="The boards tflm-edu deploys to - three real ones, two emulated Cortex-M "
+                    "cores and this computer - with their flash, RAM and clock, how their "
+                    "firmware is built, and the serial ports a real board may be on.",
+        epilog="example: tflm-edu boards --json")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_guard(boards_command))
 
-    p = subparsers.add_parser("deploy", help="generate firmware for a model; build, flash and "
-                                             "verify it when the tools and a port are there")
+    p = subparsers.add_parser(
+        "deploy", help="build the firmware for a model and run it on a board (emulated or real)",
+        description="Generate the firmware project for MODEL and compile it against TFLM. On an "
+                    "emulated board (QEMU) or this computer it then runs, and N inputs are "
+                    "checked byte for byte against tflm_edu; with --profile the board's "
+                    "instruction count per op is printed, with --arena the smallest arena the "
+                    "board's TFLM accepts is measured. On a real board the project is built "
+                    "and flashed with the vendor tool (arduino-cli, PlatformIO) when it is "
+                    "installed and --port is given, then verified.",
+        epilog="examples:\n  tflm-edu deploy person_detect.tflite --board qemu-cortex-m4 "
+               "--profile\n  tflm-edu deploy model.tflite --board qemu-cortex-m7 --kernels "
+               "cmsis_nn --arena\n  tflm-edu deploy model.tflite --board nano33ble --port "
+               "/dev/ttyACM0",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help=".tflite file")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
-    p.add_argument("--port", help="serial port of the board: flash it, then verify")
+    p.add_argument("--kernels", choices=KERNELS, default="reference",
+                   help="TFLM's reference kernels or Arm's CMSIS-NN (default: reference)")
+    p.add_argument("--port", help="serial port of a real board: flash it, then verify")
     p.add_argument("-o", "--output", help="project folder (default: <model>_<board>)")
-    p.add_argument("-n", "--samples", type=int, default=10, help="inputs to verify (10)")
+    p.add_argument("-n", "--samples", type=_positive_int, default=10,
+                   help="random inputs to verify (default: 10)")
+    p.add_argument("--profile", action="store_true", help="print the board's cost of each op")
+    p.add_argument("--arena", action="store_true",
+                   help="measure the smallest arena the board's TFLM accepts")
+    p.add_argument("--tflm-src", metavar="DIR",
+                   help="TFLM sources (a tree or its .tar.gz; default: $TFLM_EDU_TFLM_SRC or "
+                        "../shared/tflm)")
+    p.add_argument("--stock-float", action="store_true",
+                   help="build TFLM as its makefile does, letting GCC fuse float multiply-adds "
+                        "(the board's float outputs then differ from the PC's)")
     p.add_argument("--no-build", action="store_true", help="only generate the project")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_guard(deploy_command))
 
-    p = subparsers.add_parser("virtual-board", help="serve a model on a pseudo-terminal, as a "
-                                                    "board would (with optional faults)")
+    p = subparsers.add_parser(
+        "virtual-board", help="serve a model on a pseudo-terminal, as a board would (with "
+                              "optional faults)",
+        description="A board in Python (tflm_edu's interpreter behind the protocol) on a "
+                    "pseudo-terminal, with faults to inject: the tool for learning what a "
+                    "noisy line or a misbehaving board does, and what the host does about it.",
+        epilog="example: tflm-edu virtual-board model.tflite --flip-bits 0.001")
     p.add_argument("model", help=".tflite file")
-    p.add_argument("--drop-bytes", type=float, default=0.0, metavar="P",
+    p.add_argument("--drop-bytes", type=_probability, default=0.0, metavar="P",
                    help="probability that a byte is lost")
-    p.add_argument("--flip-bits", type=float, default=0.0, metavar="P",
+    p.add_argument("--flip-bits", type=_probability, default=0.0, metavar="P",
                    help="probability that a byte has one bit flipped")
-    p.add_argument("--delay", type=float, default=0.0, metavar="S", help="seconds before replies")
-    p.add_argument("--reset-after", type=int, metavar="N", help="reset once at the N-th frame")
+    p.add_argument("--delay", type=_seconds, default=0.0, metavar="S",
+                   help="seconds before replies")
+    p.add_argument("--reset-after", type=_positive_int, metavar="N",
+                   help="reset once at the N-th frame")
     p.add_argument("--stuck", action="store_true", help="never answer")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_guard(virtual_board_command))
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 60.0:
+        raise argparse.ArgumentTypeError(f"{text} seconds: give 0 to 60")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
+    return value
 
 
 def _guard(command):
@@ -55,28 +129,110 @@ def _guard(command):
 
 
 def boards_command(args) -> int:
+    from tflm_edu.boards import BOARDS as FACTS
     from tflm_edu.deploy.client import list_ports
     from tflm_edu.deploy.firmware import BOARDS
     ports = list_ports()
+    rows = []
+    for target in BOARDS.values():
+        board = FACTS[target.id]
+        rows.append({"id": target.id, "name": board.name, "core": board.core,
+                     "flash_bytes": board.flash_bytes, "ram_bytes": board.ram_bytes,
+                     "clock_hz": board.clock_hz, "cpu": board.cpu, "emulator": board.emulator,
+                     "builds_here": _builds_here(target.compile_kind),
+                     "vendor_tool": target.build_system})
+    if args.json:
+        print(json.dumps({"boards": rows, "ports": [{"device": d, "description": s}
+                                                    for d, s in ports]}, indent=2))
+        return 0
+    print(f"{'board':<15} {'name':<30} {'core':<16} {'flash':>8} {'RAM':>8}  how it runs here")
+    for row in rows:
+        flash = "-" if row["id"] == "host" else f"{row['flash_bytes'] >> 10} KB"
+        ram = "-" if row["id"] == "host" else f"{row['ram_bytes'] >> 10} KB"
+        print(f"{row['id']:<15} {row['name']:<30} {row['core']:<16} {flash:>8} {ram:>8}  "
+              f"{row['builds_here']}")
     print("Serial ports:" if ports else "Serial ports: none found (is a board plugged in?)")
     for device, description in ports:
         print(f"  {device:<20} {description}")
-    print("Supported boards (tflm-edu deploy MODEL --board NAME):")
-    for board in BOARDS.values():
-        print(f"  {board.name:<14} {board.title}; builds with {board.build_system}")
+    print("Deploy with: tflm-edu deploy MODEL --board BOARD (tflm-edu deploy --help)")
     return 0
 
 
+def _builds_here(kind: str) -> str:
+    return {"emulated": "compiled and run in QEMU",
+            "host": "compiled with g++ and run on a pty",
+            "stm32": "compiled and linked with ST's HAL; flash with PlatformIO",
+            "standin": "compiled with a stand-in vendor layer; flash with the vendor tool"}[kind]
+
+
 def deploy_command(args) -> int:
-    from tflm_edu.deploy.firmware import generate_project
-    from tflm_edu.deploy.verify import verify
+    from tflm_edu.deploy.firmware import board_target, generate_project
     model = Path(args.model)
+    if not model.is_file():
+        raise FileNotFoundError(f"model file {model}: no such file")
+    target = board_target(args.board)
     out = Path(args.output) if args.output else Path(f"{model.stem}_{args.board}")
-    project = generate_project(model, args.board, out)
-    print(project)
-    print(project.tree())
+    project = generate_project(model, args.board, out, kernels=args.kernels)
+    say = (lambda *a: None) if args.json else print
+    say(project)
     if args.no_build:
+        say(project.tree())
         return 0
+    if target.compile_kind in ("emulated", "host"):
+        return _run_here(project, model.read_bytes(), args, say)
+    return _real_board(project, model, args, say)
+
+
+def _run_here(project, model: bytes, args, say) -> int:
+    """Compile, run (QEMU or this PC), verify, and optionally profile and bisect the arena."""
+    from tflm_edu.deploy.verify import verify
+    firmware = project.compile(tflm_src=args.tflm_src, stock_float=args.stock_float,
+                               progress=not args.json)
+    say(firmware.size_report())
+    with _start(firmware) as running:
+        with running.open(expected_model=model) as board:
+            say(board.info())
+            report = verify(board, model, n=args.samples, progress=not args.json)
+            say(report.table())
+            result = {"board": project.board.id, "kernels": project.kernels,
+                      "flash_bytes": firmware.flash_bytes, "ram_bytes": firmware.ram_bytes,
+                      "byte_equal": report.all_equal, "samples": len(report.samples),
+                      "latency_us": report.latency_stats()}
+            if args.profile:
+                profile = board.profile()
+                say(profile.table())
+                result["profile"] = {"unit": profile.unit, "ops": [
+                    {"op": e.tag, "depth": e.depth, "count": e.counter} for e in profile.events]}
+            if args.arena:
+                smallest = board.smallest_arena()
+                say(f"smallest arena the board's TFLM accepts: {smallest:,} bytes (tflm_edu's "
+                    f"Cortex-M estimate: {project.estimated_arena:,}; the firmware's default: "
+                    f"{project.arena_bytes:,})")
+                result["smallest_arena"] = smallest
+                result["estimated_arena"] = project.estimated_arena
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0 if report.all_equal else 1
+
+
+def _start(firmware):
+    """A running board for a compiled firmware: QEMU for emulated boards, else this PC."""
+    if firmware.board.compile_kind == "emulated":
+        from tflm_edu.deploy.emulator import EmulatedBoard
+        return EmulatedBoard(firmware)
+    from tflm_edu.deploy.emulator import HostBoard
+    return HostBoard(firmware)
+
+
+def _real_board(project, model: Path, args, say) -> int:
+    from tflm_edu.deploy.tflm_build import TflmSourcesMissing
+    from tflm_edu.deploy.verify import verify
+    try:
+        firmware = project.compile(tflm_src=args.tflm_src, stock_float=args.stock_float,
+                                   progress=not args.json)
+        say(firmware.size_report())
+    except (ToolMissing, TflmSourcesMissing) as e:
+        say(f"not compiled here: {e}")
     try:
         project.build(port=args.port)
     except ToolMissing as e:
@@ -85,21 +241,24 @@ def deploy_command(args) -> int:
             print(f"verifying the board on {args.port} as it is", file=sys.stderr)
     if args.port:
         report = verify(args.port, model.read_bytes(), n=args.samples)
-        print(report.table())
+        say(report.table())
+        if args.json:
+            print(json.dumps({"board": project.board.id, "byte_equal": report.all_equal,
+                              "samples": len(report.samples)}))
         return 0 if report.all_equal else 1
     return 0
 
 
 def virtual_board_command(args) -> int:
     from tflm_edu.deploy.virtual_board import Faults, VirtualBoard
-    model = Path(args.model)
-    if not model.is_file():
-        raise FileNotFoundError(f"model file not found: {model}")
+    from tflm_edu.schema import as_bytes
+    model = as_bytes(args.model)
     faults = Faults(args.drop_bytes, args.flip_bits, args.delay, args.reset_after, args.stuck,
                     seed=args.seed)
-    board = VirtualBoard(model.read_bytes(), faults=faults)
+    board = VirtualBoard(model, faults=faults)
     path = board.start()
-    print(f"virtual board serving {model.name} at {path}  (Ctrl-C to stop)", flush=True)
+    print(f"virtual board serving {Path(args.model).name} at {path}  (Ctrl-C to stop)",
+          flush=True)
     print(f"  try: python -c \"from tflm_edu.deploy import Board; "
           f"print(Board.open('{path}').info())\"", flush=True)
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import random
 import select
 import threading
@@ -24,12 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.deploy import protocol as p
-from tflm_edu.deploy.protocol import BoardInfo, Frame, FrameReader, TensorSpec
+from tflm_edu.deploy.protocol import BoardInfo, Frame, FrameReader
 
 
 @dataclass
 class Faults:
-    """What goes wrong. Probabilities are per byte; delay is seconds before each reply."""
+    """What goes wrong. Probabilities are per byte; delay is seconds before each reply.
+
+    The last four are hostile boards rather than a noisy line (docs/protocol.md, section 4):
+    each is a way a real board has fooled a host into taking a wrong result."""
     drop_bytes: float = 0.0
     flip_bits: float = 0.0
     delay: float = 0.0
@@ -37,41 +41,93 @@ class Faults:
     stuck: bool = False               # never answer
     stuck_after: int | None = None    # answer N frames, then never again
     seed: int = 0
+    reboot_after_invoke: int | None = None  # reboot right after answering the N-th INVOKE,
+                                            # its ANNOUNCE lost on the line
+    lazy_invoke: bool = False         # acknowledge INVOKE without running the model
+    info_override: dict | None = None  # fields of INFO the board lies about
+    unplug_after: int | None = None   # vanish (close the pty) on receiving the N-th frame
 
 
 class BoardServer:
-    """The protocol's board side as a state machine: handle(frame) -> reply frames.
-    firmware_src/protocol_server.cc is the same machine in C++."""
+    """The protocol's board side as a state machine: handle(frame) -> reply frame.
+    firmware_src/protocol_server.cc is the same machine in C++; where the C++ board runs
+    TFLM, this one runs tflm_edu's interpreter (Python time as its clock)."""
 
-    def __init__(self, model_bytes: bytes, board: str = "virtual", firmware_version="1.0.0",
+    def __init__(self, model_bytes: bytes, board: str = "virtual", firmware_version="2.0.0",
                  arena_size: int | None = None):
-        from tflm_edu.op_resolver import resolver_for_model
-        from tflm_edu.runtime import Interpreter
         self.model_bytes = bytes(model_bytes)
-        self.interpreter = Interpreter.from_bytes(self.model_bytes, arena_size=arena_size)
-        micro = self.interpreter.micro
-        inp, out = micro.input(0), micro.output(0)
-        self.info = BoardInfo(
-            p.PROTOCOL_VERSION, firmware_version, board,
-            hashlib.sha256(self.model_bytes).digest(),
-            arena_size or micro.arena_used_bytes(), micro.arena_used_bytes(),
-            TensorSpec(inp.dtype, tuple(inp.shape)), TensorSpec(out.dtype, tuple(out.shape)),
-            resolver_for_model(self.interpreter.model).op_names)
-        self.input = bytearray(self.info.input.nbytes)
-        self.output = bytes(self.info.output.nbytes)
-        self.received = 0     # input bytes held: chunks must arrive without gaps
+        self.board, self.firmware_version = board, firmware_version
+        self.default_arena = arena_size
+        self.sha256 = hashlib.sha256(self.model_bytes).digest()
+        self.info_override: dict = {}
+        self.lazy = False                 # a hostile board: acknowledge INVOKE, run nothing
+        self._configure(arena_size, preserve_all=False)
+        self.reset()
+
+    # -- what a boot does ---------------------------------------------------------------
 
     def reset(self) -> Frame:
-        """What a reboot does to the protocol state: partial input is gone."""
-        self.received = 0
+        """A reboot: the session, the invoke count, partial inputs and outputs are gone, and
+        the interpreter is built again with the firmware's defaults. Returns the ANNOUNCE."""
+        if self.arena_size != self.default_arena or self.preserve_all:
+            self._configure(self.default_arena, preserve_all=False)
+        self.session = 0
+        self.invokes = 0
+        self.held = [0] * len(self.inputs)
+        self.input_data = [bytearray(spec.nbytes) for spec in self.inputs]
+        self.output_data = [bytes(spec.nbytes) for spec in self.outputs]
+        self.output_invoke = 0
+        self.events: list[p.ProfileEvent] = []
         return Frame(0, p.ANNOUNCE, p.encode_info(self.info))
+
+    def _configure(self, arena_size, preserve_all: bool) -> bool:
+        from tflm_edu.op_resolver import resolver_for_model
+        from tflm_edu.runtime import Interpreter
+        self.arena_size, self.preserve_all = arena_size, preserve_all
+        try:
+            self.interpreter = Interpreter.from_bytes(
+                self.model_bytes, arena_size=arena_size,
+                planner="linear" if preserve_all else "greedy")
+        except Exception:          # the board reports, it does not crash
+            self.interpreter = None
+            return False
+        micro = self.interpreter.micro
+        self.inputs = tuple(p.TensorSpec(micro.input(i).dtype, tuple(micro.input(i).shape))
+                            for i in range(micro.inputs_size))
+        self.outputs = tuple(p.TensorSpec(micro.output(i).dtype, tuple(micro.output(i).shape))
+                             for i in range(micro.outputs_size))
+        self.ops = resolver_for_model(self.interpreter.model).op_names
+        return True
+
+    @property
+    def info(self) -> BoardInfo:
+        ready = self.interpreter is not None
+        used = self.interpreter.micro.arena_used_bytes() if ready else 0
+        info = BoardInfo(
+            p.PROTOCOL_VERSION, self.firmware_version, self.board, self.sha256,
+            self.default_arena or used, self.arena_size or used, used,
+            self.inputs, self.outputs, self.ops, self.session,
+            (p.FLAG_READY if ready else 0) | (p.FLAG_PRESERVE_ALL if self.preserve_all else 0),
+            p.COUNTER_MICROSECONDS, 0)
+        for name, value in self.info_override.items():
+            setattr(info, name, value)
+        return info
+
+    # -- requests -------------------------------------------------------------------------
 
     def handle(self, frame: Frame) -> Frame:
         handler = {p.HELLO: self._hello, p.SET_INPUT: self._set_input, p.INVOKE: self._invoke,
-                   p.GET_OUTPUT: self._get_output}.get(frame.cmd)
+                   p.GET_OUTPUT: self._get_output, p.GET_PROFILE: self._get_profile,
+                   p.GET_TENSOR: self._get_tensor, p.CONFIGURE: self._configure_request
+                   }.get(frame.cmd)
         if handler is None:
             return self._error(frame, p.ERR_UNKNOWN_COMMAND, f"unknown command {frame.cmd}")
-        return handler(frame)
+        if self.interpreter is None and frame.cmd not in (p.HELLO, p.CONFIGURE):
+            return self._error(frame, p.ERR_NOT_READY, "the model did not allocate")
+        try:
+            return handler(frame)
+        except ValueError as e:                 # a body of the wrong size
+            return self._error(frame, p.ERR_BAD_LENGTH, str(e))
 
     def _reply(self, frame, body=b"") -> Frame:
         return Frame(frame.seq, frame.cmd | p.REPLY, body)
@@ -80,47 +136,97 @@ class BoardServer:
         return Frame(frame.seq, p.ERROR, bytes([code]) + message.encode()[:200])
 
     def _hello(self, frame):
+        self.session = p.decode_hello(frame.body)
         return self._reply(frame, p.encode_info(self.info))
 
     def _set_input(self, frame):
-        if len(frame.body) < 4:
-            return self._error(frame, p.ERR_BAD_LENGTH, "SET_INPUT needs offset u32 + data")
-        offset = int.from_bytes(frame.body[:4], "little")
-        data = frame.body[4:]
-        if offset > self.received or offset + len(data) > len(self.input):
-            return self._error(frame, p.ERR_OUT_OF_RANGE,
-                               f"chunk at {offset} (+{len(data)}) but {self.received} of "
-                               f"{len(self.input)} bytes held")
-        self.input[offset:offset + len(data)] = data
-        self.received = max(self.received, offset + len(data))
-        return self._reply(frame, self.received.to_bytes(4, "little"))
+        tensor, offset, data = p.decode_set_input(frame.body)
+        if tensor >= len(self.inputs) or offset > self.held[tensor] \
+                or offset + len(data) > self.inputs[tensor].nbytes:
+            return self._error(frame, p.ERR_OUT_OF_RANGE, f"input {tensor}: chunk at {offset} "
+                               f"(+{len(data)}) does not follow the bytes held")
+        self.input_data[tensor][offset:offset + len(data)] = data
+        self.held[tensor] = max(self.held[tensor], offset + len(data))
+        return self._reply(frame, p.encode_held(p.Held(self.session, tensor,
+                                                       self.held[tensor])))
 
     def _invoke(self, frame):
-        if self.received < len(self.input):
-            return self._error(frame, p.ERR_INPUT_INCOMPLETE,
-                               f"{self.received} of {len(self.input)} input bytes held")
-        spec = self.info.input
-        x = np.frombuffer(bytes(self.input), dtype=spec.dtype).reshape(spec.shape)
+        if any(h < spec.nbytes for h, spec in zip(self.held, self.inputs)):
+            return self._error(frame, p.ERR_INPUT_INCOMPLETE, "not every input byte has arrived")
+        inputs = b"".join(bytes(d) for d in self.input_data)
         start = time.perf_counter()
-        try:
-            self.interpreter.set_input(x, 0)
-            self.interpreter.invoke()
-        except Exception as e:  # the board reports, it does not crash
-            return self._error(frame, p.ERR_INVOKE_FAILED, str(e))
+        if not self.lazy:
+            try:
+                self._run()
+            except Exception as e:  # the board reports, it does not crash
+                return self._error(frame, p.ERR_INVOKE_FAILED, str(e))
         latency = int((time.perf_counter() - start) * 1e6)
-        self.output = self.interpreter.get_output(0).tobytes()
-        return self._reply(frame, bytes([0]) + latency.to_bytes(4, "little")
-                           + self.info.model_sha256[:8])
+        self.held = [0] * len(self.inputs)        # the planner may reuse input bytes
+        return self._reply(frame, p.encode_invoke_reply(p.InvokeReply(
+            0, self.session, self.invokes, p.crc32(inputs), p.crc32(b"".join(self.output_data)),
+            latency, latency, self.sha256[:8])))
+
+    def _run(self):
+        micro = self.interpreter.micro
+        for i, spec in enumerate(self.inputs):
+            micro.input(i).data[...] = np.frombuffer(bytes(self.input_data[i]),
+                                                     spec.dtype).reshape(spec.shape)
+        self.events = [p.ProfileEvent(max(1, int(e.seconds * 1e6)), 0, e.op_name)
+                       for e in micro.steps()]
+        self.invokes += 1
+        self.output_data = [micro.output(i).data.tobytes() for i in range(len(self.outputs))]
+        self.output_invoke = self.invokes
 
     def _get_output(self, frame):
-        if len(frame.body) != 6:
-            return self._error(frame, p.ERR_BAD_LENGTH, "GET_OUTPUT needs offset u32, length u16")
-        offset = int.from_bytes(frame.body[:4], "little")
-        length = min(int.from_bytes(frame.body[4:], "little"), p.MAX_CHUNK)
-        if offset + length > len(self.output):
-            return self._error(frame, p.ERR_OUT_OF_RANGE,
-                               f"output has {len(self.output)} bytes")
-        return self._reply(frame, frame.body[:4] + self.output[offset:offset + length])
+        tensor, offset, length = p.decode_get_output(frame.body)
+        length = min(length, p.MAX_CHUNK)
+        if tensor >= len(self.outputs) or offset + length > len(self.output_data[tensor]):
+            return self._error(frame, p.ERR_OUT_OF_RANGE, f"output {tensor} has "
+                               f"{self.outputs[tensor].nbytes if tensor < len(self.outputs) else 0}"
+                               f" bytes")
+        data = self.output_data[tensor][offset:offset + length]
+        return self._reply(frame, p.encode_output_chunk(
+            p.Chunk(self.session, self.output_invoke, tensor, offset, data)))
+
+    def _get_profile(self, frame):
+        (first,) = struct.unpack("<H", frame.body) if len(frame.body) == 2 else (None,)
+        if first is None:
+            raise ValueError("GET_PROFILE needs first u16")
+        if not self.invokes:
+            return self._error(frame, p.ERR_NOT_AVAILABLE, "no invoke has run yet")
+        events, size = [], 13
+        for event in self.events[first:]:
+            size += 6 + min(len(event.tag), 255)
+            if size > p.MAX_BODY or len(events) == 255:
+                break
+            events.append(event)
+        return self._reply(frame, p.encode_profile_page(p.ProfilePage(
+            self.session, self.output_invoke, len(self.events), first, tuple(events))))
+
+    def _get_tensor(self, frame):
+        index, offset, length = p.decode_get_tensor(frame.body)
+        if not self.preserve_all:
+            return self._error(frame, p.ERR_NOT_AVAILABLE, "tensors are not preserved: "
+                               "CONFIGURE with preserve-all first")
+        micro = self.interpreter.micro
+        if index >= len(micro.tensors):
+            return self._error(frame, p.ERR_OUT_OF_RANGE, f"no tensor {index}")
+        data = micro.tensor(index).data.tobytes()
+        length = min(length, p.MAX_CHUNK)
+        if offset > len(data):
+            return self._error(frame, p.ERR_OUT_OF_RANGE, f"tensor {index} has {len(data)} bytes")
+        return self._reply(frame, p.encode_tensor_chunk(p.Chunk(
+            self.session, self.output_invoke, index, offset, data[offset:offset + length],
+            len(data))))
+
+    def _configure_request(self, frame):
+        arena, flags = p.decode_configure(frame.body)
+        ok = self._configure(arena or self.default_arena, bool(flags & p.CONFIGURE_PRESERVE_ALL))
+        self.held = [0] * len(self.inputs)
+        self.input_data = [bytearray(spec.nbytes) for spec in self.inputs]
+        used = self.interpreter.micro.arena_used_bytes() if ok else 0
+        return self._reply(frame, p.encode_configured(p.Configured(
+            0 if ok else 1, self.arena_size or used, used)))
 
 
 class VirtualBoard:
@@ -130,6 +236,10 @@ class VirtualBoard:
                  arena_size: int | None = None):
         self.server = BoardServer(model_bytes, board=board, arena_size=arena_size)
         self.faults = faults or Faults()
+        self.server.lazy = self.faults.lazy_invoke
+        self.server.info_override = dict(self.faults.info_override or {})
+        self.invokes_answered = 0
+        self.unplugged = False
         self.random = random.Random(self.faults.seed)
         self.path = None
         self.frames_received = 0
@@ -168,6 +278,15 @@ class VirtualBoard:
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
+        self._close()
+
+    def reset(self) -> None:
+        """Reboot the board: session, invoke count, inputs and outputs are cleared, and it
+        announces itself, as a board does after a reset."""
+        self.resets += 1
+        self._send(self.server.reset())
+
+    def _close(self) -> None:
         for fd in (self._master, self._slave):
             if fd is not None:
                 os.close(fd)
@@ -213,13 +332,22 @@ class VirtualBoard:
         if f.stuck or (f.stuck_after is not None and self.frames_received > f.stuck_after):
             return
         if f.reset_after is not None and self.frames_received == f.reset_after:
-            self.resets += 1       # the frame is lost in the reboot; the board says hello
-            self._send(self.server.reset())
+            self.reset()           # the frame is lost in the reboot; the board says hello
+            return
+        if f.unplug_after is not None and self.frames_received >= f.unplug_after:
+            self.unplugged = True  # the cable is pulled: the pty disappears under the host
+            self._running.clear()
+            self._close()
             return
         reply = self.server.handle(frame)
         if f.delay:
             time.sleep(f.delay)
         self._send(reply)
+        if frame.cmd == p.INVOKE and reply.cmd == p.INVOKE | p.REPLY:
+            self.invokes_answered += 1
+            if self.invokes_answered == f.reboot_after_invoke:
+                self.resets += 1   # it reboots, and its ANNOUNCE is lost on the line
+                self.server.reset()
 
     def _send(self, frame: Frame):
         data = self._corrupt(p.encode_frame(frame.seq, frame.cmd, frame.body))

@@ -307,3 +307,26 @@ def load_model(path) -> Model:
     if not path.is_file():
         raise FileNotFoundError(f"no such model file: {path}")
     return read_model(path.read_bytes())
+
+
+def as_bytes(model) -> bytes:
+    """The .tflite bytes of `model`: bytes as they are, a Model written out, or a file read.
+    A missing file, a folder or a device is a FileNotFoundError that says so."""
+    from tflm_edu.schema.writer import write_model
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model)
+    if isinstance(model, Model):
+        return write_model(model)
+    path = Path(model)
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file" if path.exists() else \
+            "no such file"
+        raise FileNotFoundError(f"model file {path}: {what}; pass a .tflite file")
+    return path.read_bytes()
+
+
+def as_model(model) -> Model:
+    """`model` as a parsed, validated Model: a Model as it is, bytes read, or a file loaded."""
+    if isinstance(model, Model):
+        return model
+    return read_model(as_bytes(model))

@@ -15,8 +15,8 @@ int main(void) {
   static tflm_edu::Apollo3Serial serial_port;
   static tflm_edu::TflmRunner runner;
   serial_port.Begin(115200);
-  runner.Setup();
   static tflm_edu::ProtocolServer server(serial_port, runner);
+  runner.Setup(&serial_port);   // if allocation fails the server answers NOT_READY
   server.Announce();
   for (;;) server.Poll();
 }

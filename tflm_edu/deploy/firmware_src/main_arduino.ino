@@ -12,7 +12,7 @@ tflm_edu::ProtocolServer server(serial_port, runner);
 
 void setup() {
   serial_port.Begin(115200);
-  runner.Setup();        // if allocation fails the server answers NOT_READY; INFO still works
+  runner.Setup(&serial_port);  // if allocation fails the server answers NOT_READY
   server.Announce();
 }
 

@@ -15,10 +15,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   static tflm_edu::TflmRunner runner;
-  if (!runner.Setup()) fprintf(stderr, "AllocateTensors failed: the arena is too small?\n");
+  static tflm_edu::ProtocolServer server(serial_port, runner);
+  if (!runner.Setup(&serial_port)) {
+    fprintf(stderr, "AllocateTensors failed: the arena is too small?\n");
+  }
   printf("%s\n", serial_port.Path());
   fflush(stdout);
-  static tflm_edu::ProtocolServer server(serial_port, runner);
   server.Announce();
   for (;;) server.Poll();
 }

@@ -41,8 +41,11 @@ void Stm32HalSerial::Begin(uint32_t baud) {
   HAL_NVIC_EnableIRQ(USART1_IRQn);
   HAL_UART_Receive_IT(&g_uart, &g_byte, 1);
 
-  // The cycle counter: microseconds = cycles / (SystemCoreClock / 1e6).
+  // The cycle counter: microseconds = cycles / (SystemCoreClock / 1e6). On the Cortex-M7
+  // the DWT is locked after reset: writes are ignored until its lock access register is
+  // given the key, and the counter would then read 0 forever.
   CoreDebug->DEMCR |= CoreDebug_DEMCR_TRCENA_Msk;
+  DWT->LAR = 0xC5ACCE55;
   DWT->CYCCNT = 0;
   DWT->CTRL |= DWT_CTRL_CYCCNTENA_Msk;
 }
@@ -62,6 +65,10 @@ void Stm32HalSerial::Write(const uint8_t* data, int length) {
 }
 
 uint32_t Stm32HalSerial::Micros() { return DWT->CYCCNT / (SystemCoreClock / 1000000u); }
+
+uint32_t Stm32HalSerial::Counter() { return DWT->CYCCNT; }
+
+uint32_t Stm32HalSerial::ClockHz() { return SystemCoreClock; }
 
 }  // namespace tflm_edu
 

@@ -8,16 +8,19 @@ namespace tflm_edu {
 
 class TflmRunner : public ModelRunner {
  public:
-  // Builds the interpreter and allocates tensors; false (and Ready() false) on failure.
-  bool Setup();
-  bool Ready() override { return ready_; }
-  uint8_t* InputBuffer() override;
-  const uint8_t* OutputBuffer() override;
-  int Invoke() override;
+  // Registers the ops and builds the interpreter with the default arena; false (and
+  // Describe().ready false) when AllocateTensors fails. `clock` times each op.
+  bool Setup(SerialPort* clock);
   const BoardDescription& Describe() override { return description_; }
+  uint8_t* InputBuffer(int index) override;
+  const uint8_t* OutputBuffer(int index) override;
+  int Invoke() override;
+  bool Configure(uint32_t arena_bytes, bool preserve_all) override;
+  int ProfileCount() override;
+  ProfileEvent Profile(int index) override;
+  int Tensor(int index, const uint8_t** data, uint32_t* bytes) override;
 
  private:
-  bool ready_ = false;
   BoardDescription description_ = {};
 };
 
