@@ -1,5 +1,6 @@
 """tflm-edu: the core subcommands, their JSON, and one-line errors for bad input."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -96,6 +97,9 @@ def test_demo_runs_the_whole_path(capsys):
     assert "yes_1000ms.wav       -> yes" in out
     assert "smallest arena for TFLM on host: 85,264 bytes" in out
     assert "3/3 outputs byte-equal to the host" in out
+    # with the Arm toolchain and QEMU installed (as in CI), TFLM's C++ ran on the Cortex-M4
+    if shutil.which("arm-none-eabi-g++") and shutil.which("qemu-system-arm"):
+        assert "ran on qemu-cortex-m4: TFLM's C++ (reference kernels)" in out
 
 
 def test_demo_without_reference_runs_the_own_pipeline(tmp_path, capsys):

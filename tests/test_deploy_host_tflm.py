@@ -1,63 +1,48 @@
-"""The generated firmware, built for this PC against the real TFLM (from source), over a pty:
-TFLM's outputs must equal tflm_edu's byte for byte - the board check without a board.
-
-Opt-in (marker tflm_build, deselected by default), because it needs TFLM compiled as a
-static library (minutes of compiling, from a tflite-micro checkout):
-    make -f tensorflow/lite/micro/tools/make/Makefile microlite      # in tflite-micro
-    TFLM_EDU_TFLM_LIB=.../libtensorflow-microlite.a \\
-    TFLM_EDU_TFLM_INCLUDES="-I<tflite-micro> -I<flatbuffers>/include -I<gemmlowp>" \\
-    pytest -m tflm_build tests/test_deploy_host_tflm.py
-"""
-import os
-import shutil
-import subprocess
-
+"""The generated firmware built for this PC (board `host`): the same tree of TFLM compiled
+with g++, the same protocol server, on a pty - TFLM's outputs must equal tflm_edu's byte for
+byte before any microcontroller is involved."""
+import numpy as np
 import pytest
 
+from conftest import reference_model
+from test_deploy_emulated import SHARED_TFLM
 from tflm_edu.arena_size.examples import small_conv_net, tiny_dense_net
-from tflm_edu.deploy import Board
+from tflm_edu.deploy.emulator import HostBoard
 from tflm_edu.deploy.firmware import generate_project
+from tflm_edu.deploy.toolchain import have
 from tflm_edu.deploy.verify import verify
 from tflm_edu.schema import write_model
 
-from conftest import MODELS
-
-LIB = os.environ.get("TFLM_EDU_TFLM_LIB")
-INCLUDES = os.environ.get("TFLM_EDU_TFLM_INCLUDES")
-pytestmark = pytest.mark.tflm_build
-
-
-@pytest.fixture(autouse=True)
-def tflm_build_is_configured():
-    if not (LIB and INCLUDES and shutil.which("make") and shutil.which("g++")):
-        pytest.fail("set TFLM_EDU_TFLM_LIB and TFLM_EDU_TFLM_INCLUDES to a TFLM build "
-                    "(see this file's docstring); make and g++ are needed too")
-
 
 def models():
-    yield "tiny_dense_net", write_model(tiny_dense_net())
-    yield "small_conv_net", write_model(small_conv_net(32))
-    for name in ("hello_world_int8.tflite", "person_detect.tflite"):
-        if (MODELS / name).is_file():
-            yield name, (MODELS / name).read_bytes()
+    yield "tiny_dense_net", lambda: write_model(tiny_dense_net())
+    yield "small_conv_net", lambda: write_model(small_conv_net(32))
+    for name in ("hello_world_int8", "person_detect"):
+        yield name, lambda name=name: reference_model(f"{name}.tflite").read_bytes()
 
 
-@pytest.mark.parametrize("name,model", [(n, m) for n, m in models()], ids=[n for n, _ in models()])
-def test_real_tflm_firmware_equals_tflm_edu(name, model, tmp_path):
+@pytest.mark.parametrize("name,make", list(models()), ids=[n for n, _ in models()])
+def test_tflm_built_for_this_pc_equals_tflm_edu(name, make, tmp_path):
+    if not (SHARED_TFLM / "tflm_tree.tar.gz").is_file():
+        pytest.skip(f"TFLM's sources are not at {SHARED_TFLM} (needs ../shared/tflm)")
+    if not have("g++", "make"):
+        pytest.skip("g++ and make are needed: apt-get install g++ make")
+    model = make()
     project = generate_project(model, "host", tmp_path / "host")
-    build = subprocess.run(["make", "-C", str(project.path), f"TFLM_LIB={LIB}",
-                            f"TFLM_INCLUDES={INCLUDES}"], capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr[-3000:]
-    process = subprocess.Popen([str(project.path / "board")], stdout=subprocess.PIPE, text=True)
-    try:
-        port = process.stdout.readline().strip()
-        with Board.open(port, expected_model=model, timeout=5.0) as board:
+    firmware = project.compile(tflm_src=SHARED_TFLM, progress=False)
+    with HostBoard(firmware) as running:
+        with running.open(expected_model=model, timeout=10) as board:
             info = board.info()
             assert info.board == "host" and info.arena_size == project.arena_bytes
             assert 0 < info.arena_used <= info.arena_size
             report = verify(board, model, n=5, progress=False)
-        print(name, info, report.summary())
-        assert report.all_equal, report.table()
-    finally:
-        process.kill()
-        process.wait()
+            assert [e.tag for e in board.profile().events] == \
+                [op for op in _op_names(model)]
+    assert report.all_equal, report.table()
+    assert not running.running
+
+
+def _op_names(model):
+    from tflm_edu.schema import read_model
+    parsed = read_model(model)
+    return [parsed.op_name(op) for op in parsed.subgraphs[0].operators]

@@ -8,6 +8,9 @@ bytes with every tensor kept:
                 GetTensor(tensor_index, subgraph) - the real TFLM kernels
   ai-edge-litert Interpreter(experimental_preserve_all_tensors=True), get_tensor(index) -
                 TFLite's kernels (bit-exact with TFLM for the reference int8 kernels)
+  a board       a tflm_edu.deploy.Board (a real board, or the emulated Cortex-M in QEMU):
+                CONFIGURE with every tensor preserved, INVOKE, then GET_TENSOR for each -
+                TFLM's C++ as compiled for the microcontroller
 
 For each op output: the largest absolute difference, how many elements differ, and the
 first op whose output diverges - where a bug (or a deliberate corruption) starts; every
@@ -16,6 +19,7 @@ op after it inherits the difference.
     report = compare_layers("person_detect.tflite")
     print(report.table())
     report.first_divergent_op        # None when every tensor is equal
+    compare_layers(model, oracle=board)   # where does the board start to differ?
 """
 from __future__ import annotations
 
@@ -108,15 +112,20 @@ def available_oracles() -> list[str]:
 def compare_layers(model, inputs=None, oracle: str = "auto", interpreter=None,
                    seed: int = 0) -> Comparison:
     """Compare every op output of `model` (path, bytes or Model) between tflm_edu and an
-    oracle. `inputs`: one array per model input (default: seeded random data).
+    oracle: "tflite-micro", "litert", "auto", or a tflm_edu.deploy.Board running the model.
+    `inputs`: one array per model input (default: seeded random data).
     `interpreter`: a MicroInterpreter of the same model to use (e.g. one with hooks)."""
     from tflm_edu.viz.common import allocated_interpreter
     data = _model_bytes(model)
     interpreter = allocated_interpreter(interpreter if interpreter is not None else data)
-    oracle = _choose_oracle(oracle)
     inputs = _inputs(interpreter, inputs, seed)
     ours = run_tflm_edu(interpreter, inputs)
-    theirs = ORACLE_RUNNERS[oracle](data, interpreter, inputs)
+    if isinstance(oracle, str):
+        oracle = _choose_oracle(oracle)
+        theirs = ORACLE_RUNNERS[oracle](data, interpreter, inputs)
+    else:
+        theirs = _run_board(oracle, interpreter, inputs)
+        oracle = f"the board {oracle.info().board!r}"
     report = Comparison(oracle)
     for node in interpreter.nodes:
         for index in node.outputs:
@@ -171,6 +180,27 @@ def _run_litert(data: bytes, interpreter, inputs):
         oracle.set_tensor(detail["index"], x)
     oracle.invoke()
     return lambda index: np.asarray(oracle.get_tensor(index))
+
+
+def _run_board(board, interpreter, inputs):
+    """Every op output as the board computed it: all tensors kept, one invoke, each read back;
+    the board is configured back to its own arena afterwards."""
+    reply = board.configure(preserve_all=True)
+    if reply.status != 0:
+        raise InputError(f"the board cannot keep every tensor of this model in its "
+                         f"{reply.arena_size:,}-byte arena ({'; '.join(board.log[-2:])})")
+    try:
+        board.invoke(*inputs)
+        tensors = {}
+        for node in interpreter.nodes:
+            for index in node.outputs:
+                data, tensor = board.tensor(index), interpreter.tensors[index]
+                if isinstance(data, bytes):        # a board opened without the model's bytes
+                    data = np.frombuffer(data, tensor.dtype).reshape(tensor.shape)
+                tensors[index] = data
+    finally:
+        board.configure()
+    return tensors.__getitem__
 
 
 ORACLE_RUNNERS = {"tflite-micro": _run_tflite_micro, "litert": _run_litert}

@@ -3,8 +3,10 @@
 Runs each example model through tflm_edu's interpreter on real inputs (TFLM's test WAVs
 and images, and bundled synthetic gestures), prints the predictions, checks every output
 byte against the real TFLM when the tflite-micro package is installed, and draws the
-greedy memory plan of person_detect with its arena estimate, and finally serves it on a
-virtual board over a pseudo-terminal and checks the board's answers against the host's.
+greedy memory plan of person_detect with its arena estimate, and finally runs it on a board:
+TFLM's C++ compiled for an emulated Cortex-M4 (QEMU) when the Arm toolchain and QEMU are
+installed, else the Python virtual board - both over a pseudo-terminal - and checks the
+board's answers against the host's.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def run(reference: Path | None = None) -> int:
     print()
     show_memory(models / "person_detect.tflite")
     print()
-    deploy_to_virtual_board(models / "person_detect.tflite")
+    deploy_to_board(models / "person_detect.tflite")
     return 0
 
 
@@ -111,15 +113,14 @@ def show_memory(path):
     print(estimate.contributors[0])
 
 
-def deploy_to_virtual_board(path):
-    from tflm_edu.deploy import VirtualBoard
-    from tflm_edu.deploy.verify import verify
-    print("== the last step: a board over serial. With no board attached, a virtual one on a "
-          "pseudo-terminal")
-    model = path.read_bytes()
-    with VirtualBoard(model) as board:
-        report = verify(board.path, model, n=3, progress=False)
-    print(report.table())
+def deploy_to_board(path):
+    from tflm_edu.deploy import run_on_board
+    print("== the last step: the model on a board, over serial. With no board attached: an "
+          "emulated Cortex-M4 running TFLM's C++ (or, without the Arm toolchain and QEMU, a "
+          "Python virtual board)")
+    run = run_on_board(Path(path).read_bytes(), n=3, arena=False, progress=False)
+    print(run.summary())
+    print(run.report.table())
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -164,7 +165,7 @@ def _quant(details):
 
 def _demo_without_reference(models: Path, oracle) -> int:
     """No reference models: the project's own pipeline on the sine example instead - train
-    in numpy, quantize to int8, run, plan, and check a virtual board."""
+    in numpy, quantize to int8, run, plan, and check it on a board."""
     print(f"TFLM's reference models are not at {models} (pass --reference DIR to use them):\n"
           f"running tflm_edu's own pipeline on the hello_world sine example instead.\n")
     int8_bytes = _train_and_quantize_hello_world()
@@ -180,7 +181,7 @@ def _demo_without_reference(models: Path, oracle) -> int:
     print(f"\n.tflite: {len(int8_bytes):,} bytes; the memory plan:")
     interpreter.print_memory_plan()
     print()
-    deploy_to_virtual_board(path)
+    deploy_to_board(path)
     return 0
 
 

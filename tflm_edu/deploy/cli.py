@@ -1,6 +1,7 @@
 """tflm-edu boards | deploy | virtual-board: the deploy step from the command line.
 
     tflm-edu boards
+    tflm-edu build-tflm [--cpu cortex-m4|cortex-m7|host] [--kernels reference|cmsis_nn]
     tflm-edu deploy MODEL --board qemu-cortex-m4|qemu-cortex-m7|host [--kernels K] [-n N]
                           [--profile] [--arena] [--tflm-src DIR]
     tflm-edu deploy MODEL --board nano33ble|sparkfun_edge|stm32f746 [--port P] [-o DIR]
@@ -65,6 +66,20 @@ def add_commands(subparsers) -> None:
     p.add_argument("--no-build", action="store_true", help="only generate the project")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_guard(deploy_command))
+
+    p = subparsers.add_parser(
+        "build-tflm", help="build TFLM from its sources for a CPU, once (deploy does it too)",
+        description="Compile TFLM's tree (reference or CMSIS-NN kernels) into the static "
+                    "library every firmware links, and cache it (TFLM_EDU_CACHE, default "
+                    "~/.cache/tflm_edu). Takes a few minutes once; prints where it is.",
+        epilog="example: tflm-edu build-tflm --cpu cortex-m7 --kernels cmsis_nn")
+    p.add_argument("--cpu", choices=["cortex-m4", "cortex-m7", "host"], default="cortex-m4")
+    p.add_argument("--kernels", choices=KERNELS, default="reference")
+    p.add_argument("--tflm-src", metavar="DIR", help="TFLM sources (see tflm-edu deploy)")
+    p.add_argument("--stock-float", action="store_true",
+                   help="TFLM's own flags: let GCC fuse float multiply-adds")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.set_defaults(func=_guard(build_tflm_command))
 
     p = subparsers.add_parser(
         "virtual-board", help="serve a model on a pseudo-terminal, as a board would (with "
@@ -246,6 +261,14 @@ def _real_board(project, model: Path, args, say) -> int:
             print(json.dumps({"board": project.board.id, "byte_equal": report.all_equal,
                               "samples": len(report.samples)}))
         return 0 if report.all_equal else 1
+    return 0
+
+
+def build_tflm_command(args) -> int:
+    from tflm_edu.deploy.tflm_build import build_library
+    library = build_library(args.cpu, args.kernels, args.tflm_src, stock_float=args.stock_float,
+                            progress=not args.no_progress)
+    print(library)
     return 0
 
 

@@ -220,10 +220,13 @@ class Board:
                                 f"has {spec.nbytes} bytes in the model")
         return np.frombuffer(bytes(data), dtype=spec.dtype).reshape(spec.shape).copy()
 
-    def configure(self, arena: int = 0, preserve_all: bool = False) -> p.Configured:
-        """Rebuild the board's interpreter with `arena` bytes (0: the firmware's default) and,
-        optionally, every tensor kept (for tensor()). Returns the CONFIGURE reply; a failed
-        allocation leaves the board not ready until the next successful configure()."""
+    def configure(self, arena: int | None = None, preserve_all: bool = False) -> p.Configured:
+        """Rebuild the board's interpreter with `arena` bytes (default: the firmware's own
+        size, or its whole arena buffer when every tensor is to be kept for tensor()).
+        Returns the CONFIGURE reply; a failed allocation leaves the board not ready until the
+        next successful configure(), and board.log says why."""
+        if arena is None:
+            arena = self.info().arena_capacity if preserve_all else 0
         flags = p.CONFIGURE_PRESERVE_ALL if preserve_all else 0
         reply = p.decode_configured(self._body(p.CONFIGURE, p.encode_configure(arena, flags)))
         self._configured = None if (arena, flags) == (0, 0) else (arena, flags)

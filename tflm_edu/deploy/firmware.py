@@ -172,6 +172,8 @@ class Firmware:
 
     def size_report(self) -> str:
         board = self.board.board
+        if self.board.compile_kind == "host":
+            return f"{self.elf} for this computer ({self.kernels} kernels): {self.text:,} bytes"
         lines = [f"{self.elf.name} for {board.name} ({self.board.cpu}, {self.kernels} kernels)",
                  f"  flash: {self.flash_bytes:>9,} bytes (text {self.text:,} + data {self.data:,})"
                  f" of {board.flash_bytes:,}",

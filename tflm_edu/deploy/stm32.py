@@ -57,7 +57,7 @@ def find_hal(hal_src=None) -> Stm32Hal:
 
 
 def _unpack(archive: Path) -> Stm32Hal:
-    roots = [p.parent.parent for p in unpack_once(archive, "stm32").glob("*/hal/Inc")]
+    roots = [p.parent.parent for p in unpack_once(archive, "stm32")[0].glob("*/hal/Inc")]
     if len(roots) != 1:
         raise DeployError(f"{archive} does not hold the STM32F7 HAL (hal/Inc, device/)")
     return Stm32Hal(roots[0])

@@ -132,8 +132,9 @@ def _tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def unpack_once(archive: Path, kind: str) -> Path:
-    """Unpack `archive` into the cache (once, whoever asks first); returns the folder."""
+def unpack_once(archive: Path, kind: str) -> tuple[Path, str]:
+    """Unpack `archive` into the cache (once, whoever asks first); returns the folder and
+    the archive's SHA-256."""
     import tarfile
     digest = _file_digest(archive)
     target = cache_dir() / kind / digest[:16]
@@ -143,16 +144,16 @@ def unpack_once(archive: Path, kind: str) -> Path:
             with tarfile.open(archive) as tar:
                 tar.extractall(target, filter="data")
             (target / ".complete").write_text(digest)
-    return target
+    return target, digest
 
 
 def _unpack(archive: Path, kernels: str) -> TflmSources:
-    target = unpack_once(archive, "trees")
+    target, digest = unpack_once(archive, "trees")
     roots = [p.parent.parent for p in target.glob("*/tensorflow/lite")]
     if len(roots) != 1:
         raise TflmSourcesMissing(f"{archive} does not hold one TFLM tree (a folder with "
                                  f"tensorflow/lite/micro)")
-    return TflmSources(roots[0], kernels, (target / ".complete").read_text())
+    return TflmSources(roots[0], kernels, digest)
 
 
 # -- flags --------------------------------------------------------------------------------
@@ -307,3 +308,24 @@ def _progress(total: int, description: str, enabled: bool):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=description, unit="file")
+
+
+def fused_multiply_adds(source: str, cpu: str = "cortex-m4", stock_float: bool = False,
+                        tflm_src=None) -> int:
+    """How many fused multiply-add instructions (vfma, vfms, vfnma, vfnms) GCC emits for one
+    file of TFLM's tree (e.g. "tensorflow/lite/micro/kernels/fully_connected.cc") with this
+    module's flags, or TFLM's stock ones: each is a * b + c rounded once, where the C++ source
+    (and the PC) rounds twice - the reason float outputs can differ on a Cortex-M."""
+    import re
+    import tempfile
+    target = get_cpu(cpu)
+    sources = find_sources("reference", tflm_src)
+    flags = compile_flags(target, sources, stock_float)
+    with tempfile.TemporaryDirectory() as folder:
+        obj = Path(folder) / "kernel.o"
+        subprocess.run([require(target.compiler), *flags, *CXX_FLAGS, "-O2", "-c",
+                        str(sources.root / source), "-o", str(obj)], check=True,
+                       capture_output=True)
+        listing = subprocess.run([require(target.compiler[:-3] + "objdump"), "-d", str(obj)],
+                                 capture_output=True, text=True, check=True).stdout
+    return len(re.findall(r"\bvfn?m[as]\.f32\b", listing))

@@ -29,6 +29,7 @@ TOOLS = {tool.command: tool for tool in [
     Tool("arm-none-eabi-ar", ARM_PACKAGES, "to archive the TFLM library for Cortex-M"),
     Tool("arm-none-eabi-objcopy", ARM_PACKAGES, "to make the .bin of a firmware"),
     Tool("arm-none-eabi-size", ARM_PACKAGES, "to report a firmware's flash and RAM"),
+    Tool("arm-none-eabi-objdump", ARM_PACKAGES, "to read the instructions GCC chose"),
     Tool("qemu-system-arm", "qemu-system-arm", "to run firmware on an emulated Cortex-M"),
     Tool("make", "make", "to build the TFLM library"),
     Tool("g++", "g++", "to compile the firmware for this computer"),
