@@ -6,10 +6,11 @@ import pytest
 from conftest import reference_model
 from tflm_edu.cli import main
 from tflm_edu.convert.converter import convert_sequential
-from tflm_edu.convert.quantize import (asymmetric_params, quantize_array, quantize_bias,
-                                       quantize_model, symmetric_weights)
+from tflm_edu.convert.quantize import (asymmetric_params, quantize_bias, quantize_model,
+                                       symmetric_weights)
 from tflm_edu.convert.report import accuracy, layer_sqnr, quantization_report, tensor_table
 from tflm_edu.errors import InputError, ModelError
+from tflm_edu.quantization import affine_quantize
 from tflm_edu.runtime import Interpreter
 from tflm_edu.schema import BuiltinOperator as Op, TensorType, load_model, read_model, write_model
 from tflm_edu.schema import options as opts
@@ -30,7 +31,7 @@ def test_asymmetric_range_includes_zero_exactly():
     for lo, hi in [(0.3, 2.0), (-5.0, -1.0), (-1.0, 3.0), (0.0, 6.0)]:
         scale, zp = asymmetric_params(lo, hi)
         assert -128 <= zp <= 127
-        assert quantize_array(np.float32(0.0), scale, zp) == zp     # 0.0 is exact
+        assert affine_quantize(np.float32(0.0), scale, zp) == zp     # 0.0 is exact
         assert scale == pytest.approx((max(hi, 0) - min(lo, 0)) / 255, rel=1e-6)
     assert asymmetric_params(0.0, 6.0)[1] == -128                   # ReLU output: all range used
 
@@ -126,7 +127,7 @@ def check_against_oracles(float_model, io, per_channel_fc, seed=0):
     for k in range(3):
         x = rng.standard_normal((1, *shape[1:])).astype(np.float32)
         if io == "int8":
-            x = quantize_array(x, q_in.quantization.scale[0], q_in.quantization.zero_point[0])
+            x = affine_quantize(x, q_in.quantization.scale[0], q_in.quantization.zero_point[0])
         ours, real, lite = run_three(data, x)
         assert ours.dtype == (np.int8 if io == "int8" else np.float32)
         assert ours.tobytes() == real.tobytes(), f"sample {k}: tflm_edu {ours} vs TFLM {real}"

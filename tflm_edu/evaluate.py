@@ -21,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tflm_edu.errors import InputError
+from tflm_edu.quantization import affine_dequantize, affine_quantize
 
 FAST_ENV = "TFLM_EDU_FAST"
 
@@ -139,9 +140,7 @@ def quantize_input(x, details: dict) -> np.ndarray:
     if not scale:
         raise InputError(f"the model input is {dtype} but has no quantization scale, so float "
                          f"values cannot be converted: pass {dtype} values")
-    scaled = np.asarray(x, np.float32) / np.float32(scale)
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)   # half away from 0, as TFLM
-    return np.clip(rounded + zero_point, info.min, info.max).astype(dtype)
+    return affine_quantize(x, scale, zero_point, dtype)
 
 
 def dequantize_output(y, details: dict) -> np.ndarray:
@@ -150,7 +149,7 @@ def dequantize_output(y, details: dict) -> np.ndarray:
     scale, zero_point = scale_zero_point(details)
     if not np.issubdtype(y.dtype, np.integer) or not scale:
         return y.astype(np.float32)
-    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    return affine_dequantize(y, scale, zero_point)
 
 
 def as_model_inputs(x, details: dict) -> np.ndarray:

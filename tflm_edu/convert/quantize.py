@@ -29,6 +29,7 @@ import numpy as np
 from tflm_edu.errors import InputError, ModelError
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver
+from tflm_edu.quantization import affine_quantize, round_half_away_from_zero
 from tflm_edu.schema.builder import ModelBuilder, quantization
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.model import Model, SignatureDef, TensorMap, tensor_data
@@ -53,12 +54,6 @@ SUPPORTED = set(INT8_VERSIONS) - {Op.QUANTIZE, Op.DEQUANTIZE}
 # ----------------------------------------------------------------------------- the arithmetic
 
 
-def round_half_away(x) -> np.ndarray:
-    """TfLiteRound / std::round: halves go away from zero (numpy's round goes to even)."""
-    x = np.asarray(x, np.float64)
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
-
-
 def asymmetric_params(lo: float, hi: float) -> tuple[float, int]:
     """(scale, zero_point) mapping [lo, hi], widened to include 0, onto [-128, 127]."""
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
@@ -66,19 +61,8 @@ def asymmetric_params(lo: float, hi: float) -> tuple[float, int]:
         return 1.0, 0  # a tensor that is always 0: any scale represents it exactly
     scale = float(np.float32((hi - lo) / (QMAX - QMIN)))
     zero_point = QMIN - lo / scale
-    zero_point = int(np.clip(round_half_away(zero_point), QMIN, QMAX))
+    zero_point = int(np.clip(round_half_away_from_zero(zero_point), QMIN, QMAX))
     return scale, zero_point
-
-
-def quantize_array(x, scale, zero_point, dtype=np.int8) -> np.ndarray:
-    """q = clamp(round(x / scale) + zero_point): what TFLM's QUANTIZE kernel computes."""
-    info = np.iinfo(dtype)
-    q = round_half_away(np.asarray(x, np.float32) / np.float32(scale)) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize_array(q, scale, zero_point) -> np.ndarray:
-    return (np.asarray(q, np.float32) - np.float32(zero_point)) * np.float32(scale)
 
 
 def symmetric_weights(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -93,14 +77,14 @@ def symmetric_weights(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.n
         shape = [1] * w.ndim
         shape[axis] = -1
     scales = np.where(max_abs > 0, max_abs / 127.0, 1.0).astype(np.float32)
-    q = round_half_away(w / scales.reshape(shape if axis is not None else [1] * w.ndim))
+    q = round_half_away_from_zero(w / scales.reshape(shape if axis is not None else [1] * w.ndim))
     return np.clip(q, -127, 127).astype(np.int8), scales
 
 
 def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> tuple:
     """(int32 bias, scales) with scale = input_scale * weight_scale, zero point 0."""
     scales = (np.float32(input_scale) * np.asarray(weight_scales, np.float32)).astype(np.float32)
-    q = round_half_away(np.asarray(b, np.float64) / scales.astype(np.float64))
+    q = round_half_away_from_zero(np.asarray(b, np.float64) / scales.astype(np.float64))
     info = np.iinfo(np.int32)
     return np.clip(q, info.min, info.max).astype(np.int32), scales
 
@@ -253,7 +237,7 @@ def quantize_model(model: Model, calibration_data, io_type: str = "int8",
                          quantization(scales if axis is not None else scales[0], 0, 0))
         elif data is not None and t.type == TensorType.FLOAT32:
             scale, zp = asymmetric_params(data.min(), data.max())   # e.g. an ADD's constant
-            b.add_tensor(t.shape, np.int8, name, quantize_array(data, scale, zp),
+            b.add_tensor(t.shape, np.int8, name, affine_quantize(data, scale, zp),
                          quantization(scale, zp))
         elif data is not None:
             b.add_tensor(t.shape, t.dtype, name, data, copy.deepcopy(t.quantization))
@@ -295,5 +279,4 @@ def quantize_model(model: Model, calibration_data, io_type: str = "int8",
 
 
 __all__ = ["quantize_model", "calibrate", "asymmetric_params", "symmetric_weights",
-           "quantize_bias", "quantize_array", "dequantize_array", "round_half_away",
-           "check_quantizable", "Range"]
+           "quantize_bias", "check_quantizable", "Range"]

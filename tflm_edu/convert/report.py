@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tflm_edu.convert.quantize import dequantize_array, quantize_array
+from tflm_edu.quantization import affine_dequantize, affine_quantize
 from tflm_edu.errors import InputError
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver
@@ -38,13 +38,13 @@ class ModelRunner:
             tensor.data[...] = sample
         else:
             q = tensor.quantization
-            tensor.data[...] = quantize_array(sample, q.scale[0], q.zero_point[0], tensor.dtype)
+            tensor.data[...] = affine_quantize(sample, q.scale[0], q.zero_point[0], tensor.dtype)
 
     def _get(self, tensor):
         if tensor.dtype == np.float32:
             return np.array(tensor.data, np.float32)
         q = tensor.quantization
-        return dequantize_array(tensor.data, q.scale[0], q.zero_point[0])
+        return affine_dequantize(tensor.data, q.scale[0], q.zero_point[0])
 
     def predict(self, x) -> np.ndarray:
         """Float outputs (dequantized for an int8 model), one row per sample of x."""

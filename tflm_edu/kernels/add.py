@@ -33,12 +33,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.errors import ModelError
+from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_quantized)
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.quantization_util import (
-    multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier, wrap_int32)
+    multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier)
 from tflm_edu.schema.enums import TensorType
 from tflm_edu.schema.options import AddOptions
 
@@ -159,7 +160,7 @@ def add_float(x1, x2, act_min, act_max):
 def add_int32(x1, x2):
     """reference_ops::Add<int32_t>: a wrapping 32-bit sum. TFLM passes the full int32
     range as the activation range, so a fused activation has no effect on int32 ADD."""
-    return wrap_int32(x1.astype(np.int64) + x2.astype(np.int64)).astype(np.int32)
+    return wrap32(x1.astype(np.int64) + x2.astype(np.int64)).astype(np.int32)
 
 
 def add_quantized(x1, x2, data: OpDataAdd, dtype):

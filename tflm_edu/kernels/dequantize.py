@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.quantization import affine_dequantize
 from tflm_edu.schema.enums import TensorType
 
 INPUT, OUTPUT = 0, 0
@@ -72,19 +73,9 @@ def prepare(context, node):
 def eval(context, node):
     data: DequantizeOpData = node.user_data
     input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
-    result = dequantize(input.data, data.quantization_params.scale,
+    result = affine_dequantize(input.data, data.quantization_params.scale,
                         data.quantization_params.zero_point)
     output.data.reshape(-1)[...] = result.reshape(-1)
-
-
-# ----------------------------------------------------------------------------- reference math
-
-
-def dequantize(q, scale, zero_point):
-    """reference_ops::Dequantize: static_cast<float>(scale * (q - zero_point)), the product
-    in double."""
-    centred = (q.astype(np.int64) - zero_point).astype(np.float64)
-    return (np.float64(scale) * centred).astype(np.float32)
 
 
 def register_dequantize():

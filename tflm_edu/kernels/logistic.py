@@ -20,12 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.quantization_util import (multiply_by_quantized_multiplier,
-                                                round_half_away_from_zero)
-from tflm_edu.kernels.softmax import (calculate_input_radius, exp_on_negative_values, expf,
-                                      fixed_neg, fixed_sub, one,
-                                      one_over_one_plus_x_for_x_in_0_1, rounding_divide_by_pot,
-                                      select, wrap32)
+from tflm_edu.kernels.fixedpoint import (exp_on_negative_values, fixed_neg, fixed_sub, one,
+                                         one_over_one_plus_x_for_x_in_0_1,
+                                         rounding_divide_by_pot, select, wrap32)
+from tflm_edu.kernels.libm import expf
+from tflm_edu.kernels.quantization_util import (calculate_input_radius,
+                                                multiply_by_quantized_multiplier)
+from tflm_edu.quantization import round_half_away_from_zero
 from tflm_edu.schema.enums import TensorType
 
 INPUT, OUTPUT = 0, 0

@@ -23,11 +23,12 @@ import numpy as np
 from tflm_edu.kernels.add import (check_broadcast_shapes,
                                   check_same_types)
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
+from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_int32,
                                                 calculate_activation_range_quantized,
-                                                quantize_multiplier, requantize, wrap_int32)
+                                                quantize_multiplier, requantize)
 from tflm_edu.schema.enums import TensorType
 from tflm_edu.schema.options import MulOptions
 
@@ -127,7 +128,7 @@ def mul_float(x1, x2, act_min, act_max):
 
 def mul_int32(x1, x2, act_min, act_max):
     """reference_ops::Mul<int32_t>: WrappingMul (the low 32 bits of the product), clamped."""
-    product = wrap_int32(x1.astype(np.int64) * x2.astype(np.int64))
+    product = wrap32(x1.astype(np.int64) * x2.astype(np.int64))
     return np.clip(product, act_min, act_max).astype(np.int32)
 
 

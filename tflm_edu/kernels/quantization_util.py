@@ -2,7 +2,8 @@
 
 Mirrors tensorflow/lite/kernels/internal/quantization_util.cc (QuantizeMultiplier),
 common.h (MultiplyByQuantizedMultiplier, with gemmlowp's double rounding - TFLM's default
-build does not define TFLITE_SINGLE_ROUNDING), kernels/kernel_util.cc
+build does not define TFLITE_SINGLE_ROUNDING - built on kernels/fixedpoint.py; and the int16
+lookup tables, LUTPopulate / LUTLookup), kernels/kernel_util.cc
 (CalculateActivationRangeQuantized) and padding.h (ComputePaddingHeightWidth).
 
 The integer functions are vectorized over numpy int64 arrays but keep the int32
@@ -16,9 +17,10 @@ import math
 import numpy as np
 
 from tflm_edu.errors import ModelError
+from tflm_edu.kernels.fixedpoint import (INT32_MAX, INT32_MIN, fixed_mul, rounding_divide_by_pot,
+                                         wrap32)
+from tflm_edu.quantization import round_half_away_from_zero
 from tflm_edu.schema.enums import ActivationFunctionType, Padding
-
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 # ----------------------------------------------------------------------------- multipliers
@@ -54,36 +56,16 @@ def quantize_multiplier_greater_than_one(real_multiplier: float) -> tuple[int, i
     return quantize_multiplier(real_multiplier)
 
 
-# ----------------------------------------------------------------------------- gemmlowp
+# ----------------------------------------------------------------------------- requantization
 
 
-def wrap_int32(x):
-    """Two's-complement wrap of int64 values to int32, as a C++ int32 would overflow."""
-    return ((np.asarray(x, dtype=np.int64) + 2**31) & 0xFFFFFFFF) - 2**31
-
-
-def saturating_rounding_doubling_high_mul(a, b):
-    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values given as int64 arrays:
-    the high 32 bits of 2*a*b, rounded to nearest (ties away from zero)."""
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    ab = a * b  # |a*b| <= 2^62 fits in int64
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    total = ab + nudge
-    # C++ division truncates toward zero; numpy's // floors, so correct negative values.
-    result = np.where(total >= 0, total >> 31, -((-total) >> 31))
-    overflow = (a == b) & (a == INT32_MIN)
-    return np.where(overflow, INT32_MAX, result)
-
-
-def rounding_divide_by_pot(x, exponent):
-    """gemmlowp RoundingDivideByPOT: x / 2^exponent, rounded to nearest, ties away from zero."""
-    x = np.asarray(x, dtype=np.int64)
-    exponent = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
+def calculate_input_radius(input_integer_bits, input_left_shift, total_signed_bits=31):
+    """CalculateInputRadius: the largest input magnitude that, once multiplied by the
+    input multiplier, still fits the fixed-point format; floor() keeps it strictly inside."""
+    max_input_rescaled = (1.0 * ((1 << input_integer_bits) - 1) *
+                          (1 << (total_signed_bits - input_integer_bits)) /
+                          (1 << input_left_shift))
+    return int(np.floor(max_input_rescaled))
 
 
 def multiply_by_quantized_multiplier(x, quantized_multiplier, shift):
@@ -93,34 +75,25 @@ def multiply_by_quantized_multiplier(x, quantized_multiplier, shift):
     shift = np.asarray(shift, dtype=np.int64)
     left_shift = np.where(shift > 0, shift, 0)
     right_shift = np.where(shift > 0, 0, -shift)
-    shifted = wrap_int32(np.asarray(x, dtype=np.int64) << left_shift)
+    shifted = wrap32(np.asarray(x, dtype=np.int64) << left_shift)
     return rounding_divide_by_pot(
-        saturating_rounding_doubling_high_mul(shifted, quantized_multiplier), right_shift)
+        fixed_mul(shifted, np.asarray(quantized_multiplier, dtype=np.int64)), right_shift)
 
 
 def multiply_by_quantized_multiplier_smaller_than_one_exp(x, quantized_multiplier, left_shift):
     """MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0)."""
     return rounding_divide_by_pot(
-        saturating_rounding_doubling_high_mul(x, quantized_multiplier), -np.asarray(left_shift))
+        fixed_mul(np.asarray(x, dtype=np.int64), np.asarray(quantized_multiplier, np.int64)),
+        -np.asarray(left_shift, dtype=np.int64))
 
 
 def multiply_by_quantized_multiplier_greater_than_one(x, quantized_multiplier, left_shift):
     """MultiplyByQuantizedMultiplierGreaterThanOne (left_shift >= 0)."""
-    shifted = wrap_int32(np.asarray(x, dtype=np.int64) << np.asarray(left_shift, np.int64))
-    return saturating_rounding_doubling_high_mul(shifted, quantized_multiplier)
+    shifted = wrap32(np.asarray(x, dtype=np.int64) << np.asarray(left_shift, np.int64))
+    return fixed_mul(shifted, np.asarray(quantized_multiplier, dtype=np.int64))
 
 
 # ----------------------------------------------------------------------------- activations
-
-
-def round_half_away_from_zero(x):
-    """TfLiteRound / std::round: halves go away from zero (Python's round() and np.round go
-    to even). Exact for float32 values too: adding 0.5 and flooring would round 0.49999997
-    up. Works on scalars (returns int) and arrays (returns float array)."""
-    whole = np.trunc(x)
-    half_or_more = np.abs(np.asarray(x) - whole) >= 0.5
-    result = whole + np.where(half_or_more, np.sign(x), 0)
-    return int(result) if np.ndim(result) == 0 else result
 
 
 def calculate_activation_range_quantized(activation: int, scale: float, zero_point: int,
@@ -251,3 +224,47 @@ def float32_dot_in_order(x, w):
     for k in range(x.shape[1]):
         total += x[:, k:k + 1] * w[k:k + 1, :]
     return total
+
+
+# ----------------------------------------------------------------------------- int16 lookup tables
+
+
+def lut_populate_int16(input_scale, input_zero_point, output_scale, output_zero_point,
+                       transform):
+    """LUTPopulate<int16_t>: sample `transform` (float32 -> float32) at 513 points spanning
+    the int16 input range, in float32 arithmetic as in the C++. Each entry is nudged by
+    half the error that linear interpolation makes at the segment's midpoint."""
+    f32 = np.float32
+    input_min = f32(input_scale) * f32(-32768 - input_zero_point)
+    input_max = f32(input_scale) * f32(32767 - input_zero_point)
+    output_min = f32(output_scale) * f32(-32768 - output_zero_point)
+    output_max = f32(output_scale) * f32(32767 - output_zero_point)
+    step = (input_max - input_min) / f32(512)
+    half_step = step / f32(2)
+    output_scaling_inv = f32(65536) / (output_max - output_min)
+    i = np.arange(512, dtype=np.float32)
+    val = transform(input_min + i * step)
+    val_midpoint = transform(input_min + i * step + half_step)
+    val_next = transform(input_min + (i + f32(1)) * step)
+    sample_val = round_half_away_from_zero(val * output_scaling_inv)
+    midpoint_interp_val = round_half_away_from_zero(
+        (val_next * output_scaling_inv + round_half_away_from_zero(val * output_scaling_inv)) / f32(2))
+    midpoint_val = round_half_away_from_zero(val_midpoint * output_scaling_inv)
+    bias = round_half_away_from_zero((midpoint_interp_val - midpoint_val) / f32(2))
+    last = round_half_away_from_zero(transform(np.array([input_max], np.float32)) * output_scaling_inv)
+    lut = np.concatenate([sample_val - bias, last])
+    return np.clip(lut, f32(-32768), f32(32767)).astype(np.int64)
+
+
+def lut_lookup_int16(value, lut):
+    """LUTLookup (int16): the top 9 bits pick a segment, the low 7 interpolate linearly
+    between its two ends. The slope and the result are int16 in the C++, so they wrap."""
+    index = 256 + (value >> 7)
+    offset = value & 0x7F
+    base = lut[index]
+    slope = wrap16(lut[index + 1] - base)
+    return wrap16(base + ((slope * offset + 64) >> 7))
+
+
+def wrap16(x):
+    return ((x + (1 << 15)) & 0xFFFF) - (1 << 15)

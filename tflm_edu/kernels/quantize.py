@@ -27,12 +27,13 @@ import numpy as np
 
 from tflm_edu.errors import ModelError
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized
+from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.quantization_util import (multiply_by_quantized_multiplier,
-                                                quantize_multiplier, wrap_int32)
+                                                quantize_multiplier)
+from tflm_edu.quantization import affine_quantize
 from tflm_edu.schema.enums import TensorType, type_name
 
 INPUT, OUTPUT = 0, 0
-INT32_MIN = -(2**31)
 
 DTYPES = {TensorType.INT8: np.int8, TensorType.UINT8: np.uint8, TensorType.INT16: np.int16,
           TensorType.INT32: np.int32}
@@ -118,18 +119,6 @@ def eval(context, node):
 # ----------------------------------------------------------------------------- reference math
 
 
-def affine_quantize(x, scale, zero_point, dtype):
-    """reference_ops::AffineQuantize: clamp(int32(round(x / scale)) + zero_point)."""
-    with np.errstate(over="ignore", invalid="ignore"):  # huge, inf and NaN inputs
-        quotient = (x.astype(np.float32) / np.float32(scale)).astype(np.float64)
-    rounded = np.sign(quotient) * np.floor(np.abs(quotient) + 0.5)  # TfLiteRound
-    in_range = (rounded >= -(2.0**31)) & (rounded < 2.0**31)  # False for NaN as well
-    as_int32 = np.where(in_range, rounded, INT32_MIN).astype(np.int64)
-    unclamped = wrap_int32(as_int32 + zero_point)
-    info = np.iinfo(dtype)
-    return np.clip(unclamped, info.min, info.max).astype(dtype)
-
-
 def requantize(x, multiplier, shift, input_zero_point, output_zero_point, dtype):
     """reference_ops::Requantize."""
     same_scale = multiplier == 1 << 30 and shift == 1
@@ -137,8 +126,8 @@ def requantize(x, multiplier, shift, input_zero_point, output_zero_point, dtype)
     if same_scale and ((x.dtype == np.int8 and dtype == np.uint8 and zero_point_diff == -128)
                        or (x.dtype == np.uint8 and dtype == np.int8 and zero_point_diff == 128)):
         return (x.view(np.uint8) ^ 0x80).view(dtype)
-    input = wrap_int32(x.astype(np.int64) - input_zero_point)
-    output = wrap_int32(multiply_by_quantized_multiplier(input, multiplier, shift)
+    input = wrap32(x.astype(np.int64) - input_zero_point)
+    output = wrap32(multiply_by_quantized_multiplier(input, multiplier, shift)
                         + output_zero_point)
     info = np.iinfo(dtype)
     return np.clip(output, info.min, info.max).astype(dtype)

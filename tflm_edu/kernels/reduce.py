@@ -20,8 +20,9 @@ import numpy as np
 
 from tflm_edu.errors import ModelError
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.quantization_util import (multiply_by_quantized_multiplier,
-                                                quantize_multiplier, wrap_int32)
+                                                quantize_multiplier)
 from tflm_edu.schema.enums import TensorType
 from tflm_edu.schema.options import ReducerOptions
 
@@ -167,10 +168,10 @@ def quantized_mean(x, resolved_axis, input_zero_point, output_multiplier, output
     rows, count = _sums_in_memory_order(x, resolved_axis)
     if rows.size == 0:
         return np.zeros(rows.shape[0], x.dtype)
-    temp_sum = wrap_int32(np.sum(rows, axis=1, dtype=np.int64))
+    temp_sum = wrap32(np.sum(rows, axis=1, dtype=np.int64))
     output_multiplier, output_shift = fold_count_into_multiplier(
         output_multiplier, output_shift, count)
-    shifted_sum = wrap_int32(temp_sum - input_zero_point * count)
+    shifted_sum = wrap32(temp_sum - input_zero_point * count)
     output = multiply_by_quantized_multiplier(shifted_sum, output_multiplier, output_shift)
     return np.clip(output + output_zero_point, info.min, info.max).astype(x.dtype)
 
@@ -181,7 +182,7 @@ def fold_count_into_multiplier(output_multiplier, output_shift, count):
     precision, then integer-divide - the C++ does this on every Eval."""
     shift = min(count.bit_length() - 1, 32, 31 + output_shift)
     multiplier = (output_multiplier << shift) // count
-    return int(wrap_int32(multiplier)), output_shift - shift
+    return int(wrap32(multiplier)), output_shift - shift
 
 
 def register_mean():

@@ -20,10 +20,11 @@ import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.logistic import prepare_fixed_point_input
+from tflm_edu.kernels.fixedpoint import (exp_on_negative_values, fixed_neg,
+                                         one_minus_x_over_one_plus_x_for_x_in_0_1,
+                                         rounding_divide_by_pot, select)
+from tflm_edu.kernels.libm import libm_function
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier
-from tflm_edu.kernels.softmax import (exp_on_negative_values, fixed_neg, libm_function,
-                                      one_minus_x_over_one_plus_x_for_x_in_0_1,
-                                      rounding_divide_by_pot, select)
 from tflm_edu.schema.enums import TensorType
 
 INPUT, OUTPUT = 0, 0
