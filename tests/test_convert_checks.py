@@ -96,3 +96,14 @@ def test_cli_check(capsys):
     assert len(err) == 1 and "unknown board 'pico'" in err[0]
     assert main(["check", "--list-boards"]) == 0
     assert "STM32F746 Discovery" in capsys.readouterr().out
+
+
+def test_an_input_type_the_kernel_does_not_compute_is_reported():
+    b = ModelBuilder()
+    x = b.add_input((1, 4), np.int16, quant=quantization(1 / 4096, 0))
+    y = b.add_tensor((1, 4), np.int16, quant=quantization(1 / 32768, 0))
+    b.add_operator(Op.LOGISTIC, [x], [y])          # tflm_edu's LOGISTIC: float32 and int8
+    b.mark_output(y)
+    found = [f for f in check_model(b.build()) if f.check == "tflm_edu-type"]
+    assert len(found) == 1 and "LOGISTIC on INT16 input" in found[0].message
+    assert "FLOAT32, INT8" in found[0].message

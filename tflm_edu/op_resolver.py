@@ -8,44 +8,40 @@ tflm_edu has - handy on a host, wasteful on a device.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from tflm_edu.errors import AllocationError
 from tflm_edu.schema.enums import BuiltinOperator as Op
 
-# builtin op -> (module in tflm_edu.kernels, registration function)
-KERNELS = {
-    Op.FULLY_CONNECTED: ("fully_connected", "register_fully_connected"),
-    Op.CONV_2D: ("conv", "register_conv_2d"),
-    Op.DEPTHWISE_CONV_2D: ("depthwise_conv", "register_depthwise_conv_2d"),
-    Op.AVERAGE_POOL_2D: ("pooling", "register_average_pool_2d"),
-    Op.MAX_POOL_2D: ("pooling", "register_max_pool_2d"),
-    Op.SOFTMAX: ("softmax", "register_softmax"),
-    Op.RESHAPE: ("reshape", "register_reshape"),
-    Op.QUANTIZE: ("quantize", "register_quantize"),
-    Op.DEQUANTIZE: ("dequantize", "register_dequantize"),
-    Op.ADD: ("add", "register_add"),
-    Op.MUL: ("mul", "register_mul"),
-    Op.RELU: ("activations", "register_relu"),
-    Op.RELU6: ("activations", "register_relu6"),
-    Op.LOGISTIC: ("logistic", "register_logistic"),
-    Op.TANH: ("tanh", "register_tanh"),
-    Op.PAD: ("pad", "register_pad"),
-    Op.CONCATENATION: ("concatenation", "register_concatenation"),
-    Op.MEAN: ("reduce", "register_mean"),
-    Op.SHAPE: ("shape", "register_shape"),
-    Op.STRIDED_SLICE: ("strided_slice", "register_strided_slice"),
-    Op.PACK: ("pack", "register_pack"),
-}
+
+def _discover_specs() -> dict:
+    """Every OpSpec declared by a module of tflm_edu.kernels (SPEC or SPECS), by op. This is
+    the one registry: the validator, the quantizer, the arena estimator and the checks read
+    it too (tflm_edu/kernels/op_spec.py says what a spec holds)."""
+    import tflm_edu.kernels as package
+    specs = {}
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if module_info.ispkg:
+            continue
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        declared = getattr(module, "SPECS", None) or (
+            [module.SPEC] if hasattr(module, "SPEC") else [])
+        for spec in declared:
+            if spec.op in specs:
+                raise RuntimeError(f"{Op(spec.op).name} is declared twice (in {module.__name__})")
+            specs[Op(spec.op)] = spec
+    return dict(sorted(specs.items()))
+
+
+SPECS = _discover_specs()
 
 
 def load_registration(op: int):
-    module_name, function = KERNELS[op]
+    """The op's Registration: what its kernel module's register function returns."""
     try:
-        module = importlib.import_module(f"tflm_edu.kernels.{module_name}")
-    except ImportError as e:
-        raise AllocationError(f"the {Op(op).name} kernel (tflm_edu.kernels.{module_name}) "
-                              f"could not be loaded: {e}") from e
-    return getattr(module, function)()
+        return SPECS[Op(op)].register()
+    except Exception as e:
+        raise AllocationError(f"the {Op(op).name} kernel could not be loaded: {e}") from e
 
 
 class MicroMutableOpResolver:
@@ -57,7 +53,7 @@ class MicroMutableOpResolver:
 
     def add_builtin(self, op: int):
         op = Op(op)
-        if op not in KERNELS:
+        if op not in SPECS:
             raise ValueError(f"tflm_edu has no kernel for {op.name}")
         if op in self.registrations:
             raise ValueError(f"{op.name} is already registered")
@@ -105,7 +101,7 @@ def cpp_add_method_name(op) -> str:
     return "Add" + special.get(name, "".join(part.capitalize() for part in name.split("_")))
 
 
-for _op in KERNELS:
+for _op in SPECS:
     setattr(MicroMutableOpResolver, add_method_name(_op), _make_adder(_op))
 
 
@@ -114,7 +110,7 @@ class AllOpsResolver(MicroMutableOpResolver):
 
     def __init__(self):
         super().__init__()
-        for op in KERNELS:
+        for op in SPECS:
             self.add_builtin(op)
 
 
@@ -122,7 +118,7 @@ def resolver_for_model(model) -> MicroMutableOpResolver:
     """A resolver with exactly the model's builtin ops, sized like MicroMutableOpResolver<N>."""
     ops = []
     for code in model.operator_codes:
-        if code.builtin_code in KERNELS and code.builtin_code not in ops:
+        if code.builtin_code in SPECS and code.builtin_code not in ops:
             ops.append(code.builtin_code)
     resolver = MicroMutableOpResolver(len(ops))
     for op in ops:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tflm_edu.arena_size import replay as rp
-from tflm_edu.arena_size.kernels import RECIPES
 from tflm_edu.arena_size.layout import Target, get_target
 from tflm_edu.errors import ModelError
 from tflm_edu.memory.arena import align_up
@@ -182,22 +181,23 @@ def model_facts(model: Model):
     """Run tflm_edu's interpreter up to its memory plan, and gather what the replay needs.
     Returns (ModelFacts, the interpreter)."""
     from tflm_edu.interpreter import MicroInterpreter
-    from tflm_edu.op_resolver import AllOpsResolver
+    from tflm_edu.op_resolver import SPECS, AllOpsResolver
 
     if len(model.subgraphs) != 1:
         raise ModelError(f"the model has {len(model.subgraphs)} subgraphs; the arena "
                          f"estimate covers single-subgraph models (no control flow)")
     subgraph = model.subgraphs[0]
     codes = [model.operator_codes[op.opcode_index].builtin_code for op in subgraph.operators]
-    missing = sorted({op_name(c) for c in codes if c not in RECIPES})
+    missing = sorted({op_name(c) for c in codes if c not in SPECS})
     if missing:
         raise ModelError(f"no arena recipe for {', '.join(missing)}: tflm_edu.arena_size "
-                         f"knows what TFLM's kernels allocate for {len(RECIPES)} ops")
+                         f"knows what TFLM's kernels allocate for the {len(SPECS)} ops "
+                         f"tflm_edu has kernels for")
     interpreter = MicroInterpreter(model, AllOpsResolver(), None)
     for stage in interpreter.allocation_stages():  # init, prepare, plan; no need to commit
         if stage.name == "plan":
             break
-    recipes = [RECIPES[c] for c in codes]
+    recipes = [SPECS[c].arena for c in codes]
     scratch_counts = [0] * len(codes)
     for request in interpreter.context.scratch_requests:
         scratch_counts[request.node_index] += 1

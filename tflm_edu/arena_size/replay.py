@@ -140,7 +140,7 @@ class ModelFacts:
     model: object  # schema Model
     subgraph: object
     builtin_codes: list  # per op
-    recipes: list  # KernelRecipe per op
+    recipes: list  # the ArenaRecipe of each op (its OpSpec)
     prepare_events: list  # per op: PrepareRecorder.events
     scratch_counts: list  # per op: scratch buffer requests made in its Prepare
     planned_buffer_count: int  # buffers the planner places (AddBuffer calls)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from tflm_edu.boards import FIRMWARE_FLASH_BYTES, FIRMWARE_RAM_BYTES, KIB, get_board
 from tflm_edu.errors import AllocationError, ModelError
-from tflm_edu.op_resolver import KERNELS
+from tflm_edu.op_resolver import SPECS
 from tflm_edu.schema import Model, read_model, write_model
-from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 
 # The builtin ops TFLM's MicroMutableOpResolver can register (micro_mutable_op_resolver.h).
 TFLM_OPS = frozenset(Op[name] for name in """
@@ -108,11 +108,14 @@ def check_quantization(model: Model) -> list[Finding]:
 
 def check_ops(model: Model) -> list[Finding]:
     findings = []
-    used = {}
+    used, input_types = {}, {}
     for graph in model.subgraphs:
         for op in graph.operators:
             code = model.operator_codes[op.opcode_index]
             used.setdefault((code.builtin_code, code.custom_code), code)
+            if op.inputs and op.inputs[0] >= 0:
+                input_types.setdefault(code.builtin_code, set()).add(
+                    graph.tensors[op.inputs[0]].type)
     for (builtin, custom), code in used.items():
         if builtin == Op.CUSTOM:
             findings.append(Finding(
@@ -127,11 +130,17 @@ def check_ops(model: Model) -> list[Finding]:
                 f"{name}: TFLM has no kernel for this op, so the model cannot run on any board. "
                 "Change the layer that produces it (see TFLM's list of supported ops in "
                 "micro_mutable_op_resolver.h) or implement it as a custom op."))
-        elif builtin not in KERNELS:
+        elif builtin not in SPECS:
             findings.append(Finding(
                 "warning", "tflm_edu-op",
                 f"{name}: TFLM runs this op, but tflm_edu has no kernel for it, so tflm_edu cannot "
                 "simulate the model on the host or estimate its arena exactly."))
+        elif not input_types.get(builtin, set()) <= set(SPECS[builtin].types or TensorType):
+            odd = sorted(type_name(t) for t in input_types[builtin] - set(SPECS[builtin].types))
+            findings.append(Finding(
+                "warning", "tflm_edu-type",
+                f"{name} on {', '.join(odd)} input: tflm_edu's kernel computes "
+                f"{', '.join(type_name(t) for t in SPECS[builtin].types)} only"))
     return findings
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from tflm_edu.errors import InputError, ModelError
 from tflm_edu.interpreter import MicroInterpreter
-from tflm_edu.op_resolver import AllOpsResolver
+from tflm_edu.op_resolver import SPECS, AllOpsResolver
 from tflm_edu.quantization import affine_quantize, round_half_away_from_zero
 from tflm_edu.schema.builder import ModelBuilder, quantization
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
@@ -36,19 +36,18 @@ from tflm_edu.schema.model import Model, SignatureDef, TensorMap, tensor_data
 
 QMIN, QMAX = -128, 127
 
-# Ops whose output keeps the input's scale and zero point: they only move values (TFLM's
-# int8 kernels for them do not rescale), and TFLM's int8 RELU6 clamps in the input's units.
-SAME_AS_INPUT = {Op.MAX_POOL_2D, Op.AVERAGE_POOL_2D, Op.RESHAPE, Op.PAD, Op.RELU6}
-# Ops whose output range is known in advance: (scale, zero_point).
-FIXED_OUTPUT = {Op.SOFTMAX: (1 / 256, -128), Op.LOGISTIC: (1 / 256, -128),
-                Op.TANH: (1 / 128, 0)}
-# Op versions for int8 (tensorflow/lite/tools/versioning/op_version.cc).
-INT8_VERSIONS = {Op.CONV_2D: 3, Op.DEPTHWISE_CONV_2D: 3, Op.FULLY_CONNECTED: 4,
-                 Op.MAX_POOL_2D: 2, Op.AVERAGE_POOL_2D: 2, Op.RESHAPE: 1, Op.SOFTMAX: 2,
-                 Op.MEAN: 2, Op.RELU: 2, Op.RELU6: 2, Op.LOGISTIC: 2, Op.TANH: 2, Op.ADD: 2,
-                 Op.MUL: 2, Op.PAD: 2, Op.QUANTIZE: 1, Op.DEQUANTIZE: 2}
-PER_CHANNEL_FC_VERSION = 12
-SUPPORTED = set(INT8_VERSIONS) - {Op.QUANTIZE, Op.DEQUANTIZE}
+
+
+def _rule(code):
+    """The op's QuantizerRule (its OpSpec, beside its kernel), or None."""
+    spec = SPECS.get(code)
+    return spec.quantizer if spec is not None else None
+
+
+# The ops the quantizer writes in int8: those whose OpSpec has a QuantizerRule, but
+# QUANTIZE and DEQUANTIZE, which it adds itself around a model with float inputs/outputs.
+SUPPORTED = {op for op, spec in SPECS.items() if spec.quantizer is not None} - \
+    {Op.QUANTIZE, Op.DEQUANTIZE}
 
 
 # ----------------------------------------------------------------------------- the arithmetic
@@ -195,11 +194,11 @@ def quantize_model(model: Model, calibration_data, io_type: str = "int8",
         act[i] = asymmetric_params(ranges[i].min, ranges[i].max)
     for op in graph.operators:
         code = model.operator_codes[op.opcode_index].builtin_code
-        out = op.outputs[0]
-        if code in SAME_AS_INPUT:
+        out, rule = op.outputs[0], _rule(code)
+        if rule.output == "same_as_input":   # the kernel does not rescale: scale unchanged
             act[out] = act[op.inputs[0]]
-        elif code in FIXED_OUTPUT:
-            act[out] = FIXED_OUTPUT[code]
+        elif rule.output == "fixed":          # the kernel requires this scale
+            act[out] = rule.fixed_output
         else:
             act[out] = asymmetric_params(ranges[out].min, ranges[out].max)
 
@@ -208,12 +207,14 @@ def quantize_model(model: Model, calibration_data, io_type: str = "int8",
     bias_of, weights_of = {}, {}
     versions = {}
     for op in graph.operators:
-        code = model.operator_codes[op.opcode_index].builtin_code
-        versions[id(op)] = INT8_VERSIONS[code]
-        if code in (Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED):
-            axis = {Op.CONV_2D: 0, Op.DEPTHWISE_CONV_2D: 3}.get(code, 0 if per_channel_fc else None)
-            if code == Op.FULLY_CONNECTED and per_channel_fc:
-                versions[id(op)] = PER_CHANNEL_FC_VERSION
+        rule = _rule(model.operator_codes[op.opcode_index].builtin_code)
+        versions[id(op)] = rule.int8_version
+        if rule.weights_axis is not None:     # int8 weights (input 1), int32 bias (input 2)
+            axis = rule.weights_axis
+            if rule.per_channel_optional:
+                axis = axis if per_channel_fc else None
+                if per_channel_fc:
+                    versions[id(op)] = rule.per_channel_version
             weights_of[op.inputs[1]] = (axis, op.inputs[0])
             if len(op.inputs) > 2 and op.inputs[2] >= 0:
                 bias_of[op.inputs[2]] = op.inputs[1]
@@ -253,7 +254,7 @@ def quantize_model(model: Model, calibration_data, io_type: str = "int8",
         for i in graph.inputs:
             b.tensors[i].name = f"{T[i].name}_int8"
             f = b.add_tensor(T[i].shape, np.float32, T[i].name)
-            b.add_operator(Op.QUANTIZE, [f], [i], version=INT8_VERSIONS[Op.QUANTIZE])
+            b.add_operator(Op.QUANTIZE, [f], [i], version=_rule(Op.QUANTIZE).int8_version)
             io_map[i] = f
     for op in graph.operators:
         code = model.operator_codes[op.opcode_index].builtin_code
@@ -263,7 +264,7 @@ def quantize_model(model: Model, calibration_data, io_type: str = "int8",
         for i in graph.outputs:
             b.tensors[i].name = f"{T[i].name}_int8"
             f = b.add_tensor(T[i].shape, np.float32, T[i].name)
-            b.add_operator(Op.DEQUANTIZE, [i], [f], version=INT8_VERSIONS[Op.DEQUANTIZE])
+            b.add_operator(Op.DEQUANTIZE, [i], [f], version=_rule(Op.DEQUANTIZE).int8_version)
             io_map[i] = f
     b.inputs = [io_map.get(i, i) for i in graph.inputs]
     b.outputs = [io_map.get(i, i) for i in graph.outputs]

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier, \
     quantize_multiplier
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 
 INPUT, OUTPUT = 0, 0
 
@@ -207,3 +208,18 @@ def register_relu():
 def register_relu6():
     return Registration("RELU6", prepare=relu6_prepare, eval=relu6_eval, init=relu6_init,
                         max_version=3)
+
+
+def relu6_arena_prepare(k):
+    """Relu6Prepare takes the input only."""
+    k.temp_input(0)
+
+
+SPECS = [
+    OpSpec(Op.RELU, register_relu, None, (TensorType.FLOAT32, *QUANTIZED_DTYPES),
+           QuantizerRule(int8_version=2),
+           ArenaRecipe(None, "ReluOpData", inputs_then_output(1))),
+    OpSpec(Op.RELU6, register_relu6, None, (TensorType.FLOAT32, *QUANTIZED_DTYPES),
+           QuantizerRule(int8_version=2, output="same_as_input"),
+           ArenaRecipe(None, "Relu6OpData", relu6_arena_prepare)),
+]

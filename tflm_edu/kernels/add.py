@@ -38,9 +38,10 @@ from tflm_edu.kernels.quantization_util import (activation_function_with_min_max
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_quantized)
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.quantization_util import (
     multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier)
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import AddOptions
 
 INPUT1, INPUT2, OUTPUT = 0, 1, 0
@@ -224,3 +225,7 @@ def _strip_leading_ones(shape) -> tuple:
     return shape
 
 
+SPEC = OpSpec(Op.ADD, register_add, AddOptions,
+              (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16, TensorType.INT32),
+              QuantizerRule(int8_version=2),
+              ArenaRecipe("TfLiteAddParams", "OpDataAdd", inputs_then_output(2)))

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.schema.enums import ActivationFunctionType, TensorType, type_name
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.schema.enums import BuiltinOperator as Op, ActivationFunctionType, TensorType, type_name
 from tflm_edu.schema.options import ConcatenationOptions
 
 OUTPUT = 0
@@ -134,3 +135,16 @@ def concatenation(values, axis):
 def register_concatenation():
     return Registration("CONCATENATION", prepare=prepare, eval=eval, init=init,
                         max_version=4)
+
+
+def arena_prepare(k):
+    """ConcatenationPrepare: input 0 and the output, then every input."""
+    k.temp_input(0)
+    k.temp_output(0)
+    for i in range(k.num_inputs):
+        k.temp_input(i)
+
+
+SPEC = OpSpec(Op.CONCATENATION, register_concatenation, ConcatenationOptions, SUPPORTED_TYPES,
+              None, ArenaRecipe("TfLiteConcatenationParams", "OpDataConcatenation",
+                                arena_prepare))

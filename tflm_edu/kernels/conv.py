@@ -28,11 +28,13 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
                                                 compute_out_size, compute_padding_with_offset,
                                                 quantize_multiplier, requantize)
-from tflm_edu.schema.enums import Padding, TensorType, type_name
+from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType, type_name
+from tflm_edu.schema.options import Conv2DOptions
 
 INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
 QUANTIZED_DIMENSION = 0  # per-channel filter scales run along the output channels
@@ -470,3 +472,26 @@ def count_macs(context, node):
 def register_conv_2d():
     return Registration("CONV_2D", prepare=prepare, eval=eval, init=init, max_version=8,
                         count_macs=count_macs)
+
+
+def conv_like_arena_prepare(quantized_dimension: int):
+    """ConvPrepare / DepthwiseConvPrepare, then CalculateOpData*: the output and the first
+    two inputs as temporaries, per-channel multipliers and shifts (float models get them
+    too: the kernel does not look at the type first), then all inputs and the output."""
+    def prepare(k):
+        k.temp_output(0)
+        k.temp_input(0)
+        k.temp_input(1)
+        channels = k.input(1).shape[quantized_dimension]
+        k.persistent(4 * channels, "per-channel output multipliers")
+        k.persistent(4 * channels, "per-channel output shifts")
+        for i in range(3):
+            k.temp_input(i)
+        k.temp_output(0)
+    return prepare
+
+
+SPEC = OpSpec(Op.CONV_2D, register_conv_2d, Conv2DOptions, (TensorType.FLOAT32, TensorType.INT8),
+              QuantizerRule(int8_version=3, weights_axis=0),
+              ArenaRecipe("TfLiteConvParams", "OpDataConv", conv_like_arena_prepare(0)),
+              optional_inputs=frozenset({2}))

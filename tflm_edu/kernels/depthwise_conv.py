@@ -24,8 +24,11 @@ import numpy as np
 from tflm_edu.kernels.conv import (OpDataConv, allocate_per_channel_buffers, check_conv_io,
                                    check_output_shape, compute_geometry, prepare_by_type)
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.conv import conv_like_arena_prepare
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.quantization_util import requantize
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
+from tflm_edu.schema.options import DepthwiseConv2DOptions
 
 INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
 QUANTIZED_DIMENSION = 3  # per-channel filter scales run along the output channels
@@ -152,3 +155,10 @@ def count_macs(context, node):
 def register_depthwise_conv_2d():
     return Registration("DEPTHWISE_CONV_2D", prepare=prepare, eval=eval, init=init,
                         max_version=7, count_macs=count_macs)
+
+
+SPEC = OpSpec(Op.DEPTHWISE_CONV_2D, register_depthwise_conv_2d, DepthwiseConv2DOptions,
+              (TensorType.FLOAT32, TensorType.INT8),
+              QuantizerRule(int8_version=3, weights_axis=3),
+              ArenaRecipe("TfLiteDepthwiseConvParams", "OpDataConv", conv_like_arena_prepare(3)),
+              optional_inputs=frozenset({2}))

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.quantization import affine_dequantize
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
+from tflm_edu.schema.options import DequantizeOptions
 
 INPUT, OUTPUT = 0, 0
 
@@ -80,3 +82,8 @@ def eval(context, node):
 
 def register_dequantize():
     return Registration("DEQUANTIZE", prepare=prepare, eval=eval, init=init, max_version=6)
+
+
+SPEC = OpSpec(Op.DEQUANTIZE, register_dequantize, DequantizeOptions, tuple(QUANTIZED_DTYPES),
+              QuantizerRule(int8_version=2),
+              ArenaRecipe(None, "DequantizeOpData", inputs_then_output(1)))

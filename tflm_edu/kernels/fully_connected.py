@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
                                                 exact_int_matmul, float32_dot_in_order,
                                                 quantize_multiplier, requantize)
-from tflm_edu.schema.enums import TensorType, type_name
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import FullyConnectedOptions
 
 INPUT, WEIGHTS, BIAS, OUTPUT = 0, 1, 2, 0
@@ -153,3 +154,25 @@ def count_macs(context, node):
 def register_fully_connected():
     return Registration("FULLY_CONNECTED", prepare=prepare, eval=eval, init=init,
                         max_version=13, count_macs=count_macs)
+
+
+def arena_prepare(k):
+    """FullyConnectedPrepare + CalculateOpDataFullyConnected: the inputs and the output as
+    temporaries; per-channel multipliers and shifts when the filter has several scales."""
+    for i in range(3):
+        k.temp_input(i)
+    k.temp_output(0)
+    filter = k.input(1)
+    quantized = k.input(0).type in (TensorType.INT8, TensorType.INT16)
+    if quantized and filter.quantization is not None and len(filter.quantization.scale) > 1:
+        channels = len(filter.quantization.scale)
+        k.persistent(4 * channels, "per-channel output multipliers")
+        k.persistent(4 * channels, "per-channel output shifts")
+
+
+SPEC = OpSpec(Op.FULLY_CONNECTED, register_fully_connected, FullyConnectedOptions,
+              (TensorType.FLOAT32, TensorType.INT8),
+              QuantizerRule(int8_version=4, weights_axis=0, per_channel_optional=True,
+                            per_channel_version=12),
+              ArenaRecipe("TfLiteFullyConnectedParams", "OpDataFullyConnected", arena_prepare),
+              optional_inputs=frozenset({2}))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.fixedpoint import (exp_on_negative_values, fixed_neg, fixed_sub, one,
                                          one_over_one_plus_x_for_x_in_0_1,
                                          rounding_divide_by_pot, select, wrap32)
@@ -27,7 +28,7 @@ from tflm_edu.kernels.libm import expf
 from tflm_edu.kernels.quantization_util import (calculate_input_radius,
                                                 multiply_by_quantized_multiplier)
 from tflm_edu.quantization import round_half_away_from_zero
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 
 INPUT, OUTPUT = 0, 0
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
@@ -138,3 +139,7 @@ def fixed_point_logistic(a, integer_bits: int):
 def register_logistic():
     return Registration("LOGISTIC", prepare=prepare, eval=eval, init=init, max_version=3)
 
+
+SPEC = OpSpec(Op.LOGISTIC, register_logistic, None, (TensorType.FLOAT32, TensorType.INT8),
+              QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 256, -128)),
+              ArenaRecipe(None, "OpDataLogistic", inputs_then_output(1)))

@@ -23,13 +23,14 @@ import numpy as np
 from tflm_edu.kernels.add import (check_broadcast_shapes,
                                   check_same_types)
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_int32,
                                                 calculate_activation_range_quantized,
                                                 quantize_multiplier, requantize)
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import MulOptions
 
 INPUT1, INPUT2, OUTPUT = 0, 1, 0
@@ -149,3 +150,9 @@ def count_macs(context, node):
 def register_mul():
     return Registration("MUL", prepare=prepare, eval=eval, init=init, max_version=7,
                         count_macs=count_macs)
+
+
+SPEC = OpSpec(Op.MUL, register_mul, MulOptions,
+              (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16, TensorType.INT32),
+              QuantizerRule(int8_version=2),
+              ArenaRecipe("TfLiteMulParams", "OpDataMul", inputs_then_output(2)))

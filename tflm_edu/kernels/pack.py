@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, nothing
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import PackOptions
 
 OUTPUT = 0
@@ -83,3 +84,7 @@ def pack(values, axis):
 
 def register_pack():
     return Registration("PACK", prepare=prepare, eval=eval, init=init, max_version=4)
+
+
+SPEC = OpSpec(Op.PACK, register_pack, PackOptions, SUPPORTED_TYPES, None,
+              ArenaRecipe("TfLitePackParams", None, nothing))

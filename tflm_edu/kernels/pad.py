@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.schema.enums import TensorType, type_name
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
+from tflm_edu.schema.options import PadOptions
 
 INPUT, PADDINGS, CONSTANT_VALUES, OUTPUT = 0, 1, 2, 0
 MAX_DIMENSIONS = 5  # PadKernelMaxDimensionCount()
@@ -147,3 +149,17 @@ def pad(x, params: PadParams, pad_value, out):
 
 def register_pad():
     return Registration("PAD", prepare=prepare, eval=eval, init=init, max_version=5)
+
+
+def arena_prepare(k):
+    """PadPrepare: input, paddings, constant_values (PADV2 only), output."""
+    k.temp_input(0)
+    k.temp_input(1)
+    if k.num_inputs == 3:
+        k.temp_input(2)
+    k.temp_output(0)
+
+
+SPEC = OpSpec(Op.PAD, register_pad, PadOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input"),
+              ArenaRecipe(None, "OpDataPad", arena_prepare))

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
                                                 compute_padding_height_width)
-from tflm_edu.schema.enums import Padding, TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType
 from tflm_edu.schema.options import Pool2DOptions
 
 INPUT, OUTPUT = 0, 0
@@ -228,3 +229,15 @@ def register_average_pool_2d():
 def register_max_pool_2d():
     return Registration("MAX_POOL_2D", prepare=prepare, eval=max_eval, init=init,
                         max_version=3)
+
+
+SPECS = [
+    OpSpec(Op.AVERAGE_POOL_2D, register_average_pool_2d, Pool2DOptions,
+           (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
+           QuantizerRule(int8_version=2, output="same_as_input"),
+           ArenaRecipe("TfLitePoolParams", "OpDataPooling", inputs_then_output(1))),
+    OpSpec(Op.MAX_POOL_2D, register_max_pool_2d, Pool2DOptions,
+           (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
+           QuantizerRule(int8_version=2, output="same_as_input"),
+           ArenaRecipe("TfLitePoolParams", "OpDataPooling", inputs_then_output(1))),
+]

@@ -27,11 +27,13 @@ import numpy as np
 
 from tflm_edu.errors import ModelError
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.quantization_util import (multiply_by_quantized_multiplier,
                                                 quantize_multiplier)
 from tflm_edu.quantization import affine_quantize
-from tflm_edu.schema.enums import TensorType, type_name
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
+from tflm_edu.schema.options import QuantizeOptions
 
 INPUT, OUTPUT = 0, 0
 
@@ -135,3 +137,8 @@ def requantize(x, multiplier, shift, input_zero_point, output_zero_point, dtype)
 
 def register_quantize():
     return Registration("QUANTIZE", prepare=prepare, eval=eval, init=init, max_version=4)
+
+
+SPEC = OpSpec(Op.QUANTIZE, register_quantize, QuantizeOptions, tuple(SUPPORTED),
+              QuantizerRule(int8_version=1),
+              ArenaRecipe(None, "OpDataQuantizeReference", inputs_then_output(1)))

@@ -20,10 +20,11 @@ import numpy as np
 
 from tflm_edu.errors import ModelError
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.quantization_util import (multiply_by_quantized_multiplier,
                                                 quantize_multiplier)
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import ReducerOptions
 
 INPUT, AXIS, OUTPUT = 0, 1, 0
@@ -187,3 +188,19 @@ def fold_count_into_multiplier(output_multiplier, output_shift, count):
 
 def register_mean():
     return Registration("MEAN", prepare=prepare, eval=eval, init=init, max_version=3)
+
+
+def arena_prepare(k):
+    """PrepareMeanOrSumHelper, then PrepareSimple."""
+    k.temp_input(0)
+    k.temp_output(0)
+    k.temp_input(1)
+    k.temp_input(0)
+    k.temp_input(1)
+    if k.input(0).type == TensorType.INT8:
+        k.temp_output(0)
+
+
+SPEC = OpSpec(Op.MEAN, register_mean, ReducerOptions, (TensorType.FLOAT32, *QUANTIZED_TYPES),
+              QuantizerRule(int8_version=2),
+              ArenaRecipe("TfLiteReducerParams", "OpDataReduce", arena_prepare))

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure
+from tflm_edu.kernels.op_spec import ANY_TYPE, ArenaRecipe, OpSpec, QuantizerRule
+from tflm_edu.schema.enums import BuiltinOperator as Op
+from tflm_edu.schema.options import ReshapeOptions
 
 INPUT, SHAPE, OUTPUT = 0, 1, 0
 
@@ -82,3 +85,17 @@ def eval(context, node):
 
 def register_reshape():
     return Registration("RESHAPE", prepare=prepare, eval=eval, init=init, max_version=1)
+
+
+def arena_prepare(k):
+    """PrepareReshapeReference -> ReshapeOutput: a writable copy of the output's dims when
+    one of them is -1 (CreateWritableTensorDimsWithCopy)."""
+    k.temp_input(0)
+    k.temp_output(0)
+    if any(d == -1 for d in k.output(0).shape):
+        k.persistent(4 + 4 * len(k.output(0).shape), "writable output dims")
+
+
+SPEC = OpSpec(Op.RESHAPE, register_reshape, ReshapeOptions, ANY_TYPE,
+              QuantizerRule(int8_version=1, output="same_as_input"),
+              ArenaRecipe("TfLiteReshapeParams", None, arena_prepare))

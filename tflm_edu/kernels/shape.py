@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure
-from tflm_edu.schema.enums import TensorType, type_name
+from tflm_edu.kernels.op_spec import ANY_TYPE, ArenaRecipe, OpSpec, nothing
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
+from tflm_edu.schema.options import ShapeOptions
 
 INPUT, OUTPUT = 0, 0
 
@@ -44,3 +46,7 @@ def extract_shape(shape):
 
 def register_shape():
     return Registration("SHAPE", prepare=prepare, eval=eval, max_version=1)
+
+
+SPEC = OpSpec(Op.SHAPE, register_shape, ShapeOptions, ANY_TYPE, None,
+              ArenaRecipe("TfLiteShapeParams", None, nothing))

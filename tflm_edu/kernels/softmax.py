@@ -20,6 +20,7 @@ import numpy as np
 
 from tflm_edu.errors import ModelError
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.fixedpoint import (count_leading_zeros_32, exp_on_negative_values,
                                          fixed_mul, get_reciprocal, rescale,
                                          rounding_divide_by_pot, wrap32)
@@ -29,7 +30,7 @@ from tflm_edu.kernels.quantization_util import (calculate_input_radius, lut_look
                                                 multiply_by_quantized_multiplier,
                                                 multiply_by_quantized_multiplier_greater_than_one,
                                                 quantize_multiplier)
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import SoftmaxOptions
 
 INPUT, OUTPUT = 0, 0
@@ -245,3 +246,19 @@ def softmax_int16(x, input_multiplier, input_left_shift, exp_lut, one_over_one_p
 
 def register_softmax():
     return Registration("SOFTMAX", prepare=prepare, eval=eval, init=init, max_version=3)
+
+
+def arena_prepare(k):
+    """SoftmaxPrepare + CalculateSoftmaxParams: two int16 lookup tables for int16 input."""
+    k.temp_input(0)
+    k.temp_output(0)
+    if k.input(0).type == TensorType.INT16:
+        lut_bytes = 2 * INT16_LUT_SIZE     # sizeof(int16_t) * LUTSize<int16_t>()
+        k.persistent(lut_bytes, "int16 exp lookup table")
+        k.persistent(lut_bytes, "int16 1/(1+x) lookup table")
+
+
+SPEC = OpSpec(Op.SOFTMAX, register_softmax, SoftmaxOptions,
+              (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
+              QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 256, -128)),
+              ArenaRecipe("TfLiteSoftmaxParams", "SoftmaxParams", arena_prepare))

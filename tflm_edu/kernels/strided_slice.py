@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 from tflm_edu.errors import ModelError
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.schema.enums import TensorType, type_name
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import StridedSliceOptions
 
 INPUT, BEGIN, END, STRIDES, OUTPUT = 0, 1, 2, 3, 0
@@ -189,3 +190,8 @@ def strided_slice(x, slices):
 def register_strided_slice():
     return Registration("STRIDED_SLICE", prepare=prepare, eval=eval, init=init,
                         max_version=8)
+
+
+SPEC = OpSpec(Op.STRIDED_SLICE, register_strided_slice, StridedSliceOptions, SUPPORTED_TYPES,
+              None, ArenaRecipe("TfLiteStridedSliceParams", "StridedSliceParams",
+                                inputs_then_output(4)))

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.logistic import prepare_fixed_point_input
 from tflm_edu.kernels.fixedpoint import (exp_on_negative_values, fixed_neg,
                                          one_minus_x_over_one_plus_x_for_x_in_0_1,
                                          rounding_divide_by_pot, select)
 from tflm_edu.kernels.libm import libm_function
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 
 INPUT, OUTPUT = 0, 0
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
@@ -119,3 +120,15 @@ def fixed_point_tanh(a, integer_bits: int):
 
 def register_tanh():
     return Registration("TANH", prepare=prepare, eval=eval, init=init, max_version=3)
+
+
+def arena_prepare(k):
+    """TanhPrepare holds the input, then CalculateArithmeticOpData takes both."""
+    k.temp_input(0)
+    k.temp_input(0)
+    k.temp_output(0)
+
+
+SPEC = OpSpec(Op.TANH, register_tanh, None, (TensorType.FLOAT32, TensorType.INT8),
+              QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 128, 0)),
+              ArenaRecipe(None, "OpDataTanh", arena_prepare))

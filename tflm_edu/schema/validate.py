@@ -13,38 +13,12 @@ import math
 import numpy as np
 
 from tflm_edu.errors import ModelError
-from tflm_edu.schema import options as opts
 from tflm_edu.schema.enums import NUMPY_DTYPE, BuiltinOperator as Op, TensorType, op_name
 
 SCHEMA_VERSION = 3
 MAX_RANK = 8
 MAX_TENSOR_BYTES = 2**31 - 1  # TFLM sizes tensors with 32-bit byte counts
 
-# Input positions that may hold -1 ("no tensor") for the builtin ops tflm_edu runs; every
-# other position of those ops must name a real tensor. Ops tflm_edu does not run (LSTM and
-# friends use many optional inputs) are left to their own kernels.
-OPTIONAL_INPUTS = {Op.FULLY_CONNECTED: {2}, Op.CONV_2D: {2}, Op.DEPTHWISE_CONV_2D: {2},
-                   Op.TRANSPOSE_CONV: {3}}
-RUNNABLE_OPS = {
-    Op.FULLY_CONNECTED, Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D,
-    Op.SOFTMAX, Op.RESHAPE, Op.QUANTIZE, Op.DEQUANTIZE, Op.ADD, Op.MUL, Op.RELU, Op.RELU6,
-    Op.LOGISTIC, Op.TANH, Op.PAD, Op.CONCATENATION, Op.MEAN, Op.SHAPE, Op.STRIDED_SLICE,
-    Op.PACK,
-}
-# The options table each runnable op reads (the BuiltinOptions union member its kernel
-# expects). TFLM's builtin_options_as_XxxOptions() returns nullptr for any other member and
-# the op then runs with default options, silently; a converter never writes a mismatch, so
-# here it is a malformed model.
-EXPECTED_OPTIONS = {
-    Op.CONV_2D: opts.Conv2DOptions, Op.DEPTHWISE_CONV_2D: opts.DepthwiseConv2DOptions,
-    Op.AVERAGE_POOL_2D: opts.Pool2DOptions, Op.MAX_POOL_2D: opts.Pool2DOptions,
-    Op.FULLY_CONNECTED: opts.FullyConnectedOptions, Op.SOFTMAX: opts.SoftmaxOptions,
-    Op.CONCATENATION: opts.ConcatenationOptions, Op.ADD: opts.AddOptions,
-    Op.RESHAPE: opts.ReshapeOptions, Op.MUL: opts.MulOptions, Op.PAD: opts.PadOptions,
-    Op.MEAN: opts.ReducerOptions, Op.STRIDED_SLICE: opts.StridedSliceOptions,
-    Op.DEQUANTIZE: opts.DequantizeOptions, Op.SHAPE: opts.ShapeOptions,
-    Op.PACK: opts.PackOptions, Op.QUANTIZE: opts.QuantizeOptions,
-}
 MAX_BUILTIN_CODE = max(Op).value
 
 
@@ -203,7 +177,11 @@ def _validate_operator(model, subgraph, op, where):
 def _validate_inputs(op, code, count, where):
     """Input indices exist; -1 ("no tensor") only at the optional inputs of ops tflm_edu
     runs. Ops it does not run may use -1 anywhere: their kernels are not here to ask."""
-    optional = OPTIONAL_INPUTS.get(code, set()) if code in RUNNABLE_OPS else None
+    # Input positions that may hold -1 ("no tensor") for the ops tflm_edu runs come from
+    # their OpSpecs; every other position of those ops must name a real tensor. Ops
+    # tflm_edu does not run (LSTM and friends use many optional inputs) are left alone.
+    spec = _spec(code)
+    optional = spec.optional_inputs if spec is not None else None
     for position, t in enumerate(op.inputs):
         may_be_absent = optional is None or position in optional
         if t == -1 and not may_be_absent:
@@ -217,7 +195,12 @@ def _validate_inputs(op, code, count, where):
 
 def _validate_options(op, code, where):
     """A runnable op's options are absent (defaults, as in TFLM) or of its own type."""
-    expected = EXPECTED_OPTIONS.get(code)
+    # The options table the op's kernel reads (its OpSpec). TFLM's
+    # builtin_options_as_XxxOptions() returns nullptr for any other union member and the op
+    # then runs with default options, silently; a converter never writes a mismatch, so here
+    # it is a malformed model.
+    spec = _spec(code)
+    expected = spec.options if spec is not None else None
     if expected is None or op.builtin_options_type == 0:
         return
     if not isinstance(op.builtin_options, expected):
@@ -254,3 +237,9 @@ def _validate_dataflow(model, subgraph, where):
         if t not in ready:
             raise ModelError(f"{where}: output tensor {t} ({tensors[t].name!r}) is never written")
 
+
+def _spec(code):
+    """The op's OpSpec, or None for ops tflm_edu has no kernel for (imported here: the
+    registry imports the kernels, which import this package)."""
+    from tflm_edu.op_resolver import SPECS
+    return SPECS.get(code)

@@ -35,17 +35,14 @@ def allocated_interpreter(model, planner: str = "greedy") -> MicroInterpreter:
     return interpreter
 
 
-# The ops tflm_edu has kernels for, each with its own colour of matplotlib's tab20.
-KNOWN_OPS = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
-             "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "ADD", "MUL", "RELU", "RELU6", "LOGISTIC",
-             "TANH", "QUANTIZE", "DEQUANTIZE", "PAD", "CONCATENATION", "MEAN", "STRIDED_SLICE",
-             "SHAPE", "PACK"]
-
-
 def op_color(op_name: str) -> str:
-    """A stable colour per op type (the same in every figure and every session)."""
+    """A stable colour per op type, the same in every figure: the ops tflm_edu has kernels
+    for take matplotlib's tab20 in the registry's order (by builtin code); any other op a
+    colour from its name."""
+    from tflm_edu.op_resolver import SPECS
+    names = [spec.name for spec in SPECS.values()]
     tab20 = plt.get_cmap("tab20").colors
-    index = KNOWN_OPS.index(op_name) if op_name in KNOWN_OPS else zlib.crc32(op_name.encode())
+    index = names.index(op_name) if op_name in names else zlib.crc32(op_name.encode())
     return matplotlib.colors.to_hex(tab20[index % len(tab20)])
 
 
