@@ -12,10 +12,11 @@ import pytest
 
 from conftest import reference_model
 from tflm_edu.arena_size import CORTEX_M, HOST, estimate_arena_size, live_bytes_per_step
-from tflm_edu.arena_size import replay as rp
+from tflm_edu.interpreter import MicroInterpreter
+from tflm_edu.memory import allocator as rp
+from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.arena_size.estimate import HEAD, TEMP, model_facts
 from tflm_edu.arena_size.oracle import smallest_arena_tflm, tflm_allocations, tflm_runtime
-from tflm_edu.memory.arena import align_up
 from tflm_edu.schema import options as o
 from tflm_edu.schema import read_model
 from tflm_edu.schema.builder import ModelBuilder, quantization as q
@@ -348,12 +349,18 @@ def test_smallest_arena_is_where_the_replay_starts_to_fit():
 @pytest.mark.parametrize("make", [lambda: conv_chain(2), lambda: conv_chain(7), lambda: fc_chain(4),
                                   lambda: one_op("fc_per_channel"), lambda: one_op("conv", False),
                                   mean])
-def test_tflm_edu_kernels_allocate_the_persistent_buffers_tflm_does(make):
-    facts, interpreter = model_facts(make())
-    arena = rp.replay(facts, HOST, 1 << 20)
-    tflm = [align_up(a.requested) for a in arena.log
-            if a.phase == "prepare kernels" and a.side == "tail"]
-    assert [p.bytes for p in interpreter.arena.persistent] == tflm
+def test_the_interpreter_commits_the_arena_the_estimate_predicts(make):
+    # One model of the arena: the interpreter replays TFLM's allocator when it commits, and
+    # the estimate bisects the same replay - the same size, head, tail and allocations.
+    model = make()
+    estimate = estimate_arena_size(model, "host")
+    interpreter = MicroInterpreter(model, AllOpsResolver(), None)
+    interpreter.allocate_tensors()
+    arena = interpreter.arena
+    assert arena.size == estimate.arena_bytes
+    assert (arena.head_bytes, arena.tail_bytes) == (estimate.head_bytes, estimate.tail_bytes)
+    assert [(a.what, a.used) for a in arena.persistent] == \
+        [(a.what, a.used) for a in estimate.allocations if a.side == "tail"]
 
 
 def test_breakdown_adds_up_and_serializes():

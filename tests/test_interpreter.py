@@ -7,6 +7,7 @@ import pytest
 from conftest import reference_model
 from tflm_edu import (AllocationError, AllOpsResolver, InputError, Interpreter, MicroInterpreter,
                       MicroMutableOpResolver, load_model, write_model)
+from tflm_edu.arena_size import estimate_arena_size
 from tflm_edu.memory import planner as planners
 from tflm_edu.schema.builder import ModelBuilder, quantization
 from tflm_edu.schema.enums import BuiltinOperator as Op
@@ -41,7 +42,10 @@ def test_allocation_stages_are_visible():
     interpreter = MicroInterpreter(chain_model(), AllOpsResolver(), None)
     names = [stage.name for stage in interpreter.allocation_stages()]
     assert names == ["init", "prepare", "plan", "commit"]
-    assert interpreter.stages[-1].details["arena_bytes"] == interpreter.arena_used_bytes()
+    # arena_size=None: the smallest arena TFLM accepts, which arena_size predicts too
+    smallest = estimate_arena_size(chain_model(), "host").arena_bytes
+    assert interpreter.stages[-1].details["arena_bytes"] == smallest == interpreter.arena.size
+    assert interpreter.arena.head_bytes < interpreter.arena_used_bytes() <= smallest
 
 
 def test_tensors_are_views_of_one_arena():
@@ -116,10 +120,20 @@ def test_hooks_run_around_every_op():
 
 
 def test_arena_too_small_names_the_bytes_needed():
-    needed = run(chain_model(), 0).arena_used_bytes()
+    needed = run(chain_model(), 0).arena.size               # the smallest that works
     with pytest.raises(AllocationError, match=f"needs {needed:,} bytes"):
         run(chain_model(), 0, arena_size=needed - 1)
     assert run(chain_model(), 0, arena_size=needed).arena.size == needed
+
+
+def test_an_arena_below_what_tflm_needs_fails_as_tflm_fails():
+    # hello_world in 100 bytes: TFLM cannot even create its allocator there
+    with pytest.raises(AllocationError, match="fails on 100 bytes at create the allocator"):
+        MicroInterpreter(chain_model(), AllOpsResolver(), 100).allocate_tensors()
+    cortex_m = MicroInterpreter(chain_model(), AllOpsResolver(), None, target="cortex-m")
+    cortex_m.allocate_tensors()
+    assert cortex_m.arena.size == estimate_arena_size(chain_model(), "cortex-m").arena_bytes
+    assert cortex_m.arena.size < run(chain_model(), 0).arena.size    # 32-bit structs
 
 
 def test_missing_op_uses_tflm_wording_and_names_the_fix():

@@ -6,7 +6,7 @@ import pkgutil
 import pytest
 
 import tflm_edu.kernels as kernels
-from tflm_edu.arena_size.layout import get_target
+from tflm_edu.memory.layout import get_target
 from tflm_edu.convert.quantize import SUPPORTED
 from tflm_edu.kernels.kernel_api import Registration
 from tflm_edu.kernels.op_spec import ANY_TYPE, ArenaRecipe, OpSpec

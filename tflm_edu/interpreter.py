@@ -9,12 +9,15 @@ runs TFLM's stages, and each is a visible step (see allocation_stages()):
                 (multipliers, shifts, activation ranges), request scratch buffers
   3. plan     - AllocationInfoBuilder + the memory planner: a lifetime for every
                 non-persistent buffer, then an offset for each in the arena head
-  4. commit   - CommitStaticMemoryPlan: each tensor's data becomes a numpy view of the
-                arena bytearray at its planned offset
+  4. commit   - TFLM's MicroAllocator replayed on the arena for the target's struct sizes
+                (memory/allocator.py): the arena TFLM would reject is rejected here, with
+                the bytes it needs; then each tensor's data becomes a numpy view of the
+                arena bytearray at its planned offset (variables: in the tail)
 
 The arena is one real bytearray. Tensors whose lifetimes do not overlap may share bytes,
 exactly as on a device; a wrong plan would corrupt results, which is what makes a plan
-testable. Kernel persistent data (OpData) is accounted in the tail.
+testable. What each kernel's Init and Prepare put in the tail is its OpSpec's ArenaRecipe,
+recorded during the prepare stage; the kernels' OpData itself lives in Python objects.
 """
 from __future__ import annotations
 
@@ -25,10 +28,12 @@ import numpy as np
 
 from tflm_edu.errors import AllocationError, ModelError
 from tflm_edu.kernels.kernel_api import MicroContext, MicroTensor, Node, QuantizationView
-from tflm_edu.memory.arena import TensorArena, align_up
+from tflm_edu.memory import allocator
+from tflm_edu.memory.arena import MAX_AUTO_ARENA_BYTES, TensorArena, align_up
+from tflm_edu.memory.layout import get_target
 from tflm_edu.memory.plan_print import format_memory_plan
 from tflm_edu.memory.planner import ONLINE, make_planner
-from tflm_edu.op_resolver import add_method_name
+from tflm_edu.op_resolver import SPECS, add_method_name
 from tflm_edu.schema import Model, read_model
 from tflm_edu.schema.enums import BuiltinOperator, NUMPY_DTYPE, type_name
 from tflm_edu.schema.model import tensor_data
@@ -81,13 +86,18 @@ class BufferInfo:
 
 class MicroInterpreter:
     """Run `model` with the kernels of `op_resolver` in an arena of `arena_size` bytes
-    (None: exactly as many bytes as the plan needs)."""
+    (None: the smallest arena TFLM accepts). `target` gives the struct sizes of TFLM's
+    allocator: "host" (the 64-bit tflite-micro Python package, default) or "cortex-m"."""
 
     def __init__(self, model, op_resolver, arena_size: int | None = None,
-                 planner: str = "greedy", subgraph: int = 0):
+                 planner: str = "greedy", subgraph: int = 0, target: str = "host"):
         self.model: Model = model if isinstance(model, Model) else read_model(model)
         self.op_resolver = op_resolver
-        self.arena = TensorArena(arena_size)
+        self.arena_size = arena_size
+        self.target = get_target(target)
+        self.arena: TensorArena | None = None
+        self.arena_events: list = []     # per op: what its Prepare put in the arena
+        self.head_bytes = 0
         self.planner_name = planner
         if not 0 <= subgraph < len(self.model.subgraphs):
             raise ModelError(f"model has {len(self.model.subgraphs)} subgraph(s); "
@@ -122,7 +132,7 @@ class MicroInterpreter:
 
     def _stage_init(self) -> AllocationStage:
         self.tensors = [self._make_tensor(i, t) for i, t in enumerate(self.subgraph.tensors)]
-        self.context = MicroContext(self.tensors, self.arena.allocate_persistent)
+        self.context = MicroContext(self.tensors)
         for index, op in enumerate(self.subgraph.operators):
             self.nodes.append(self._make_node(index, op))
         for node, registration in zip(self.nodes, self.registrations):
@@ -135,10 +145,23 @@ class MicroInterpreter:
     def _stage_prepare(self) -> AllocationStage:
         for node, registration in zip(self.nodes, self.registrations):
             self._call_kernel(registration.prepare, node, "prepare")
+            self.arena_events.append(self._arena_recipe(node))
         requests = self.context.scratch_requests
+        persistent = sum(e[1] for events in self.arena_events for e in events
+                         if e[0] == "persistent")
         return AllocationStage("prepare", f"{len(self.nodes)} kernels prepared, "
                                f"{len(requests)} scratch buffer(s) requested",
-                               {"persistent_bytes": self.arena.tail_bytes})
+                               {"persistent_bytes": persistent})
+
+    def _arena_recipe(self, node: Node) -> list:
+        """What TFLM's Prepare of this op puts in the arena (its OpSpec's ArenaRecipe)."""
+        spec = SPECS.get(self.model.operator_codes[
+            self.subgraph.operators[node.index].opcode_index].builtin_code)
+        recorder = allocator.PrepareRecorder(self.model, self.subgraph,
+                                             self.subgraph.operators[node.index])
+        if spec is not None:
+            spec.arena.prepare(recorder)
+        return recorder.events
 
     def _stage_plan(self) -> AllocationStage:
         self.buffers = self._allocation_info()
@@ -149,27 +172,73 @@ class MicroInterpreter:
                                     b.offline_offset, b.name)
         for b, offset in zip(planned, self.planner.offsets):
             b.offset = offset
-        self.arena.head_bytes = self.planner.get_maximum_memory_size()
+        self.head_bytes = self.planner.get_maximum_memory_size()
         return AllocationStage("plan", f"{self.planner.name} plan of {len(planned)} buffers: "
-                               f"{self.arena.head_bytes:,} bytes of head",
-                               {"head_bytes": self.arena.head_bytes})
+                               f"{self.head_bytes:,} bytes of head",
+                               {"head_bytes": self.head_bytes})
 
     def _stage_commit(self) -> AllocationStage:
-        self.arena.commit()  # raises AllocationError when the arena is too small
+        self.arena = self._allocate_arena()
         for b in self.buffers:
-            if b.bytes == 0:
+            if b.tensor_index is None:              # a scratch buffer, in request order
+                self.context.scratch_views.append(
+                    self.arena.view(b.offset, np.uint8, (b.bytes,)) if b.bytes
+                    else np.zeros(0, np.uint8))
+            elif b.bytes == 0:
                 continue
-            if b.tensor_index is None:
-                self.context.scratch_views.append(self.arena.view(b.offset, np.uint8, (b.bytes,)))
             else:
                 t = self.tensors[b.tensor_index]
                 t.data = self.arena.view(b.offset, t.dtype, t.shape)
         for t in self.tensors:
-            if t.data is None:  # zero-sized tensors
+            if t.is_variable and t.nbytes > 0:     # AllocateVariables: in the tail, zeroed
+                t.data = self.arena.view(self.arena.variable_offset(t.index), t.dtype, t.shape)
+            elif t.data is None:  # zero-sized tensors
                 t.data = np.zeros(t.shape, dtype=NUMPY_DTYPE.get(t.type, np.uint8))
         return AllocationStage("commit", f"arena of {self.arena.size:,} bytes: "
                                f"{self.arena.head_bytes:,} head + {self.arena.tail_bytes:,} tail",
                                {"arena_bytes": self.arena.size})
+
+    # ------------------------------------------------------------------ the arena
+
+    def arena_facts(self) -> allocator.ModelFacts:
+        """What TFLM's allocator needs to know after the plan: the ops' arena recipes and
+        Prepare events, scratch buffers, the plan's size, the variables."""
+        codes = [self.model.operator_codes[op.opcode_index].builtin_code
+                 for op in self.subgraph.operators]
+        scratch_counts = [0] * len(codes)
+        for request in self.context.scratch_requests:
+            scratch_counts[request.node_index] += 1
+        # the planner's AddBuffer calls: every non-empty tensor buffer, every scratch buffer
+        planned = sum(1 for b in self.buffers if b.tensor_index is not None and b.bytes > 0) \
+            + sum(scratch_counts)
+        variables = [(t.index, t.nbytes) for t in self.tensors if t.is_variable]
+        return allocator.ModelFacts(self.model, self.subgraph, codes,
+                                    [SPECS[c].arena for c in codes], self.arena_events,
+                                    scratch_counts, planned, self.head_bytes, variables)
+
+    def _allocate_arena(self) -> TensorArena:
+        """TFLM's allocations on an arena of arena_size bytes (None: the smallest that
+        works); too small an arena fails as TFLM's AllocateTensors does, naming the bytes."""
+        facts = self.arena_facts()
+        if self.head_bytes > MAX_AUTO_ARENA_BYTES:
+            raise AllocationError(
+                f"this model's plan needs {self.head_bytes:,} bytes of arena, more than the "
+                f"{MAX_AUTO_ARENA_BYTES:,} tflm_edu allocates - no microcontroller has that "
+                f"much RAM")
+        size = self.arena_size
+        if size is None:
+            size = allocator.smallest_arena(facts, self.target)
+        try:
+            return TensorArena.from_replay(allocator.replay(facts, self.target, size))
+        except allocator.ArenaTooSmall as e:
+            needed = allocator.smallest_arena(facts, self.target)
+            where = f" (op {e.op_index})" if e.op_index is not None else ""
+            raise AllocationError(
+                f"arena too small: TFLM's AllocateTensors fails on {size:,} bytes at "
+                f"{e.phase}{where}: {e.what}. This model needs {needed:,} bytes on "
+                f"{self.target.name} (head {self.head_bytes:,} for the plan, the rest for "
+                f"TFLM's persistent data and temporaries): pass arena_size={needed} or more, "
+                f"or arena_size=None for exactly that") from None
 
     # ------------------------------------------------------------------ graph building
 
@@ -190,9 +259,7 @@ class MicroInterpreter:
         if constant is not None:
             tensor.data, tensor.is_constant, tensor.allocation = constant, True, "constant"
         elif t.is_variable:
-            tensor.data = np.zeros(t.shape, dtype=t.dtype)
-            tensor.allocation = "persistent"
-            self.arena.allocate_persistent(t.nbytes, f"variable tensor {index}")
+            tensor.allocation = "persistent"      # its bytes come at commit, in the tail
         return tensor
 
     def _make_node(self, index: int, op) -> Node:
@@ -370,9 +437,9 @@ class MicroInterpreter:
     # ------------------------------------------------------------------ memory
 
     def arena_used_bytes(self) -> int:
-        """Head (the plan) plus the persistent data kernels allocated. TFLM's own
-        arena_used_bytes() also counts its C++ bookkeeping structs in the tail; for that
-        figure, and the smallest arena TFLM accepts, see tflm_edu.arena_size."""
+        """TFLM's arena_used_bytes(): the memory plan (head) plus everything persistent
+        (tail), for this interpreter's target. The smallest arena TFLM accepts can be larger:
+        temporaries need room while allocating (tflm_edu.arena_size explains the bytes)."""
         self._ensure_allocated()
         return self.arena.used_bytes
 
@@ -385,7 +452,7 @@ class MicroInterpreter:
 
     def __repr__(self):
         state = (f"{self.arena.used_bytes:,} of {self.arena.size:,} arena bytes used"
-                 if self.allocated else "not allocated")
+                 if self.allocated and self.arena is not None else "not allocated")
         return f"MicroInterpreter({len(self.subgraph.operators)} ops, {state})"
 
 

@@ -16,7 +16,7 @@ docs/arena_size.md says where every struct size comes from, and what was checked
 """
 from tflm_edu.arena_size.estimate import (ArenaEstimate, estimate_arena_size,
                                           live_bytes_per_step, main_arena_size)
-from tflm_edu.arena_size.layout import (CORTEX_M, CORTEX_M_INT_ENUMS, HOST, TARGETS, Target,
+from tflm_edu.memory.layout import (CORTEX_M, CORTEX_M_INT_ENUMS, HOST, TARGETS, Target,
                                         get_target)
 
 __all__ = ["ArenaEstimate", "estimate_arena_size", "live_bytes_per_step", "main_arena_size",

@@ -1,6 +1,6 @@
 """`tflm-edu arena-size`: the subcommand, registered by tflm_edu.cli."""
 from tflm_edu.arena_size.estimate import main_arena_size
-from tflm_edu.arena_size.layout import TARGETS
+from tflm_edu.memory.layout import TARGETS
 
 
 def add_commands(subparsers) -> None:

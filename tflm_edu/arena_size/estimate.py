@@ -18,8 +18,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tflm_edu.arena_size import replay as rp
-from tflm_edu.arena_size.layout import Target, get_target
+from tflm_edu.memory import allocator as rp
+from tflm_edu.memory.layout import Target, get_target
 from tflm_edu.errors import ModelError
 from tflm_edu.memory.arena import align_up
 from tflm_edu.schema import Model, read_model
@@ -178,8 +178,8 @@ def _load(model) -> tuple[Model, str]:
 
 
 def model_facts(model: Model):
-    """Run tflm_edu's interpreter up to its memory plan, and gather what the replay needs.
-    Returns (ModelFacts, the interpreter)."""
+    """Run tflm_edu's interpreter up to its memory plan; return (the facts TFLM's allocator
+    needs - the same the interpreter commits its arena with -, the interpreter)."""
     from tflm_edu.interpreter import MicroInterpreter
     from tflm_edu.op_resolver import SPECS, AllOpsResolver
 
@@ -197,17 +197,7 @@ def model_facts(model: Model):
     for stage in interpreter.allocation_stages():  # init, prepare, plan; no need to commit
         if stage.name == "plan":
             break
-    recipes = [SPECS[c].arena for c in codes]
-    scratch_counts = [0] * len(codes)
-    for request in interpreter.context.scratch_requests:
-        scratch_counts[request.node_index] += 1
-    tensor_buffers = [b for b in interpreter.buffers if b.tensor_index is not None]
-    planned = sum(1 for b in tensor_buffers if b.bytes > 0) + sum(scratch_counts)
-    facts = rp.ModelFacts(
-        model, subgraph, codes, recipes, rp.record_prepare_events(model, subgraph, recipes),
-        scratch_counts, planned, interpreter.arena.head_bytes,
-        [t.nbytes for t in subgraph.tensors if t.is_variable])
-    return facts, interpreter
+    return interpreter.arena_facts(), interpreter
 
 
 # ------------------------------------------------------------------ explaining it

@@ -10,7 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch, Rectangle
 
-from tflm_edu.arena_size import replay as rp
+from tflm_edu.memory import allocator as rp
 from tflm_edu.memory.plan_print import ordinal_character
 
 HEAD_COLOR, TEMP_COLOR = "#4c72b0", "#dddddd"

@@ -277,12 +277,6 @@ def populate_convolution_quantization_params(data: OpDataConv, params, input, fi
         params.fused_activation_function, output.scale, output.zero_point)
 
 
-def allocate_per_channel_buffers(context, num_channels: int) -> None:
-    """TFLM always allocates the two int32 arrays (multiplier, shift), even for float."""
-    for what in ("per-channel output multiplier", "per-channel output shift"):
-        context.allocate_persistent_buffer(4 * num_channels, what)
-
-
 def float_inside_masks(geometry: ConvGeometry) -> dict:
     return {(fy, fx): geometry.inside(fy, fx) for fy in range(geometry.filter_height)
             for fx in range(geometry.filter_width)}
@@ -298,7 +292,6 @@ def prepare(context, node):
     output_depth, _, _, filter_input_depth = filter.shape
     input_depth = input.shape[3]
     # TFLM allocates the per-channel arrays before anything else is checked.
-    allocate_per_channel_buffers(context, output_depth)
     ensure(filter_input_depth > 0 and input_depth % filter_input_depth == 0,
            f"input has {input_depth} channels, not a multiple of the filter's "
            f"{filter_input_depth} (filter {list(filter.shape)})")

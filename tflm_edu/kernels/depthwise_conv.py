@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tflm_edu.kernels.conv import (OpDataConv, allocate_per_channel_buffers, check_conv_io,
+from tflm_edu.kernels.conv import (OpDataConv, check_conv_io,
                                    check_output_shape, compute_geometry, prepare_by_type)
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.conv import conv_like_arena_prepare
@@ -43,7 +43,6 @@ def prepare(context, node):
     params = node.builtin_data
     input, filter, bias, output = check_conv_io(context, node, "DEPTHWISE_CONV_2D")
     output_depth = filter.shape[3]
-    allocate_per_channel_buffers(context, output_depth)
     ensure(filter.shape[0] == 1, f"depthwise filter must be [1, height, width, channels], "
                                  f"got {list(filter.shape)}")
     input_depth = input.shape[3]

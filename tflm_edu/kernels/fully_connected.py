@@ -86,8 +86,6 @@ def _prepare_quantized(context, data, params, input, filter, output):
                        for s in filter.quantization.scale]
         data.per_channel_output_multiplier = np.array([m for m, _ in multipliers], np.int64)
         data.per_channel_output_shift = np.array([s for _, s in multipliers], np.int64)
-        for _ in range(2):
-            context.allocate_persistent_buffer(4 * len(multipliers), "per-channel quantization")
     else:
         real_multiplier = float(input.scale) * float(filter.scale) / float(output.scale)
         data.output_multiplier, data.output_shift = quantize_multiplier(real_multiplier)

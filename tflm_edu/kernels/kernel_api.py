@@ -120,7 +120,6 @@ class MicroContext:
     """The services the interpreter offers kernels (MicroContext / TfLiteContext)."""
 
     tensors: list
-    allocate_persistent: Callable  # (nbytes, what) -> None; accounted in the arena tail
     scratch_requests: list = field(default_factory=list)
     scratch_views: list = field(default_factory=list)
     current_node: Node | None = None
@@ -143,10 +142,10 @@ class MicroContext:
 
     # -- memory ------------------------------------------------------------------------
 
-    def allocate_persistent_buffer(self, nbytes: int, what: str = "kernel OpData") -> None:
-        """Account `nbytes` of persistent kernel data in the arena tail (TFLM's
-        AllocatePersistentBuffer). The data itself lives in the kernel's OpData object."""
-        self.allocate_persistent(nbytes, what)
+    # What a kernel's Init and Prepare put in the arena tail (AllocatePersistentBuffer) and
+    # its temporaries (AllocateTempInputTensor ...) are declared once, in the op's OpSpec
+    # (ArenaRecipe), which the interpreter records at prepare; the data itself lives in the
+    # kernel's OpData object.
 
     def request_scratch_buffer_in_arena(self, nbytes: int) -> int:
         """Prepare-time request for a buffer that lives only while this op runs."""
@@ -154,6 +153,8 @@ class MicroContext:
         return len(self.scratch_requests) - 1
 
     def get_scratch_buffer(self, index: int) -> np.ndarray:
+        """Eval-time: the bytes of a scratch buffer requested at prepare (uint8, in the
+        arena head where the plan put it; other ops' data may have been there before)."""
         return self.scratch_views[index]
 
 

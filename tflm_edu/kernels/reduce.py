@@ -127,11 +127,17 @@ def eval(context, node):
         if expected != output.num_elements:
             raise ModelError(f"output {list(output.shape)} does not hold the {expected} "
                              f"means over axes {list(resolved_axis)}")
+    # TFLM's loop keeps its index counters and int32 sums in the scratch buffers the plan
+    # placed in the arena head: they are used here too, so a wrong plan would show.
+    scratch = context.get_scratch_buffer
+    scratch(data.scratch_input_iter_idx).view(np.int32)[...] = 0
+    scratch(data.scratch_resolved_axis_idx).view(np.int32)[:len(resolved_axis)] = resolved_axis
     if input.type == TensorType.FLOAT32:
         result = mean_float(input.data, resolved_axis)
     else:
+        sums = scratch(data.scratch_accumulator_idx).view(np.int32)
         result = quantized_mean(input.data, resolved_axis, data.input_zp, data.multiplier,
-                                data.shift, data.output_zp)
+                                data.shift, data.output_zp, sums)
     output.data.reshape(-1)[...] = result.reshape(-1)
 
 
@@ -161,15 +167,18 @@ def mean_float(x, resolved_axis):
 
 
 def quantized_mean(x, resolved_axis, input_zero_point, output_multiplier, output_shift,
-                   output_zero_point):
-    """reference_ops::QuantizedMeanOrSum (mean): an int32 sum per output, then
-    MultiplyByQuantizedMultiplier((sum - zp * count), multiplier / count, shift) + output
-    zero point, clamped to the output type."""
+                   output_zero_point, sums=None):
+    """reference_ops::QuantizedMeanOrSum (mean): an int32 sum per output (kept in `sums`, the
+    kernel's scratch buffer, when given), then MultiplyByQuantizedMultiplier((sum - zp *
+    count), multiplier / count, shift) + output zero point, clamped to the output type."""
     info = np.iinfo(x.dtype)
     rows, count = _sums_in_memory_order(x, resolved_axis)
     if rows.size == 0:
         return np.zeros(rows.shape[0], x.dtype)
     temp_sum = wrap32(np.sum(rows, axis=1, dtype=np.int64))
+    if sums is not None:
+        sums[:len(temp_sum)] = temp_sum
+        temp_sum = sums[:len(temp_sum)].astype(np.int64)
     output_multiplier, output_shift = fold_count_into_multiplier(
         output_multiplier, output_shift, count)
     shifted_sum = wrap32(temp_sum - input_zero_point * count)

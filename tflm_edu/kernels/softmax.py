@@ -109,9 +109,6 @@ def _prepare_int16(context, data, params, input, output):
     ensure(output.type == TensorType.INT16, "int16 softmax needs an int16 output")
     ensure(input.quantization is not None and output.quantization is not None,
            "int16 softmax needs quantized input and output tensors")
-    # Two int16 lookup tables live in the arena tail.
-    context.allocate_persistent_buffer(2 * INT16_LUT_SIZE, "softmax exp LUT")
-    context.allocate_persistent_buffer(2 * INT16_LUT_SIZE, "softmax 1/(1+x) LUT")
     ensure(input.zero_point == 0 and output.zero_point == 0,
            f"int16 softmax needs zero points 0, got input {input.zero_point} and output "
            f"{output.zero_point}")

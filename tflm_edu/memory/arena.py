@@ -1,19 +1,22 @@
 """The tensor arena: one bytearray, a head that grows up and a tail that grows down.
 
 Mirrors tensorflow/lite/micro/arena_allocator/single_arena_buffer_allocator.cc. The head
-holds the memory plan (activations, inputs, outputs, scratch buffers: non-persistent);
-the tail holds what lives as long as the interpreter (kernel OpData, variable tensors,
-the allocator's own records). TFLM aligns arena buffers to 16 bytes.
+holds the memory plan (activations, inputs, outputs, scratch buffers: non-persistent) at
+the start of the arena; the tail holds what lives as long as the interpreter (kernel OpData,
+variable tensors, the allocator's own records) at its end; while allocating, temporaries
+come and go above the head. Where every byte goes is decided by TFLM's MicroAllocator,
+replayed in memory/allocator.py for the target's struct sizes: a TensorArena is that replay
+on a real bytearray, so the arena TFLM would reject is rejected here too.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from tflm_edu.errors import AllocationError
+from tflm_edu.memory.allocator import (ARENA_ALIGNMENT, TEMPORARY, VARIABLES, Allocation,
+                                       SimulatedArena)
 
-ARENA_ALIGNMENT = 16  # MicroArenaBufferAlignment()
 # An automatically sized arena is capped: microcontroller arenas are kilobytes, and a
 # hostile model must not make the host allocate gigabytes.
 MAX_AUTO_ARENA_BYTES = 256 << 20
@@ -24,48 +27,38 @@ def align_up(nbytes: int, alignment: int = ARENA_ALIGNMENT) -> int:
 
 
 @dataclass
-class PersistentAllocation:
-    what: str
-    bytes: int
-
-
-@dataclass
 class TensorArena:
-    """`requested_size` None means: size the arena to exactly what the model needs."""
+    """An arena of `size` bytes after AllocateTensors: the replayed allocations and the bytes."""
 
-    requested_size: int | None
-    head_bytes: int = 0
-    persistent: list = field(default_factory=list)
-    buffer: bytearray | None = None
+    size: int
+    head_bytes: int        # the memory plan, at offset 0
+    tail_bytes: int        # persistent data, at the end
+    log: list              # every Allocation, in TFLM's order
+    buffer: bytearray
 
-    @property
-    def tail_bytes(self) -> int:
-        return sum(p.bytes for p in self.persistent)
+    @classmethod
+    def from_replay(cls, replayed: SimulatedArena) -> "TensorArena":
+        return cls(replayed.size, replayed.head, replayed.tail_bytes, replayed.log,
+                   bytearray(replayed.size))
 
     @property
     def used_bytes(self) -> int:
+        """TFLM's arena_used_bytes(): the plan plus everything persistent."""
         return self.head_bytes + self.tail_bytes
 
     @property
-    def size(self) -> int:
-        return len(self.buffer) if self.buffer is not None else (self.requested_size or 0)
+    def temp_bytes(self) -> int:
+        """The most room the temporaries of allocation needed above the head."""
+        return max((a.used for a in self.log if a.category == TEMPORARY), default=0)
 
-    def allocate_persistent(self, nbytes: int, what: str) -> None:
-        self.persistent.append(PersistentAllocation(what, align_up(int(nbytes))))
+    @property
+    def persistent(self) -> list[Allocation]:
+        return [a for a in self.log if a.side == "tail"]
 
-    def commit(self) -> None:
-        needed = self.used_bytes
-        if self.requested_size is not None and needed > self.requested_size:
-            raise AllocationError(
-                f"arena too small: this model needs {needed:,} bytes ({self.head_bytes:,} head "
-                f"+ {self.tail_bytes:,} tail) but arena_size is {self.requested_size:,}; "
-                f"pass arena_size={needed} or more (or arena_size=None to size it automatically)")
-        if self.requested_size is None and needed > MAX_AUTO_ARENA_BYTES:
-            raise AllocationError(
-                f"this model's plan needs {needed:,} bytes of arena, more than the "
-                f"{MAX_AUTO_ARENA_BYTES:,} tflm_edu sizes automatically - no microcontroller "
-                f"has that much RAM; pass arena_size explicitly if you really mean it")
-        self.buffer = bytearray(self.requested_size if self.requested_size is not None else needed)
+    def variable_offset(self, tensor_index: int) -> int:
+        """Where AllocateVariables put variable tensor `tensor_index` (in the tail)."""
+        what = f"variable tensor {tensor_index}"
+        return next(a.offset for a in self.log if a.category == VARIABLES and a.what == what)
 
     def view(self, offset: int, dtype, shape) -> np.ndarray:
         """A numpy array over the arena bytes at `offset`: writes land in the arena."""

@@ -1,6 +1,9 @@
-"""Replay TFLM's allocations on a simulated arena, and find the smallest arena that works.
+"""TFLM's MicroAllocator, replayed: every allocation AllocateTensors() makes in the arena.
 
-Mirrors, in order, what happens to a tensor arena of `size` bytes:
+This is tflm_edu's one model of the arena. The interpreter runs it when it commits its memory
+plan (an arena too small fails there, where TFLM's AllocateTensors fails, with TFLM's bytes);
+tflm_edu.arena_size bisects it for the smallest arena and explains the result. It mirrors, in
+order, what happens to a tensor arena of `size` bytes:
 
   RecordingMicroAllocator::Create / MicroAllocator::Create   the allocator objects, in the tail
   MicroAllocator::StartModelAllocation                       builtin-data allocator, the
@@ -31,8 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tflm_edu.arena_size.kernels import PrepareRecorder, quantization_channels
-from tflm_edu.arena_size.layout import Target
+from tflm_edu.memory.layout import Target
 
 ARENA_ALIGNMENT = 16  # MicroArenaBufferAlignment()
 MAX_SCRATCH_BUFFERS_PER_OP = 12  # kMaxScratchBuffersPerOp
@@ -56,6 +58,77 @@ class ArenaTooSmall(Exception):
         self.phase, self.what, self.op_index = phase, what, op_index
 
 
+# ------------------------------------------------------------------ what each Prepare does
+#
+# Every op's OpSpec (beside its kernel, tflm_edu/kernels/<op>.py) holds an ArenaRecipe: the
+# struct its Parse* function allocates for the builtin options
+# (tensorflow/lite/micro/flatbuffer_conversions... -> TfLiteXxxParams, in the tail), the
+# OpData struct its Init allocates with AllocatePersistentBuffer (tail, 16-aligned), and
+# what its Prepare does, in order, told to the PrepareRecorder of this module:
+#
+#   temp_input(i) / temp_output(i)   AllocateTempInputTensor / AllocateTempOutputTensor: a
+#                                    TfLiteTensor in the head's temporary section, plus a
+#                                    TfLiteAffineQuantization and a zero-point TfLiteIntArray
+#                                    when the tensor is quantized. Temporaries only go away
+#                                    when the node's Prepare is over, so they add up.
+#   persistent(nbytes, what)         AllocatePersistentBuffer (tail, 16-aligned): per-channel
+#                                    multipliers and shifts, lookup tables, ...
+#
+# Scratch buffer requests are not listed here: tflm_edu's own kernels make the same requests
+# (context.request_scratch_buffer_in_arena), and the interpreter's memory plan holds them.
+#
+# Each recipe mirrors the Prepare of tensorflow/lite/micro/kernels/<op>*.cc; its docstring
+# says which function it follows.
+
+
+class PrepareRecorder:
+    """The calls one node's Prepare makes, as a list of events for the arena replay."""
+
+    def __init__(self, model, subgraph, op):
+        self.model, self.subgraph, self.op = model, subgraph, op
+        self.events: list[tuple] = []
+
+    # -- what the recipes call
+    def temp_input(self, i: int) -> None:
+        self._temp(self.op.inputs, i, "input")
+
+    def temp_output(self, i: int = 0) -> None:
+        self._temp(self.op.outputs, i, "output")
+
+    def persistent(self, nbytes: int, what: str) -> None:
+        self.events.append(("persistent", int(nbytes), what))
+
+    # -- what the recipes read
+    @property
+    def num_inputs(self) -> int:
+        return len(self.op.inputs)
+
+    def input(self, i: int):
+        index = self.op.inputs[i] if i < len(self.op.inputs) else -1
+        return None if index < 0 else self.subgraph.tensors[index]
+
+    def output(self, i: int = 0):
+        return self.subgraph.tensors[self.op.outputs[i]]
+
+    def _temp(self, indices, i, kind):
+        # GetTensorIndex: an index past the node's list, or -1 (an omitted optional
+        # tensor), gives nullptr and allocates nothing.
+        if i >= len(indices) or indices[i] < 0:
+            return
+        tensor = self.subgraph.tensors[indices[i]]
+        self.events.append(("temp_tensor", indices[i], quantization_channels(tensor),
+                            f"temporary TfLiteTensor for {kind} {i}"))
+
+
+def quantization_channels(tensor) -> int:
+    """How many zero points TFLM copies for this tensor: 0 when it is not quantized (the
+    flatbuffer needs both a scale and a zero_point vector)."""
+    q = tensor.quantization
+    if q is None or not q.scale or not q.zero_point:
+        return 0
+    return len(q.scale)
+
+
 @dataclass
 class Allocation:
     """One allocation of the replay. `used` counts the alignment padding too, as
@@ -68,6 +141,7 @@ class Allocation:
     used: int
     side: str  # "tail" or "temp"
     op_index: int | None = None
+    offset: int = -1  # where in the arena (tail allocations)
 
 
 def align_up(n: int, alignment: int) -> int:
@@ -100,7 +174,7 @@ class SimulatedArena:
             raise ArenaTooSmall(self.phase, f"{what} would overwrite a live temporary "
                                             f"TfLiteTensor", self.op_index)
         self.log.append(Allocation(self.phase, category, what, nbytes, self.tail - result,
-                                   "tail", self.op_index))
+                                   "tail", self.op_index, result))
         self.tail = result
 
     def allocate_temp(self, nbytes, alignment, what, live_spans=()):
@@ -145,20 +219,11 @@ class ModelFacts:
     scratch_counts: list  # per op: scratch buffer requests made in its Prepare
     planned_buffer_count: int  # buffers the planner places (AddBuffer calls)
     head_bytes: int  # GetMaximumMemorySize() of the plan
-    variable_bytes: list = field(default_factory=list)  # per variable tensor
+    variables: list = field(default_factory=list)  # (tensor index, bytes) per variable
 
     @property
     def scratch_count(self) -> int:
         return sum(self.scratch_counts)
-
-
-def record_prepare_events(model, subgraph, recipes) -> list:
-    events = []
-    for op, recipe in zip(subgraph.operators, recipes):
-        recorder = PrepareRecorder(model, subgraph, op)
-        recipe.prepare(recorder)
-        events.append(recorder.events)
-    return events
 
 
 # ------------------------------------------------------------------ the replay
@@ -283,8 +348,8 @@ def _finish_model_allocation(arena, target, facts):
     count = len(facts.subgraph.tensors) + facts.scratch_count
     arena.allocate_temp(target.sizeof("AllocationInfo") * count, target.alignof("AllocationInfo"),
                         f"{count} AllocationInfo")
-    for nbytes in facts.variable_bytes:  # AllocateVariables
-        arena.allocate_persistent(nbytes, ARENA_ALIGNMENT, VARIABLES, "variable tensor")
+    for index, nbytes in facts.variables:  # AllocateVariables
+        arena.allocate_persistent(nbytes, ARENA_ALIGNMENT, VARIABLES, f"variable tensor {index}")
     # The planner gets all the memory left as scratch and needs one record per buffer.
     per_buffer = target.sizeof("GreedyPlannerPerBuffer")
     needed = per_buffer * facts.planned_buffer_count
