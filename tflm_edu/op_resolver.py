@@ -4,6 +4,15 @@ Mirrors tensorflow/lite/micro/micro_mutable_op_resolver.h: a firmware registers 
 the ops its model uses (add_conv_2d(), add_fully_connected(), ...) in a resolver sized
 for them, MicroMutableOpResolver<N>. The all-ops resolver registers every kernel
 tflm_edu has - handy on a host, wasteful on a device.
+
+Two families of kernels, as TFLM builds either kernels/ (reference loops) or
+kernels/cmsis_nn/ (optimized) into a firmware: kernels="optimized" (the default: numpy,
+tflm_edu.kernels) or kernels="reference" (TFLM's reference loops in plain Python,
+tflm_edu.kernels.reference). A reference kernel shares its optimized twin's init, prepare
+and OpData and brings only its own eval. The ops in REFERENCE_OPS have one; every other
+op falls back to its optimized kernel even when the reference family is asked for
+(reference_fallbacks() lists them). In TFLM the fallback runs the other way: a cmsis_nn
+build takes the kernels/ version of every op CMSIS-NN does not cover.
 """
 from __future__ import annotations
 
@@ -38,21 +47,49 @@ KERNELS = {
 }
 
 
-def load_registration(op: int):
+# The ops with a reference eval: a module of the same name in tflm_edu.kernels.reference,
+# with the same registration function.
+REFERENCE_OPS = frozenset({Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED,
+                           Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D, Op.ADD, Op.MUL})
+KERNEL_FAMILIES = ("optimized", "reference")
+
+
+def reference_fallbacks() -> list:
+    """The ops that run their optimized kernel even with kernels="reference"."""
+    return [op for op in KERNELS if op not in REFERENCE_OPS]
+
+
+def kernel_package(op: int, kernels: str = "optimized") -> str:
+    """The package whose module runs `op` in the family `kernels`."""
+    if kernels == "reference" and op in REFERENCE_OPS:
+        return "tflm_edu.kernels.reference"
+    return "tflm_edu.kernels"
+
+
+def load_registration(op: int, kernels: str = "optimized"):
     module_name, function = KERNELS[op]
+    package = kernel_package(op, kernels)
     try:
-        module = importlib.import_module(f"tflm_edu.kernels.{module_name}")
+        module = importlib.import_module(f"{package}.{module_name}")
     except ImportError as e:
-        raise AllocationError(f"the {Op(op).name} kernel (tflm_edu.kernels.{module_name}) "
+        raise AllocationError(f"the {Op(op).name} kernel ({package}.{module_name}) "
                               f"could not be loaded: {e}") from e
     return getattr(module, function)()
 
 
-class MicroMutableOpResolver:
-    """Register ops one by one; find_op() is what the interpreter asks at allocation."""
+def check_kernels(kernels: str) -> str:
+    if kernels not in KERNEL_FAMILIES:
+        raise ValueError(f"kernels must be one of {', '.join(KERNEL_FAMILIES)}, not {kernels!r}")
+    return kernels
 
-    def __init__(self, capacity: int | None = None):
+
+class MicroMutableOpResolver:
+    """Register ops one by one; find_op() is what the interpreter asks at allocation.
+    kernels="reference" resolves the ops of REFERENCE_OPS to TFLM's reference loops."""
+
+    def __init__(self, capacity: int | None = None, kernels: str = "optimized"):
         self.capacity = capacity  # the N of MicroMutableOpResolver<N>; None = unbounded
+        self.kernels = check_kernels(kernels)
         self.registrations = {}
 
     def add_builtin(self, op: int):
@@ -72,7 +109,7 @@ class MicroMutableOpResolver:
         if op not in self.registrations:
             return None
         if self.registrations[op] is None:
-            self.registrations[op] = load_registration(op)
+            self.registrations[op] = load_registration(op, self.kernels)
         return self.registrations[op]
 
     @property
@@ -80,7 +117,9 @@ class MicroMutableOpResolver:
         return [op.name for op in self.registrations]
 
     def __repr__(self):
-        return f"MicroMutableOpResolver<{self.capacity or len(self.registrations)}>({self.op_names})"
+        family = "" if self.kernels == "optimized" else f", kernels={self.kernels!r}"
+        return (f"MicroMutableOpResolver<{self.capacity or len(self.registrations)}>"
+                f"({self.op_names}{family})")
 
 
 def _make_adder(op):
@@ -110,21 +149,21 @@ for _op in KERNELS:
 
 
 class AllOpsResolver(MicroMutableOpResolver):
-    """Every kernel tflm_edu implements."""
+    """Every kernel tflm_edu implements, of the family `kernels`."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, kernels: str = "optimized"):
+        super().__init__(kernels=kernels)
         for op in KERNELS:
             self.add_builtin(op)
 
 
-def resolver_for_model(model) -> MicroMutableOpResolver:
+def resolver_for_model(model, kernels: str = "optimized") -> MicroMutableOpResolver:
     """A resolver with exactly the model's builtin ops, sized like MicroMutableOpResolver<N>."""
     ops = []
     for code in model.operator_codes:
         if code.builtin_code in KERNELS and code.builtin_code not in ops:
             ops.append(code.builtin_code)
-    resolver = MicroMutableOpResolver(len(ops))
+    resolver = MicroMutableOpResolver(len(ops), kernels)
     for op in ops:
         resolver.add_builtin(op)
     return resolver
