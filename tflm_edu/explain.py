@@ -1,9 +1,10 @@
 """Explain one output element: where it reads, and every integer step that makes it.
 
-For CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and AVERAGE_POOL_2D this redoes, for a
-single output element and with scalars, what the kernel's reference loop does - in the
-order of TFLM's reference_integer_ops (conv.h, depthwise_conv.h, fully_connected.h,
-pooling.h):
+For CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, AVERAGE_POOL_2D and MAX_POOL_2D this runs
+the body of the op's reference loop (tflm_edu.kernels.reference, TFLM's
+reference_integer_ops / reference_ops) for that one element, with a tracer that writes
+down each term and each step - there is one copy of every loop, and it is the one the
+reference kernels run:
 
     acc = sum over the receptive field of (input + input_offset) * (filter + filter_offset)
     acc += bias
@@ -26,24 +27,29 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tflm_edu.errors import InputError
-from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier
-from tflm_edu.schema.enums import TensorType
+from tflm_edu.op_resolver import EVAL_AT
+from tflm_edu.schema.enums import BuiltinOperator, TensorType
 from tflm_edu.schema.options import Pool2DOptions
 
-EXPLAINED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D")
+# The ops whose reference module has an eval_at: the loop body for one output element.
+EXPLAINED_OPS = tuple(op.name for op in EVAL_AT)
+POOLING_OPS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")
 MAX_TAPS_LISTED = 12
 
 
 @dataclass
 class Tap:
     """One term of the sum: where it reads the input (None outside the image) and the
-    filter, the two values, and what it adds."""
+    filter, the two values, and what it adds (for MAX_POOL_2D: the running max). A filter
+    position outside the image adds nothing: input_index is None, outside_at says where
+    it would have read (batch, in_y, in_x)."""
 
     input_index: tuple | None
     filter_index: tuple | None
     input_value: float
-    filter_value: float
+    filter_value: float | None
     product: float
+    outside_at: tuple | None = None
 
 
 @dataclass
@@ -67,10 +73,11 @@ class Explanation:
         return bool(a == b or (np.isnan(a) and np.isnan(b)))
 
     def text(self) -> str:
+        outside = sum(t.input_index is None for t in self.taps)
         lines = [f"op {self.op_index} {self.op_name}, output element {list(self.output_index)}",
-                 f"receptive field: {len(self.taps)} taps"
-                 f" ({sum(t.input_index is None for t in self.taps)} outside the image)"]
-        if self.quantized and self.op_name != "AVERAGE_POOL_2D":
+                 f"receptive field: {len(self.taps) - outside} taps read"
+                 f" ({outside} filter positions outside the image)"]
+        if self.quantized and self.op_name not in POOLING_OPS:
             lines.append(f"  input_offset = {self.input_offset} (minus the input zero point), "
                          f"filter_offset = {self.filter_offset}")
         for t in self.taps[:MAX_TAPS_LISTED]:
@@ -86,7 +93,7 @@ class Explanation:
 
     def _tap_text(self, t: Tap) -> str:
         if t.input_index is None:
-            return "outside the image: skipped"
+            return f"input{list(t.outside_at)[:3]}[:] is outside the image: skipped"
         where = f"input{list(t.input_index)}"
         if t.filter_index is None:  # pooling: the value itself is summed
             return f"{where} = {_fmt(t.input_value)}"
@@ -172,7 +179,7 @@ def explain(interpreter, op_index: int, output_index, run: bool = True) -> Expla
             if event.op_index == op_index:
                 break
         steps.close()
-    explanation = EXPLAINERS[node.op_name](interpreter, node, index)
+    explanation = _explain_element(interpreter, node, index)
     explanation.interpreter_value = output.data[index].item()
     if run:  # ops after the input's last reader may have reused its bytes: put it back
         for i, data in enumerate(saved):
@@ -193,198 +200,120 @@ def _output_index(shape, output_index) -> tuple:
     return index
 
 
-def _tensors(interpreter, node):
-    t = interpreter.tensors
-    inputs = [None if i < 0 else t[i] for i in node.inputs] + [None] * 3
-    return inputs[0], inputs[1], inputs[2], t[node.outputs[0]]
-
-
-# ----------------------------------------------------------------------------- the tail
-
-
-def _quantized_tail(e: Explanation, acc: int, bias, multiplier, shift, output_zero_point,
-                    act_min, act_max) -> None:
-    """acc (already summed) -> + bias -> MultiplyByQuantizedMultiplier -> + output offset
-    -> clamp, each step recorded."""
-    e.steps.append(("sum of products", acc, "sum((input + input_offset) * (filter + "
-                                            "filter_offset)) over the taps"))
-    if bias is not None:
-        acc += int(bias)
-        e.steps.append(("+ bias", acc, f"bias = {int(bias):,} (int32, scale = "
-                                       f"input_scale * filter_scale)"))
-    scaled = int(multiply_by_quantized_multiplier(acc, int(multiplier), int(shift)))
-    real = int(multiplier) / 2**31 * 2.0**int(shift)
-    e.steps.append(("x multiplier, shift", scaled,
-                    f"MultiplyByQuantizedMultiplier(acc, {int(multiplier)}, {int(shift)}) "
-                    f"~ acc x {real:.6g}"))
-    offset = scaled + int(output_zero_point)
-    e.steps.append(("+ output offset", offset, f"output zero point {int(output_zero_point)}"))
-    e.value = int(min(max(offset, int(act_min)), int(act_max)))
-    e.steps.append(("clamp", e.value, f"to [{int(act_min)}, {int(act_max)}] (fused "
-                                      f"activation, int8 range)"))
-
-
-def _float_tail(e: Explanation, total, bias, act_min, act_max) -> None:
-    e.steps.append(("sum of products", total, "float32 sum in the reference loop's order"))
-    total = np.float32(total + (np.float32(bias) if bias is not None else np.float32(0.0)))
-    if bias is not None:
-        e.steps.append(("+ bias", total, f"bias = {float(bias):.6g}"))
-    e.value = np.float32(min(max(total, np.float32(act_min)), np.float32(act_max)))
-    e.steps.append(("clamp", e.value, f"to [{float(act_min):.6g}, {float(act_max):.6g}]"))
-
-
-# ----------------------------------------------------------------------------- conv-like
-
-
-def _conv_taps(input, filter, node, index, channels_of, filter_index_of, input_offset,
-               filter_offset):
-    """Walk the receptive field as the reference loop does: filter_y, filter_x, then the
-    input channels; taps outside the image are listed but add nothing."""
-    data = node.user_data
-    g = data.geometry
-    batch, out_y, out_x, out_channel = index
-    in_y_origin = out_y * g.stride_height - data.padding.height
-    in_x_origin = out_x * g.stride_width - data.padding.width
-    quantized = input.type == TensorType.INT8
-    taps, total = [], (0 if quantized else np.float32(0.0))
-    for filter_y in range(g.filter_height):
-        for filter_x in range(g.filter_width):
-            in_y = in_y_origin + g.dilation_height * filter_y
-            in_x = in_x_origin + g.dilation_width * filter_x
-            inside = 0 <= in_y < g.input_height and 0 <= in_x < g.input_width
-            for in_channel in channels_of(out_channel):
-                f_index = filter_index_of(filter_y, filter_x, in_channel, out_channel)
-                w = filter.data[f_index].item()
-                if not inside:
-                    taps.append(Tap(None, f_index, 0, w, 0))
-                    continue
-                x = input.data[batch, in_y, in_x, in_channel].item()
-                if quantized:
-                    product = (x + input_offset) * (w + filter_offset)
-                    total += product
-                else:
-                    product = np.float32(np.float32(x) * np.float32(w))
-                    total = np.float32(total + product)
-                taps.append(Tap((batch, in_y, in_x, in_channel), f_index, x, w, product))
-    height = (g.filter_height - 1) * g.dilation_height + 1
-    width = (g.filter_width - 1) * g.dilation_width + 1
-    window = (batch, in_y_origin, in_x_origin, height, width,
-              next(iter(channels_of(out_channel))))
-    return taps, total, window
-
-
-def _explain_conv_like(interpreter, node, index, depthwise: bool) -> Explanation:
-    input, filter, bias, output = _tensors(interpreter, node)
-    data = node.user_data
-    if depthwise:
-        multiplier_count = node.builtin_data.depth_multiplier
-        channels_of = lambda c: (c // multiplier_count,)  # noqa: E731
-        filter_index_of = lambda fy, fx, ic, c: (0, fy, fx, c)  # noqa: E731
-    else:
-        filter_input_depth = filter.shape[3]
-        per_group = filter.shape[0] // data.groups
-        channels_of = lambda c: range((c // per_group) * filter_input_depth,  # noqa: E731
-                                      (c // per_group + 1) * filter_input_depth)
-        filter_index_of = lambda fy, fx, ic, c: (c, fy, fx, ic % filter_input_depth)  # noqa
-    quantized = input.type == TensorType.INT8
-    e = Explanation(node.index, node.op_name, index, quantized, input_tensor=input)
-    # TFLM's int8 conv kernels take the filter as symmetric: only the input offset is used.
-    e.input_offset = -data.input_zero_point
-    e.taps, total, e.window = _conv_taps(input, filter, node, index, channels_of,
-                                         filter_index_of, e.input_offset, 0)
-    channel = index[3]
-    b = None if bias is None else bias.data[channel].item()
-    if quantized:
-        _quantized_tail(e, total, b, data.per_channel_output_multiplier[channel],
-                        data.per_channel_output_shift[channel], data.output_zero_point,
-                        data.output_activation_min, data.output_activation_max)
-    else:
-        _float_tail(e, total, b, data.output_activation_min, data.output_activation_max)
-    return e
-
-
-# ----------------------------------------------------------------------------- fully connected
-
-
-def _explain_fully_connected(interpreter, node, index) -> Explanation:
-    input, filter, bias, output = _tensors(interpreter, node)
-    data = node.user_data
-    output_depth, accum_depth = filter.shape
-    flat = int(np.ravel_multi_index(index, output.shape))
-    batch, out_c = divmod(flat, output_depth)
-    x_row = input.data.reshape(-1, accum_depth)[batch]
-    quantized = input.type == TensorType.INT8
-    e = Explanation(node.index, node.op_name, index, quantized, input_tensor=input,
-                    input_offset=-data.input_zero_point, filter_offset=-data.filter_zero_point)
-    total = 0 if quantized else np.float32(0.0)
-    for d in range(accum_depth):
-        x, w = x_row[d].item(), filter.data[out_c, d].item()
-        if quantized:
-            product = (x + e.input_offset) * (w + e.filter_offset)
-            total += product
-        else:
-            product = np.float32(np.float32(x) * np.float32(w))
-            total = np.float32(total + product)
-        e.taps.append(Tap((batch, d), (out_c, d), x, w, product))
-    b = None if bias is None else bias.data[out_c].item()
-    if quantized:
-        multiplier, shift = ((data.per_channel_output_multiplier[out_c],
-                              data.per_channel_output_shift[out_c]) if data.is_per_channel
-                             else (data.output_multiplier, data.output_shift))
-        _quantized_tail(e, total, b, multiplier, shift, data.output_zero_point,
-                        data.output_activation_min, data.output_activation_max)
-    else:
-        _float_tail(e, total, b, data.output_activation_min, data.output_activation_max)
-    return e
-
-
-# ----------------------------------------------------------------------------- average pool
-
-
-def _explain_average_pool(interpreter, node, index) -> Explanation:
-    input, _, _, output = _tensors(interpreter, node)
-    data = node.user_data
-    params = node.builtin_data or Pool2DOptions()
-    batch, out_y, out_x, channel = index
-    top = out_y * params.stride_h - data.padding_height
-    left = out_x * params.stride_w - data.padding_width
+def _explain_element(interpreter, node, index) -> Explanation:
+    """Run the reference loop body for output `index` with a StepRecorder as its tracer."""
+    input = interpreter.tensors[node.inputs[0]]
     quantized = input.type != TensorType.FLOAT32
-    e = Explanation(node.index, node.op_name, index, quantized, input_tensor=input,
-                    window=(batch, top, left, params.filter_height, params.filter_width,
-                            channel))
-    total, count = (0 if quantized else np.float32(0.0)), 0
-    for filter_y in range(params.filter_height):
-        for filter_x in range(params.filter_width):
-            in_y, in_x = top + filter_y, left + filter_x
-            if not (0 <= in_y < input.shape[1] and 0 <= in_x < input.shape[2]):
-                e.taps.append(Tap(None, None, 0, 1, 0))
-                continue
-            x = input.data[batch, in_y, in_x, channel].item()
-            total = total + x if quantized else np.float32(total + np.float32(x))
-            count += 1
-            e.taps.append(Tap((batch, in_y, in_x, channel), None, x, 1, x))
-    if quantized:
-        e.steps.append(("sum of taps", total, "pooling does not rescale: stored integers "
-                                              "are summed"))
-        half = count // 2
-        average = (total + half) // count if total > 0 else -((half - total) // count)
-        e.steps.append((f"/ {count} taps", average, "divide, rounding half away from zero"))
-        e.value = int(min(max(average, data.activation_min), data.activation_max))
-        e.steps.append(("clamp", e.value, f"to [{data.activation_min}, "
-                                          f"{data.activation_max}]"))
-    else:
-        e.steps.append(("sum of taps", total, "float32 sum in loop order"))
-        average = np.float32(total / np.float32(count))
-        e.steps.append((f"/ {count} taps", average, "float32 division"))
-        e.value = np.float32(min(max(average, np.float32(data.activation_min_f32)),
-                                 np.float32(data.activation_max_f32)))
-        e.steps.append(("clamp", e.value, "fused activation"))
+    e = Explanation(node.index, node.op_name, index, quantized, input_tensor=input)
+    e.input_offset, e.filter_offset = _offsets(node)
+    e.value = EVAL_AT[BuiltinOperator[node.op_name]](interpreter.context, node, index,
+                                                    StepRecorder(e))
+    e.window = _window(node, index, e.taps)
     return e
 
 
-EXPLAINERS = {
-    "CONV_2D": lambda i, n, x: _explain_conv_like(i, n, x, depthwise=False),
-    "DEPTHWISE_CONV_2D": lambda i, n, x: _explain_conv_like(i, n, x, depthwise=True),
-    "FULLY_CONNECTED": _explain_fully_connected,
-    "AVERAGE_POOL_2D": _explain_average_pool,
+def _offsets(node) -> tuple:
+    """The offsets the loop adds to input and filter values, for the text: TFLM's int8
+    convolutions take the filter as symmetric; FULLY_CONNECTED offsets a per-tensor one."""
+    data = node.user_data
+    if node.op_name in POOLING_OPS:
+        return 0, 0
+    if node.op_name == "FULLY_CONNECTED" and not data.is_per_channel:
+        return -data.input_zero_point, -data.filter_zero_point
+    return -data.input_zero_point, 0
+
+
+def _window(node, index, taps) -> tuple | None:
+    """(batch, top, left, height, width, channel) of the receptive field, for the picture;
+    None for FULLY_CONNECTED, which reads a whole row."""
+    if node.op_name == "FULLY_CONNECTED":
+        return None
+    batch, out_y, out_x, channel = index
+    data = node.user_data
+    channel = next((t.input_index[3] for t in taps if t.input_index is not None), channel)
+    if node.op_name in POOLING_OPS:
+        params = node.builtin_data or Pool2DOptions()
+        return (batch, out_y * params.stride_h - data.padding_height,
+                out_x * params.stride_w - data.padding_width, params.filter_height,
+                params.filter_width, channel)
+    g = data.geometry
+    return (batch, out_y * g.stride_height - data.padding.height,
+            out_x * g.stride_width - data.padding.width,
+            (g.filter_height - 1) * g.dilation_height + 1,
+            (g.filter_width - 1) * g.dilation_width + 1, channel)
+
+
+# ----------------------------------------------------------------------------- the tracer
+
+
+class StepRecorder:
+    """The tracer explain() hands to a reference loop body (see tflm_edu.kernels.reference):
+    every term becomes a Tap, every step of the tail a (name, value, formula) line."""
+
+    def __init__(self, explanation: Explanation):
+        self.e = explanation
+
+    def tap(self, input_index, filter_index, input_value, filter_value, term):
+        self.e.taps.append(Tap(input_index, filter_index, _item(input_value),
+                               _item(filter_value), _item(term)))
+
+    def outside(self, input_index):
+        self.e.taps.append(Tap(None, None, 0, None, 0, outside_at=input_index))
+
+    def step(self, name, value, **operands):
+        label, formula = STEP_TEXT[name](self.e, **operands)
+        self.e.steps.append((label, _item(value), formula))
+
+
+def _item(value):
+    """Python ints stay ints; numpy float32 scalars stay float32 (their exact value)."""
+    return value if value is None or isinstance(value, (int, np.floating)) else value.item()
+
+
+def _sum_text(e, **_):
+    if e.op_name in POOLING_OPS:
+        return "sum of taps", ("pooling does not rescale: stored integers are summed"
+                               if e.quantized else "float32 sum in loop order")
+    return "sum of products", ("sum((input + input_offset) * (filter + filter_offset)) over "
+                               "the taps" if e.quantized else
+                               "float32 sum in the reference loop's order")
+
+
+def _bias_text(e, bias):
+    if e.quantized:
+        return "+ bias", f"bias = {int(bias):,} (int32, scale = input_scale * filter_scale)"
+    return "+ bias", f"bias = {float(bias):.6g}"
+
+
+def _multiplier_text(e, multiplier, shift):
+    real = multiplier / 2**31 * 2.0**shift
+    return "x multiplier, shift", (f"MultiplyByQuantizedMultiplier(acc, {multiplier}, {shift}) "
+                                   f"~ acc x {real:.6g}")
+
+
+def _average_text(e, filter_count):
+    return f"/ {filter_count} taps", ("divide, rounding half away from zero" if e.quantized
+                                      else "float32 division")
+
+
+def _clamp_text(e, activation_min, activation_max):
+    if not e.quantized:
+        return "clamp", (f"to [{float(activation_min):.6g}, {float(activation_max):.6g}] "
+                         f"(fused activation)")
+    if e.op_name in POOLING_OPS:
+        return "clamp", f"to [{activation_min}, {activation_max}]"
+    return "clamp", f"to [{activation_min}, {activation_max}] (fused activation, int8 range)"
+
+
+STEP_TEXT = {
+    "acc": _sum_text,
+    "total": _sum_text,
+    "max": lambda e: ("max of taps", "the largest value in the window (pooling does not "
+                                     "rescale)"),
+    "bias": _bias_text,
+    "MultiplyByQuantizedMultiplier": _multiplier_text,
+    "output_offset": lambda e, output_offset: ("+ output offset",
+                                               f"output zero point {output_offset}"),
+    "average": _average_text,
+    "clamp": _clamp_text,
 }

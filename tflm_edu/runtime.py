@@ -20,13 +20,17 @@ from tflm_edu.schema import read_model
 class Interpreter:
     """tflite_micro-compatible facade over MicroInterpreter (all ops registered).
 
-    arena_size=None sizes the arena from the memory plan."""
+    arena_size=None sizes the arena from the memory plan. kernels="reference" runs TFLM's
+    reference loops (tflm_edu.kernels.reference) where they exist instead of the
+    optimized numpy kernels; the bytes are the same, only slower."""
 
-    def __init__(self, model_data: bytes, arena_size: int | None = None, planner: str = "greedy"):
+    def __init__(self, model_data: bytes, arena_size: int | None = None, planner: str = "greedy",
+                 kernels: str = "optimized"):
         if model_data is None:
             raise ValueError("Model must not be None")
         self.model = read_model(model_data)
-        self.micro = MicroInterpreter(self.model, AllOpsResolver(), arena_size, planner=planner)
+        self.micro = MicroInterpreter(self.model, AllOpsResolver(kernels), arena_size,
+                                      planner=planner)
         self.micro.allocate_tensors()
 
     @classmethod

@@ -112,8 +112,11 @@ def eval(context, node):
         multiplier, shift = ((data.per_channel_output_multiplier, data.per_channel_output_shift)
                              if data.is_per_channel else
                              (data.output_multiplier, data.output_shift))
+        # FullyConnectedPerChannel takes the weights as symmetric: it never adds the filter
+        # offset, whatever zero points the model carries; the per-tensor path does.
+        filter_offset = 0 if data.is_per_channel else -data.filter_zero_point
         result = fully_connected_int8(
-            x, filter.data, b, -data.input_zero_point, -data.filter_zero_point,
+            x, filter.data, b, -data.input_zero_point, filter_offset,
             data.output_zero_point, multiplier, shift,
             data.output_activation_min, data.output_activation_max)
     output.data.reshape(result.shape)[...] = result

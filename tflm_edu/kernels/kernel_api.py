@@ -36,6 +36,7 @@ class Registration:
     reset: Callable | None = None
     max_version: int = 1
     count_macs: Callable | None = None  # (context, node) -> multiply-accumulates per invoke
+    kernels: str = "optimized"  # the family eval belongs to: "optimized" or "reference"
 
 
 @dataclass

@@ -180,9 +180,10 @@ def average_pool_float(input, window, filter_count, act_min, act_max):
     then total / filter_count. Padded taps add +0.0, which leaves a float32 sum that
     started at +0.0 bit-for-bit unchanged."""
     total = np.zeros((input.shape[0], *filter_count.shape, input.shape[3]), np.float32)
-    for tap in window_taps(input, window, filter_count.shape, 0.0):
-        total += tap
-    average = total / filter_count.astype(np.float32)[None, :, :, None]
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN go through, as in C++
+        for tap in window_taps(input, window, filter_count.shape, 0.0):
+            total += tap
+        average = total / filter_count.astype(np.float32)[None, :, :, None]
     return activation_function_with_min_max(average, act_min, act_max)
 
 
