@@ -1,4 +1,6 @@
-"""Shared fixtures: where the reference models live, and whether the oracles are installed."""
+"""Shared fixtures: where the reference models and TFLM's sources live, the model bytes the
+deploy tests send to boards, and a guard against huge allocations. The models themselves are
+built in models.py."""
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
 MODELS = REFERENCE / "models"
 TESTDATA = REFERENCE / "testdata"
+SHARED_TFLM = ROOT.parent / "shared" / "tflm"  # TFLM's C++ sources, for building firmware
 
 
 def reference_model(name: str) -> Path:
@@ -22,6 +25,21 @@ def reference_file(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"reference test data {name} not found at {TESTDATA}")
     return path
+
+
+# ----------------------------------------------------------------------------- models for boards
+
+
+@pytest.fixture(scope="session")
+def conv_net_bytes() -> bytes:
+    from models import small_conv_net_bytes
+    return small_conv_net_bytes()
+
+
+@pytest.fixture(scope="session")
+def dense_net_bytes() -> bytes:
+    from models import tiny_dense_net_bytes
+    return tiny_dense_net_bytes()
 
 
 # ----------------------------------------------------------------------------- memory guard

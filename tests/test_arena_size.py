@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import reference_model
+from models import one_op_model, tensor
 from tflm_edu.arena_size import CORTEX_M, HOST, estimate_arena_size, live_bytes_per_step
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.memory import allocator as rp
@@ -209,22 +210,17 @@ def one_op(kind, int8=True, seed=0):
 
 
 def concatenation(n=3):
-    b = ModelBuilder()
-    xs = [b.add_input((1, 2, 3), np.int8, quant=q(0.05, 3)) for _ in range(n)]
-    y = b.add_tensor((1, 2, 3 * n), np.int8, quant=q(0.05, 3))
-    b.add_operator(Op.CONCATENATION, xs, [y], o.ConcatenationOptions(axis=2), version=2)
-    b.mark_output(y)
-    return b.build()
+    return one_op_model(Op.CONCATENATION,
+                        [tensor((1, 2, 3), np.int8, quant=q(0.05, 3)) for _ in range(n)],
+                        o.ConcatenationOptions(axis=2),
+                        tensor((1, 2, 3 * n), np.int8, quant=q(0.05, 3)), 2)
 
 
 def mean():
-    b = ModelBuilder()
-    x = b.add_input((1, 4, 4, 3), np.int8, quant=q(0.05, 3))
-    axis = b.add_tensor((2,), np.int32, data=[1, 2])
-    y = b.add_tensor((1, 1, 1, 3), np.int8, quant=q(0.04, -2))
-    b.add_operator(Op.MEAN, [x, axis], [y], o.ReducerOptions(keep_dims=True), version=2)
-    b.mark_output(y)
-    return b.build()
+    return one_op_model(Op.MEAN, [tensor((1, 4, 4, 3), np.int8, quant=q(0.05, 3)),
+                                  tensor((2,), np.int32, [1, 2])],
+                        o.ReducerOptions(keep_dims=True),
+                        tensor((1, 1, 1, 3), np.int8, quant=q(0.04, -2)), 2)
 
 
 def quantize_dequantize():

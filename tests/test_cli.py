@@ -8,24 +8,21 @@ import numpy as np
 import pytest
 
 from conftest import reference_model
+from models import one_op_model, tensor
 from tflm_edu import Interpreter
 from tflm_edu.cli import main
 from tflm_edu.schema import write_model
-from tflm_edu.schema.builder import ModelBuilder
 from tflm_edu.schema.enums import BuiltinOperator as Op
 from tflm_edu.schema.options import FullyConnectedOptions
 
 
 @pytest.fixture
 def model_path(tmp_path):
-    b = ModelBuilder()
-    x = b.add_input((1, 3), np.float32)
-    w = b.add_tensor((2, 3), np.float32, data=[[1, 2, 3], [-1, 0, 1]])
-    out = b.add_tensor((1, 2), np.float32, name="scores")
-    b.add_operator(Op.FULLY_CONNECTED, [x, w, -1], [out], FullyConnectedOptions())
-    b.mark_output(out)
+    model = one_op_model(Op.FULLY_CONNECTED,
+                         [tensor((1, 3)), tensor((2, 3), data=[[1, 2, 3], [-1, 0, 1]]), -1],
+                         FullyConnectedOptions(), tensor((1, 2), name="scores"))
     path = tmp_path / "fc.tflite"
-    path.write_bytes(write_model(b.build()))
+    path.write_bytes(write_model(model))
     return path
 
 

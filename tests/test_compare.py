@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from conftest import reference_model
+from models import float_conv_net, int8_grouped_net
 from tflm_edu import AllOpsResolver, InputError, MicroInterpreter, read_model
 from tflm_edu.arena_size.examples import small_conv_net
 from tflm_edu.compare import (Comparison, OracleUnavailableError, available_oracles,
                               compare_layers)
-from test_explain import float_conv_net, int8_grouped_net
 
 REFERENCE_MODELS = ["person_detect.tflite", "hello_world_float.tflite",
                     "hello_world_int8.tflite", "micro_speech_quantized.tflite",

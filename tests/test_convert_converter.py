@@ -2,46 +2,17 @@
 import numpy as np
 import pytest
 
+from models import gap_model, mixed_model, randomize_bn
 from tflm_edu.convert.converter import convert_sequential
 from tflm_edu.errors import ModelError
 from tflm_edu.runtime import Interpreter
 from tflm_edu.schema import ActivationFunctionType as Act, read_model, write_model
-from tflm_edu.train import (AveragePool2D, BatchNormalization, Conv2D, Dense, DepthwiseConv2D,
-                            Dropout, Flatten, GlobalAveragePool, MaxPool2D, ReLU, ReLU6, Reshape,
-                            Sequential, Softmax, architectures)
+from tflm_edu.train import BatchNormalization, Dense, ReLU, Reshape, Sequential, architectures
 
 tflm = pytest.importorskip("tflite_micro.python.tflite_micro.runtime",
                            reason="the real TFLM (pip install tflite-micro) is the oracle")
 litert = pytest.importorskip("ai_edge_litert.interpreter",
                              reason="LiteRT (pip install ai-edge-litert) is the oracle")
-
-
-def randomize_bn(model, seed=0):
-    """Untrained BN is the identity; give it statistics so that folding is really tested."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, BatchNormalization):
-            n = layer.gamma.size
-            layer.gamma[:] = rng.uniform(0.5, 1.5, n)
-            layer.beta[:] = rng.normal(0, 0.2, n)
-            layer.moving_mean[:] = rng.normal(0, 0.2, n)
-            layer.moving_var[:] = rng.uniform(0.5, 2, n)
-    return model
-
-
-def mixed_model():
-    """Every layer kind the converter handles, BN included, on a small input."""
-    return Sequential([
-        Conv2D(4, 3, padding="same"), BatchNormalization(), ReLU6(),
-        DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2), BatchNormalization(),
-        ReLU(), AveragePool2D(2), Conv2D(6, (2, 1), padding="valid", activation="relu"),
-        MaxPool2D(2, padding="same"), Dropout(0.3), Reshape((4, 6)), Flatten(), Dense(5),
-        Softmax()], input_shape=(16, 12, 2), seed=3)
-
-
-def gap_model():
-    return Sequential([Conv2D(3, 3, use_bias=False), ReLU(), GlobalAveragePool(), Dense(2)],
-                      input_shape=(6, 6, 1), seed=1)
 
 
 def run_all(data, x):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import reference_model
+from models import gap_model, mixed_model, randomize_bn
 from tflm_edu.cli import main
 from tflm_edu.convert.converter import convert_sequential
 from tflm_edu.convert.quantize import (asymmetric_params, quantize_bias, quantize_model,
@@ -16,8 +17,6 @@ from tflm_edu.schema import BuiltinOperator as Op, TensorType, load_model, read_
 from tflm_edu.schema import options as opts
 from tflm_edu.schema.builder import ModelBuilder
 from tflm_edu.train import Adam, architectures
-
-from test_convert_converter import gap_model, mixed_model, randomize_bn
 
 tflm = pytest.importorskip("tflite_micro.python.tflite_micro.runtime",
                            reason="the real TFLM (pip install tflite-micro) is the oracle")

@@ -14,7 +14,7 @@ import wave
 import numpy as np
 import pytest
 
-from conftest import ROOT, reference_file, reference_model
+from conftest import SHARED_TFLM, reference_file, reference_model
 from op_harness import random_input, run_oracle
 from tflm_edu.arena_size import estimate_arena_size
 from tflm_edu.compare import compare_layers
@@ -26,7 +26,6 @@ from tflm_edu.deploy.toolchain import have
 from tflm_edu.runtime import Interpreter
 from tflm_edu.schema import load_model
 
-SHARED_TFLM = ROOT.parent / "shared" / "tflm"
 INT8_MODELS = ["hello_world_int8", "micro_speech_quantized", "person_detect"]
 REFERENCE_MODELS = INT8_MODELS + ["hello_world_float", "magic_wand"]
 

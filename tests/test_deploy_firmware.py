@@ -7,30 +7,23 @@ import subprocess
 import pytest
 
 from tflm_edu.arena_size import estimate_arena_size
-from tflm_edu.arena_size.examples import small_conv_net
 from tflm_edu.convert.c_array import parse_c_array
 from tflm_edu.deploy import DeployError, ToolMissing
 from tflm_edu.deploy import firmware as fw
 from tflm_edu.deploy.protocol import constants_header
-from tflm_edu.schema import write_model
 
 
 @pytest.fixture(scope="module")
-def model():
-    return write_model(small_conv_net(32))
-
-
-@pytest.fixture(scope="module")
-def estimate(model):
-    return estimate_arena_size(model, "cortex-m")
+def estimate(conv_net_bytes):
+    return estimate_arena_size(conv_net_bytes, "cortex-m")
 
 
 @pytest.mark.parametrize("board", sorted(fw.BOARDS))
-def test_project_holds_model_resolver_arena_and_server(board, model, estimate, tmp_path):
-    project = fw.generate_project(model, board, tmp_path / board, estimate=estimate)
+def test_project_holds_model_resolver_arena_and_server(board, conv_net_bytes, estimate, tmp_path):
+    project = fw.generate_project(conv_net_bytes, board, tmp_path / board, estimate=estimate)
     src = project.source_dir
     ext = ".cpp" if board == "nano33ble" else ".cc"
-    assert parse_c_array((src / f"model_data{ext}").read_text()) == model
+    assert parse_c_array((src / f"model_data{ext}").read_text()) == conv_net_bytes
     resolver = (src / "model_op_resolver.h").read_text()
     assert "MicroMutableOpResolver<6>" in resolver
     assert re.findall(r"op_resolver\.(Add\w+)\(\)", resolver) == [
@@ -42,7 +35,7 @@ def test_project_holds_model_resolver_arena_and_server(board, model, estimate, t
     assert f"kTensorArenaSize = {project.arena_bytes};" in config
     assert abs(project.arena_bytes - expected_arena) <= 1024
     assert f"estimates {estimate.arena_bytes:,} bytes" in config and "+10% margin" in config
-    sha = hashlib.sha256(model).digest()
+    sha = hashlib.sha256(conv_net_bytes).digest()
     assert ", ".join(f"0x{b:02x}" for b in sha[:8]) in config
     assert f'kBoardName[] = "{board}"' in config
     for name in ("protocol_server.h", f"protocol_server{ext}", "tflm_runner.h",
@@ -70,9 +63,9 @@ def test_project_holds_model_resolver_arena_and_server(board, model, estimate, t
     assert "README.md" in project.tree() and board in repr(project)
 
 
-def test_board_config_compiles_with_the_protocol_header(model, estimate, tmp_path):
+def test_board_config_compiles_with_the_protocol_header(conv_net_bytes, estimate, tmp_path):
     """board_config.h must fill a BoardDescription: compile exactly that, on the host."""
-    project = fw.generate_project(model, "stm32f746", tmp_path / "p", estimate=estimate)
+    project = fw.generate_project(conv_net_bytes, "stm32f746", tmp_path / "p", estimate=estimate)
     probe = project.source_dir / "probe.cc"
     probe.write_text('#include "board_config.h"\n#include "protocol_server.h"\n'
                      "tflm_edu::BoardDescription d = {kBoardName, {2, 0, 0}, kModelSha256,\n"
@@ -86,15 +79,15 @@ def test_board_config_compiles_with_the_protocol_header(model, estimate, tmp_pat
     assert result.returncode == 0, result.stderr
 
 
-def test_unknown_board_and_too_big_model(model, estimate, tmp_path):
+def test_unknown_board_and_too_big_model(conv_net_bytes, estimate, tmp_path):
     with pytest.raises(DeployError, match="unknown board 'uno'; supported: nano33ble"):
-        fw.generate_project(model, "uno", tmp_path)
+        fw.generate_project(conv_net_bytes, "uno", tmp_path)
 
     class Huge:
         arena_bytes = 10 * 1024 * 1024
     with pytest.raises(DeployError, match="11,534,336-byte arena but Arduino Nano 33 BLE "
                                           "Sense .* has 262,144 bytes"):
-        fw.generate_project(model, "nano33ble", tmp_path, estimate=Huge())
+        fw.generate_project(conv_net_bytes, "nano33ble", tmp_path, estimate=Huge())
 
 
 def test_board_names_and_aliases_come_from_tflm_edu_boards():
@@ -112,12 +105,12 @@ def test_arena_margin_rounds_up_to_kib():
     assert fw.arena_with_margin(82_296) == 91_136
 
 
-def test_missing_tools_say_what_to_install(model, estimate, tmp_path, monkeypatch):
+def test_missing_tools_say_what_to_install(conv_net_bytes, estimate, tmp_path, monkeypatch):
     monkeypatch.setattr(fw.shutil, "which", lambda name: None)
-    arduino = fw.generate_project(model, "nano33ble", tmp_path / "a", estimate=estimate)
+    arduino = fw.generate_project(conv_net_bytes, "nano33ble", tmp_path / "a", estimate=estimate)
     with pytest.raises(ToolMissing, match="arduino-cli is not installed.*lib install"):
         arduino.build()
-    pio = fw.generate_project(model, "sparkfun_edge", tmp_path / "b", estimate=estimate)
+    pio = fw.generate_project(conv_net_bytes, "sparkfun_edge", tmp_path / "b", estimate=estimate)
     with pytest.raises(ToolMissing, match="pip install platformio"):
         pio.build(port="/dev/ttyUSB0")
     assert pio.commands("/dev/ttyUSB0")[0][-3:] == ["upload", "--upload-port", "/dev/ttyUSB0"]
@@ -125,12 +118,12 @@ def test_missing_tools_say_what_to_install(model, estimate, tmp_path, monkeypatc
                                                         "/dev/ttyACM0"]
 
 
-def test_build_streams_the_tool_output(model, estimate, tmp_path, monkeypatch):
+def test_build_streams_the_tool_output(conv_net_bytes, estimate, tmp_path, monkeypatch):
     fake = tmp_path / "arduino-cli"
     fake.write_text("#!/bin/sh\necho compiling \"$@\"\n")
     fake.chmod(0o755)
     monkeypatch.setattr(fw.shutil, "which", lambda name: str(fake))
-    project = fw.generate_project(model, "nano33ble", tmp_path / "a", estimate=estimate)
+    project = fw.generate_project(conv_net_bytes, "nano33ble", tmp_path / "a", estimate=estimate)
     lines = []
     project.build(echo=lines.append)
     assert lines == [f"compiling compile --fqbn arduino:mbed_nano:nano33ble {project.source_dir}"]

@@ -4,19 +4,17 @@ byte before any microcontroller is involved."""
 import numpy as np
 import pytest
 
-from conftest import reference_model
-from test_deploy_emulated import SHARED_TFLM
-from tflm_edu.arena_size.examples import small_conv_net, tiny_dense_net
+from conftest import SHARED_TFLM, reference_model
+from models import small_conv_net_bytes, tiny_dense_net_bytes
 from tflm_edu.deploy.emulator import HostBoard
 from tflm_edu.deploy.firmware import generate_project
 from tflm_edu.deploy.toolchain import have
 from tflm_edu.deploy.verify import verify
-from tflm_edu.schema import write_model
 
 
 def models():
-    yield "tiny_dense_net", lambda: write_model(tiny_dense_net())
-    yield "small_conv_net", lambda: write_model(small_conv_net(32))
+    yield "tiny_dense_net", tiny_dense_net_bytes
+    yield "small_conv_net", small_conv_net_bytes
     for name in ("hello_world_int8", "person_detect"):
         yield name, lambda name=name: reference_model(f"{name}.tflite").read_bytes()
 

@@ -93,17 +93,15 @@ def test_quantize_and_dequantize_use_scale_and_zero_point():
 
 def _sine_model_bytes():
     """A 1 -> 1 FULLY_CONNECTED int8 model: out = in * 2 (scale 1, zero points 0)."""
+    from models import one_op_model, tensor
     from tflm_edu.schema import options as opts
-    from tflm_edu.schema.builder import ModelBuilder, quantization
+    from tflm_edu.schema.builder import quantization
     from tflm_edu.schema.enums import BuiltinOperator
-    b = ModelBuilder()
-    x = b.add_input([1, 1], np.int8, name="x", quant=quantization(1.0, 0))
-    w = b.add_tensor([1, 1], np.int8, name="w", data=np.array([[2]], np.int8),
-                     quant=quantization(1.0, 0))
-    y = b.mark_output(b.add_tensor([1, 1], np.int8, name="y", quant=quantization(1.0, 0)))
-    b.add_operator(BuiltinOperator.FULLY_CONNECTED, [x, w, -1], [y],
-                   opts.FullyConnectedOptions())
-    return tflm_edu.write_model(b.build())
+    model = one_op_model(BuiltinOperator.FULLY_CONNECTED, [
+        tensor([1, 1], np.int8, quant=quantization(1.0, 0), name="x"),
+        tensor([1, 1], np.int8, np.array([[2]], np.int8), quantization(1.0, 0), "w"), -1,
+    ], opts.FullyConnectedOptions(), tensor([1, 1], np.int8, quant=quantization(1.0, 0), name="y"))
+    return tflm_edu.write_model(model)
 
 
 def test_run_model_matches_one_invoke_at_a_time():

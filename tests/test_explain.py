@@ -7,72 +7,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from conftest import reference_model  # noqa: E402
+from models import float_conv_net, int8_grouped_net  # noqa: E402
 from tflm_edu import InputError  # noqa: E402
 from tflm_edu.arena_size.examples import small_conv_net  # noqa: E402
 from tflm_edu.explain import EXPLAINED_OPS, explain  # noqa: E402
 from tflm_edu.viz import allocated_interpreter  # noqa: E402
-from tflm_edu.schema import options as o  # noqa: E402
-from tflm_edu.schema.builder import ModelBuilder, quantization  # noqa: E402
-from tflm_edu.schema.enums import ActivationFunctionType as Act  # noqa: E402
-from tflm_edu.schema.enums import BuiltinOperator as Op  # noqa: E402
-from tflm_edu.schema.enums import Padding  # noqa: E402
-
-
-# Small ModelBuilder models (also used by test_viz and test_compare): shapes that exercise
-# padding, dilation, strides, groups and depth multipliers in few bytes.
-
-def float_conv_net(seed: int = 0):
-    """CONV_2D (dilated, SAME, RELU) -> DEPTHWISE_CONV_2D (x2, stride 2) ->
-    AVERAGE_POOL_2D (SAME, ragged border) -> RESHAPE -> FULLY_CONNECTED, all float32."""
-    rng = np.random.default_rng(seed)
-    b = ModelBuilder(description="float_conv_net")
-    x = b.add_input((1, 9, 9, 2), np.float32)
-
-    def const(shape):
-        return b.add_tensor(shape, np.float32, data=rng.normal(size=shape).astype(np.float32))
-
-    y = b.add_tensor((1, 9, 9, 4), np.float32)
-    b.add_operator(Op.CONV_2D, [x, const((4, 3, 3, 2)), const((4,))], [y],
-                   o.Conv2DOptions(Padding.SAME, 1, 1, Act.RELU, 2, 2), version=2)
-    z = b.add_tensor((1, 5, 5, 8), np.float32)
-    b.add_operator(Op.DEPTHWISE_CONV_2D, [y, const((1, 3, 3, 8)), const((8,))], [z],
-                   o.DepthwiseConv2DOptions(Padding.SAME, 2, 2, 2), version=2)
-    p = b.add_tensor((1, 3, 3, 8), np.float32)
-    b.add_operator(Op.AVERAGE_POOL_2D, [z], [p], o.Pool2DOptions(Padding.SAME, 2, 2, 2, 2))
-    shape = b.add_tensor((2,), np.int32, data=[1, 72])
-    flat = b.add_tensor((1, 72), np.float32)
-    b.add_operator(Op.RESHAPE, [p, shape], [flat], o.ReshapeOptions(new_shape=(1, 72)))
-    out = b.add_tensor((1, 5), np.float32)
-    b.add_operator(Op.FULLY_CONNECTED, [flat, const((5, 72)), const((5,))], [out],
-                   o.FullyConnectedOptions())
-    b.mark_output(out)
-    return b.build()
-
-
-def int8_grouped_net(seed: int = 0):
-    """An int8 grouped CONV_2D (2 groups, asymmetric output zero point, RELU6) and a
-    DEPTHWISE_CONV_2D with depth_multiplier 2: the index arithmetic small_conv_net lacks."""
-    rng = np.random.default_rng(seed)
-    b = ModelBuilder(description="int8_grouped_net")
-    x = b.add_input((1, 7, 7, 4), np.int8, quant=quantization(0.02, 5))
-    scales = rng.uniform(0.005, 0.02, 6)
-    w = b.add_tensor((6, 3, 3, 2), np.int8, data=rng.integers(-127, 128, (6, 3, 3, 2)),
-                     quant=quantization(scales, 0, 0))
-    bias = b.add_tensor((6,), np.int32, data=rng.integers(-500, 500, 6),
-                        quant=quantization(0.02 * scales, 0))
-    y = b.add_tensor((1, 4, 4, 6), np.int8, quant=quantization(0.03, -7))
-    b.add_operator(Op.CONV_2D, [x, w, bias], [y],
-                   o.Conv2DOptions(Padding.SAME, 2, 2, Act.RELU6), version=6)
-    scales = rng.uniform(0.005, 0.02, 12)
-    w2 = b.add_tensor((1, 3, 3, 12), np.int8, data=rng.integers(-127, 128, (1, 3, 3, 12)),
-                      quant=quantization(scales, 0, 3))
-    bias2 = b.add_tensor((12,), np.int32, data=rng.integers(-500, 500, 12),
-                         quant=quantization(0.03 * scales, 0))
-    z = b.add_tensor((1, 2, 2, 12), np.int8, quant=quantization(0.05, 3))
-    b.add_operator(Op.DEPTHWISE_CONV_2D, [y, w2, bias2], [z],
-                   o.DepthwiseConv2DOptions(Padding.VALID, 1, 1, 2), version=3)
-    b.mark_output(z)
-    return b.build()
 
 
 def _with_random_input(model, seed=0):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import reference_model
+from models import one_op_model, tensor
 from tflm_edu import (AllocationError, AllOpsResolver, InputError, Interpreter, MicroInterpreter,
                       MicroMutableOpResolver, load_model, write_model)
 from tflm_edu.arena_size import estimate_arena_size
@@ -137,16 +138,13 @@ def test_an_arena_below_what_tflm_needs_fails_as_tflm_fails():
 
 
 def test_missing_op_uses_tflm_wording_and_names_the_fix():
-    b = ModelBuilder()
-    x = b.add_input((1, 4, 4, 1), np.float32)
-    w = b.add_tensor((1, 1, 1, 1), np.float32, data=[[[[1.0]]]])
-    out = b.add_tensor((1, 4, 4, 1), np.float32)
-    b.add_operator(Op.CONV_2D, [x, w, -1], [out], Conv2DOptions(stride_w=1, stride_h=1))
-    b.mark_output(out)
+    model = one_op_model(Op.CONV_2D,
+                         [tensor((1, 4, 4, 1)), tensor((1, 1, 1, 1), data=[[[[1.0]]]]), -1],
+                         Conv2DOptions(stride_w=1, stride_h=1), tensor((1, 4, 4, 1)))
     resolver = MicroMutableOpResolver(1).add_fully_connected()
     with pytest.raises(AllocationError, match=r"Didn't find op for builtin opcode 'CONV_2D'.*"
                                               r"resolver\.add_conv_2d\(\)"):
-        MicroInterpreter(b.build(), resolver, None).allocate_tensors()
+        MicroInterpreter(model, resolver, None).allocate_tensors()
 
 
 def test_resolver_capacity_is_enforced():

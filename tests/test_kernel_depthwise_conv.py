@@ -1,83 +1,18 @@
 """DEPTHWISE_CONV_2D against the real TFLM: int8 (per-channel and per-tensor filters) and
 float32, over depth multipliers, strides, dilations, SAME/VALID, activations, batches."""
-import math
-
 import numpy as np
 import pytest
 
+from models import dw_model
 from op_harness import check_model, run_tflm_edu
 from tflm_edu import ModelError
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.schema import read_model, write_model
-from tflm_edu.schema.builder import ModelBuilder, quantization
-from tflm_edu.schema.enums import ActivationFunctionType as Act, BuiltinOperator as Op
-from tflm_edu.schema.enums import Padding
+from tflm_edu.schema.enums import ActivationFunctionType as Act, Padding
 from tflm_edu.schema.options import DepthwiseConv2DOptions
 
 SAME, VALID = Padding.SAME, Padding.VALID
-
-
-def out_size(size, k, stride, dilation, padding):
-    effective = (k - 1) * dilation + 1
-    if padding == SAME:
-        return math.ceil(size / stride)
-    return math.ceil((size - effective + 1) / stride)
-
-
-def dw_model(dtype=np.int8, batches=1, hw=(7, 7), depth=3, kernel=(3, 3), multiplier=1,
-             stride=(1, 1), dilation=(1, 1), padding=SAME, act=Act.NONE, bias=True,
-             per_channel=True, input_zp=None, output_zp=None, out_scale=None,
-             filter_scale=None, filter_data=None, output_shape=None, options=None,
-             filter_shape=None, bias_size=None, filter_axis=3, filter_is_input=False,
-             seed=0):
-    """A one-op model; the *_shape / bias_size / filter_axis arguments make it malformed."""
-    rng = np.random.default_rng(seed)
-    b = ModelBuilder()
-    out_depth = depth * multiplier
-    filter_shape = filter_shape or (1, *kernel, out_depth)
-    bias_size = bias_size or out_depth
-    if output_shape is None:
-        output_shape = (batches, out_size(hw[0], kernel[0], stride[0], dilation[0], padding),
-                        out_size(hw[1], kernel[1], stride[1], dilation[1], padding), out_depth)
-    if options is None:
-        options = DepthwiseConv2DOptions(
-            padding=padding, stride_h=stride[0], stride_w=stride[1], depth_multiplier=multiplier,
-            fused_activation_function=act, dilation_h_factor=dilation[0],
-            dilation_w_factor=dilation[1])
-    if dtype == np.float32:
-        weights = rng.standard_normal(filter_shape) if filter_data is None else filter_data
-        x = b.add_input((batches, *hw, depth), np.float32)
-        w = b.add_input(filter_shape, np.float32) if filter_is_input else \
-            b.add_tensor(filter_shape, np.float32, data=weights)
-        bias_t = b.add_tensor((bias_size,), np.float32, data=rng.standard_normal(bias_size)) \
-            if bias else -1
-        out = b.add_tensor(output_shape, np.float32)
-        version = 2 if dilation != (1, 1) else 1
-    else:
-        in_scale = rng.uniform(0.01, 0.1)
-        out_scale = rng.uniform(0.02, 0.2) if out_scale is None else out_scale
-        if filter_scale is None:
-            filter_scale = rng.uniform(0.002, 0.05, out_depth if per_channel else 1)
-        input_zp = int(rng.integers(-30, 30)) if input_zp is None else input_zp
-        output_zp = int(rng.integers(-20, 20)) if output_zp is None else output_zp
-        weights = rng.integers(-127, 128, filter_shape) if filter_data is None else filter_data
-        x = b.add_input((batches, *hw, depth), np.int8, quant=quantization(in_scale, input_zp))
-        w_quant = quantization(filter_scale, 0, filter_axis)
-        w = b.add_input(filter_shape, np.int8, quant=w_quant) if filter_is_input else \
-            b.add_tensor(filter_shape, np.int8, data=weights, quant=w_quant)
-        bias_t = b.add_tensor((bias_size,), np.int32, data=rng.integers(-3000, 3000, bias_size),
-                              quant=quantization(in_scale * np.resize(filter_scale, bias_size),
-                                                 0)) if bias else -1
-        out = b.add_tensor(output_shape, np.int8, quant=quantization(out_scale, output_zp))
-        version = 3
-    # Without bias the op gets two inputs: TFLM's depthwise Prepare dereferences a bias
-    # given as -1 (it deallocates a null temp tensor) and crashes the oracle.
-    inputs = [x, w] if not bias else [x, w, bias_t]
-    b.add_operator(Op.DEPTHWISE_CONV_2D, inputs, [out], options, version=version)
-    b.mark_output(out)
-    return b.build()
-
 
 # ----------------------------------------------------------------------------- int8
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from models import one_op_model, tensor
 from op_harness import check_model
 from tflm_edu import ModelError
 from tflm_edu.interpreter import MicroInterpreter
@@ -36,22 +37,18 @@ def binary_model(op, shape1, shape2, dtype, act=Act.NONE, seed=0, const2=False, 
     quantized = dtype in (np.int8, np.int16)
     q1, q2, qo = quants or ((random_quant(rng, dtype) for _ in range(3)) if quantized
                             else (None, None, None))
-    b = ModelBuilder()
-    x1 = b.add_input(shape1, dtype, quant=q1)
+    x1 = tensor(shape1, dtype, quant=q1)
     if const2:
         data = (rng.standard_normal(shape2) * 2 if dtype == np.float32 else
                 rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, shape2, endpoint=True))
-        x2 = b.add_tensor(shape2, dtype, data=data, quant=q2)
+        x2 = tensor(shape2, dtype, data, q2)
     else:
-        x2 = b.add_input(shape2, dtype, quant=q2)
+        x2 = tensor(shape2, dtype, quant=q2)
     out_shape = out_shape if out_shape is not None else np.broadcast_shapes(shape1, shape2)
-    out = b.add_tensor(out_shape, dtype, quant=qo)
     version = {np.float32: 1, np.int8: 2, np.int16: 3, np.int32: 1}[np.dtype(dtype).type]
     options = AddOptions(fused_activation_function=act) if op == ADD else \
         MulOptions(fused_activation_function=act)
-    b.add_operator(op, [x1, x2], [out], options, version=version)
-    b.mark_output(out)
-    return b.build()
+    return one_op_model(op, [x1, x2], options, tensor(out_shape, dtype, quant=qo), version)
 
 
 # Broadcasting patterns: equal shapes, one side scalar, inner/outer/middle broadcasts,
@@ -193,13 +190,9 @@ def test_int32_mul_scalar_constant():
 
 def unary_model(op, shape, dtype, in_quant=None, out_quant=None, out_dtype=None,
                 version=1):
-    b = ModelBuilder()
-    x = b.add_input(shape, dtype, quant=in_quant)
-    out = b.add_tensor(shape, out_dtype or dtype, quant=out_quant)
     options = {Op.QUANTIZE: QuantizeOptions(), Op.DEQUANTIZE: DequantizeOptions()}.get(op)
-    b.add_operator(op, [x], [out], options, version=version)
-    b.mark_output(out)
-    return b.build()
+    return one_op_model(op, [tensor(shape, dtype, quant=in_quant)], options,
+                        tensor(shape, out_dtype or dtype, quant=out_quant), version)
 
 
 # (input scale, input zero point, output scale, output zero point): equal quantization,
@@ -393,13 +386,10 @@ def test_mul_output_not_the_broadcast_shape():
 
 
 def test_add_mixed_types():
-    b = ModelBuilder()
-    x1, x2 = b.add_input((3,), np.float32), b.add_input((3,), np.int32)
-    out = b.add_tensor((3,), np.float32)
-    b.add_operator(ADD, [x1, x2], [out], AddOptions())
-    b.mark_output(out)
+    model = one_op_model(ADD, [tensor((3,)), tensor((3,), np.int32)], AddOptions(),
+                         tensor((3,)))
     with pytest.raises(ModelError, match="one type"):
-        allocate(b.build())
+        allocate(model)
 
 
 def test_add_int8_without_quantization():
@@ -452,10 +442,6 @@ def test_dequantize_needs_a_quantized_input():
 
 
 def test_relu_output_size_mismatch():
-    b = ModelBuilder()
-    x = b.add_input((4,), np.float32)
-    out = b.add_tensor((5,), np.float32)
-    b.add_operator(Op.RELU, [x], [out])
-    b.mark_output(out)
+    model = one_op_model(Op.RELU, [tensor((4,))], None, tensor((5,)))
     with pytest.raises(ModelError, match="differ in size"):
-        allocate(b.build())
+        allocate(model)

@@ -3,12 +3,13 @@ zero points, and float32 (where TFLM calls libm's expf / tanhf)."""
 import numpy as np
 import pytest
 
+from models import one_op_model, tensor
 from op_harness import check_model
 from tflm_edu import ModelError
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.schema import read_model, write_model
-from tflm_edu.schema.builder import ModelBuilder, quantization
+from tflm_edu.schema.builder import quantization
 from tflm_edu.schema.enums import BuiltinOperator as Op
 
 LOGISTIC, TANH = Op.LOGISTIC, Op.TANH
@@ -18,19 +19,16 @@ ALL_INT8 = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16)
 
 def activation_model(op, shape, dtype, in_scale=0.1, in_zp=0, out_quant=None, out_dtype=None,
                      out_shape=None):
-    b = ModelBuilder()
     if dtype == np.float32:
-        x = b.add_input(shape, np.float32)
-        out = b.add_tensor(out_shape or shape, out_dtype or np.float32)
+        x = tensor(shape, np.float32)
+        out = tensor(out_shape or shape, out_dtype or np.float32)
         version = 1
     else:
-        x = b.add_input(shape, np.int8, quant=quantization(in_scale, in_zp))
-        out = b.add_tensor(out_shape or shape, out_dtype or np.int8,
-                           quant=out_quant or OUTPUT_QUANT[op])
+        x = tensor(shape, np.int8, quant=quantization(in_scale, in_zp))
+        out = tensor(out_shape or shape, out_dtype or np.int8,
+                     quant=out_quant or OUTPUT_QUANT[op])
         version = 2
-    b.add_operator(op, [x], [out], version=version)
-    b.mark_output(out)
-    return b.build()
+    return one_op_model(op, [x], None, out, version)
 
 
 # Input scales from tiny (every input near 0) to huge (radius 0: every input saturates),
@@ -126,10 +124,6 @@ def test_tiny_scale_is_rejected(op):
 
 @pytest.mark.parametrize("op", [LOGISTIC, TANH])
 def test_unsupported_type_is_rejected(op):
-    b = ModelBuilder()
-    x = b.add_input((4,), np.int32)
-    out = b.add_tensor((4,), np.int32)
-    b.add_operator(op, [x], [out])
-    b.mark_output(out)
+    model = one_op_model(op, [tensor((4,), np.int32)], None, tensor((4,), np.int32))
     with pytest.raises(ModelError, match="INT32 is not supported"):
-        allocate(b.build())
+        allocate(model)

@@ -3,12 +3,13 @@ keep_dims on and off, the global-average-pool case and the general requantizing 
 import numpy as np
 import pytest
 
+from models import one_op_model, tensor
 from op_harness import check_model as harness_check_model, run_oracle, run_tflm_edu
 from tflm_edu import ModelError
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.schema import read_model, write_model
-from tflm_edu.schema.builder import ModelBuilder, quantization
+from tflm_edu.schema.builder import quantization
 from tflm_edu.schema.enums import BuiltinOperator as Op
 from tflm_edu.schema.options import ReducerOptions
 
@@ -23,7 +24,6 @@ def expected_shape(shape, axes, keep_dims):
 def mean_model(shape, axes, keep_dims, dtype, seed=0, same_quant=False, out_shape=None,
                axis_shape=None):
     rng = np.random.default_rng(seed)
-    b = ModelBuilder()
     in_quant = out_quant = None
     if dtype == np.int8:
         in_quant = quantization(rng.uniform(0.01, 0.2), int(rng.integers(-128, 128)))
@@ -32,16 +32,13 @@ def mean_model(shape, axes, keep_dims, dtype, seed=0, same_quant=False, out_shap
     elif dtype == np.int16:
         in_quant = quantization(rng.uniform(1e-4, 1e-3), 0)
         out_quant = in_quant if same_quant else quantization(rng.uniform(5e-5, 2e-3), 0)
-    x = b.add_input(shape, dtype, quant=in_quant)
     axes = np.asarray(axes, np.int32)
-    axis = b.add_tensor(axis_shape or axes.shape, np.int32, data=axes)
-    out = b.add_tensor(out_shape or expected_shape(shape, axes.tolist(), keep_dims), dtype,
-                       quant=out_quant)
+    out = tensor(out_shape or expected_shape(shape, axes.tolist(), keep_dims), dtype,
+                 quant=out_quant)
     version = {np.float32: 1, np.int8: 2, np.int16: 3}[dtype]
-    b.add_operator(Op.MEAN, [x, axis], [out], ReducerOptions(keep_dims=keep_dims),
-                   version=version)
-    b.mark_output(out)
-    return b.build()
+    return one_op_model(Op.MEAN, [tensor(shape, dtype, quant=in_quant),
+                                  tensor(axis_shape or axes.shape, np.int32, axes)],
+                        ReducerOptions(keep_dims=keep_dims), out, version)
 
 
 def check_model(model, seed=0, inputs=None):
@@ -135,28 +132,21 @@ def test_float_negative_zeros():
 def test_axes_from_a_graph_input():
     """The axis tensor need not be constant: then it is resolved on every invoke."""
     for dtype in (np.float32, np.int8):
-        b = ModelBuilder()
         quant = quantization(0.05, -3) if dtype == np.int8 else None
-        x = b.add_input((2, 3, 4), dtype, quant=quant)
-        axis = b.add_input((2,), np.int32)
-        out = b.add_tensor((2,), dtype, quant=quant)
-        b.add_operator(Op.MEAN, [x, axis], [out], ReducerOptions(keep_dims=False))
-        b.mark_output(out)
+        model = one_op_model(Op.MEAN, [tensor((2, 3, 4), dtype, quant=quant),
+                                       tensor((2,), np.int32)],
+                             ReducerOptions(keep_dims=False), tensor((2,), dtype, quant=quant))
         rng = np.random.default_rng(7)
         data = (rng.standard_normal((2, 3, 4)) if dtype == np.float32
                 else rng.integers(-128, 128, (2, 3, 4))).astype(dtype)
         for axes in ([1, 2], [-1, -2], [2, 1]):
-            check_model(b.build(), inputs=[data, np.array(axes, np.int32)])
+            check_model(model, inputs=[data, np.array(axes, np.int32)])
 
 
 def test_bad_axis_from_a_graph_input_fails_at_invoke():
-    b = ModelBuilder()
-    x = b.add_input((2, 3, 4), np.float32)
-    axis = b.add_input((1,), np.int32)
-    out = b.add_tensor((2, 3), np.float32)
-    b.add_operator(Op.MEAN, [x, axis], [out], ReducerOptions())
-    b.mark_output(out)
-    interpreter = MicroInterpreter(read_model(write_model(b.build())), AllOpsResolver(), None)
+    model = one_op_model(Op.MEAN, [tensor((2, 3, 4)), tensor((1,), np.int32)], ReducerOptions(),
+                         tensor((2, 3)))
+    interpreter = MicroInterpreter(read_model(write_model(model)), AllOpsResolver(), None)
     interpreter.allocate_tensors()
     interpreter.input(1).data[...] = 5
     with pytest.raises(ModelError, match="axis 5 is out of range"):
@@ -184,24 +174,16 @@ def test_wrong_output_shape_is_rejected():
 
 
 def test_axis_type_is_checked():
-    b = ModelBuilder()
-    x = b.add_input((2, 3), np.float32)
-    axis = b.add_tensor((1,), np.int8, data=[1])
-    out = b.add_tensor((2,), np.float32)
-    b.add_operator(Op.MEAN, [x, axis], [out], ReducerOptions())
-    b.mark_output(out)
+    model = one_op_model(Op.MEAN, [tensor((2, 3)), tensor((1,), np.int8, [1])], ReducerOptions(),
+                         tensor((2,)))
     with pytest.raises(ModelError, match="axis tensor must be int32"):
-        allocate(b.build())
+        allocate(model)
 
 
 def test_missing_axis_input_is_rejected():
-    b = ModelBuilder()
-    x = b.add_input((2, 3), np.float32)
-    out = b.add_tensor((2,), np.float32)
-    b.add_operator(Op.MEAN, [x], [out], ReducerOptions())
-    b.mark_output(out)
+    model = one_op_model(Op.MEAN, [tensor((2, 3))], ReducerOptions(), tensor((2,)))
     with pytest.raises(ModelError, match="mean takes 2 inputs"):
-        allocate(b.build())
+        allocate(model)
 
 
 def test_scratch_buffers_are_requested():

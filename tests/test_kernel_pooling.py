@@ -2,13 +2,14 @@
 import numpy as np
 import pytest
 
+from models import one_op_model, tensor
 from op_harness import check_model
 from tflm_edu import ModelError
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.kernels.quantization_util import compute_padding_height_width
 from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.schema import read_model, write_model
-from tflm_edu.schema.builder import ModelBuilder, quantization
+from tflm_edu.schema.builder import quantization
 from tflm_edu.schema.enums import ActivationFunctionType as Act, BuiltinOperator as Op
 from tflm_edu.schema.enums import Padding
 from tflm_edu.schema.options import Pool2DOptions
@@ -25,21 +26,17 @@ def pool_model(op, shape, filter_hw, stride_hw, padding, dtype, act=Act.NONE, se
             stride_hw[0], stride_hw[1], 1, 1, height, width, filter_hw[0], filter_hw[1],
             padding)
         out_shape = (batches, out_h, out_w, depth)
-    b = ModelBuilder()
     quant = None
     if dtype != np.float32:
         scale = rng.uniform(0.01, 0.2) if dtype == np.int8 else rng.uniform(1e-4, 1e-3)
         zero_point = int(rng.integers(-30, 30)) if dtype == np.int8 else 0
         quant = quantization(scale, zero_point)
-    x = b.add_input(shape, dtype, quant=quant)
-    out = b.add_tensor(out_shape, dtype, quant=out_quant or quant)
     version = {np.float32: 1, np.int8: 2, np.int16: 3}[dtype]
-    b.add_operator(op, [x], [out], Pool2DOptions(
+    return one_op_model(op, [tensor(shape, dtype, quant=quant)], Pool2DOptions(
         padding=padding, stride_w=stride_hw[1], stride_h=stride_hw[0],
         filter_width=filter_hw[1], filter_height=filter_hw[0],
-        fused_activation_function=act), version=version)
-    b.mark_output(out)
-    return b.build()
+        fused_activation_function=act), tensor(out_shape, dtype, quant=out_quant or quant),
+        version)
 
 
 AVG, MAX = Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D
@@ -97,8 +94,8 @@ def test_activation_bounds_quantize_in_float32():
         for act in (Act.RELU_N1_TO_1, Act.RELU6):
             model = pool_model(op, (1, 1, 8, 1), (1, 1), (1, 1), VALID, np.int8, act,
                                out_quant=None)
-            for tensor in model.subgraphs[0].tensors:
-                tensor.quantization = quantization(0.4, 0)
+            for t in model.subgraphs[0].tensors:
+                t.quantization = quantization(0.4, 0)
             x = np.array([-5, -3, -2, 0, 2, 3, 4, 16], np.int8).reshape(1, 1, 8, 1)
             ours = check_model(model, inputs=[x])
             if act == Act.RELU_N1_TO_1:
@@ -168,13 +165,10 @@ def test_valid_filter_larger_than_input_is_rejected():
 
 
 def test_rank_is_checked():
-    b = ModelBuilder()
-    x = b.add_input((4, 4, 1), np.float32)
-    out = b.add_tensor((2, 2, 1), np.float32)
-    b.add_operator(MAX, [x], [out], Pool2DOptions(VALID, 2, 2, 2, 2))
-    b.mark_output(out)
+    model = one_op_model(MAX, [tensor((4, 4, 1))], Pool2DOptions(VALID, 2, 2, 2, 2),
+                         tensor((2, 2, 1)))
     with pytest.raises(ModelError, match="input must be 4-D"):
-        allocate(b.build())
+        allocate(model)
 
 
 def test_quantized_rescale_is_rejected():
@@ -185,10 +179,7 @@ def test_quantized_rescale_is_rejected():
 
 
 def test_unsupported_type_is_rejected():
-    b = ModelBuilder()
-    x = b.add_input((1, 4, 4, 1), np.int32)
-    out = b.add_tensor((1, 2, 2, 1), np.int32)
-    b.add_operator(AVG, [x], [out], Pool2DOptions(VALID, 2, 2, 2, 2))
-    b.mark_output(out)
+    model = one_op_model(AVG, [tensor((1, 4, 4, 1), np.int32)], Pool2DOptions(VALID, 2, 2, 2, 2),
+                         tensor((1, 2, 2, 1), np.int32))
     with pytest.raises(ModelError, match="INT32 is not supported"):
-        allocate(b.build())
+        allocate(model)

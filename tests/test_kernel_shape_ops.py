@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from models import one_op_model, tensor
 from op_harness import check_model, run_oracle, run_tflm_edu
 from tflm_edu import ModelError
 from tflm_edu.interpreter import MicroInterpreter
@@ -53,17 +54,12 @@ def random_data(rng, shape, dtype):
 
 
 def reshape_model(in_shape, out_shape, dtype, shape_input="const", new_shape=None):
-    b = ModelBuilder()
     q = quant_for(dtype)
-    x = b.add_input(in_shape, dtype, quant=q)
-    inputs = [x]
+    inputs = [tensor(in_shape, dtype, quant=q)]
     if shape_input == "const":
-        inputs.append(b.add_tensor((len(out_shape),), np.int32, data=np.array(out_shape)))
-    out = b.add_tensor(out_shape, dtype, quant=q)
+        inputs.append(tensor((len(out_shape),), np.int32, np.array(out_shape)))
     options = ReshapeOptions(new_shape=tuple(new_shape)) if new_shape is not None else None
-    b.add_operator(Op.RESHAPE, inputs, [out], options)
-    b.mark_output(out)
-    return b.build()
+    return one_op_model(Op.RESHAPE, inputs, options, tensor(out_shape, dtype, quant=q))
 
 
 RESHAPES = [((1, 96, 96, 1), (1, 9216)), ((2, 3, 4), (4, 6)), ((24,), (2, 3, 2, 2)),
@@ -117,12 +113,9 @@ def test_reshape_type_mismatch():
 
 
 def shape_model(in_shape, dtype=np.float32, out_type=np.int32, out_len=None):
-    b = ModelBuilder()
-    x = b.add_input(in_shape, dtype, quant=quant_for(dtype))
-    out = b.add_tensor((len(in_shape) if out_len is None else out_len,), out_type)
-    b.add_operator(Op.SHAPE, [x], [out], ShapeOptions(out_type=TensorType.INT32))
-    b.mark_output(out)
-    return b.build()
+    return one_op_model(Op.SHAPE, [tensor(in_shape, dtype, quant=quant_for(dtype))],
+                        ShapeOptions(out_type=TensorType.INT32),
+                        tensor((len(in_shape) if out_len is None else out_len,), out_type))
 
 
 @pytest.mark.parametrize("in_shape", [(1, 96, 96, 1), (7,), (2, 3, 4, 5, 6), (1, 1)])
@@ -159,21 +152,15 @@ def slice_shape(in_shape, begin, end, strides, begin_mask=0, end_mask=0, shrink=
 
 def strided_slice_model(in_shape, begin, end, strides, dtype=np.float32, out_shape=None,
                         const_indices=True, **masks):
-    b = ModelBuilder()
     q = quant_for(dtype)
-    x = b.add_input(in_shape, dtype, quant=q)
     n = len(begin)
-    index_tensors = [b.add_tensor((n,), np.int32, data=np.array(v, np.int32))
-                     if const_indices else b.add_input((n,), np.int32)
+    index_tensors = [tensor((n,), np.int32, np.array(v, np.int32) if const_indices else None)
                      for v in (begin, end, strides)]
     if out_shape is None:
         out_shape = slice_shape(in_shape, begin, end, strides, masks.get("begin_mask", 0),
                                 masks.get("end_mask", 0), masks.get("shrink_axis_mask", 0))
-    out = b.add_tensor(out_shape, dtype, quant=q)
-    b.add_operator(Op.STRIDED_SLICE, [x] + index_tensors, [out], StridedSliceOptions(**masks),
-                   version=4)
-    b.mark_output(out)
-    return b.build()
+    return one_op_model(Op.STRIDED_SLICE, [tensor(in_shape, dtype, quant=q)] + index_tensors,
+                        StridedSliceOptions(**masks), tensor(out_shape, dtype, quant=q), 4)
 
 
 def random_slice(rng, shape):
@@ -315,17 +302,12 @@ def test_strided_slice_wrong_output_shape():
 
 
 def pack_model(in_shape, count, axis, dtype, out_shape=None, values_count=None):
-    b = ModelBuilder()
     q = quant_for(dtype)
-    inputs = [b.add_input(in_shape, dtype, quant=q) for _ in range(count)]
     if out_shape is None:
         out_shape = np.stack([np.zeros(in_shape)] * count, axis=axis).shape
-    out = b.add_tensor(out_shape, dtype, quant=q)
-    b.add_operator(Op.PACK, inputs, [out],
-                   PackOptions(values_count=count if values_count is None else values_count,
-                               axis=axis), version=2)
-    b.mark_output(out)
-    return b.build()
+    return one_op_model(Op.PACK, [tensor(in_shape, dtype, quant=q)] * count,
+                        PackOptions(values_count=count if values_count is None else values_count,
+                                    axis=axis), tensor(out_shape, dtype, quant=q), 2)
 
 
 PACKS = [((), 2, 0), ((3,), 1, 0), ((3,), 4, 1), ((3,), 3, -1), ((2, 3), 3, 1),
@@ -389,23 +371,17 @@ def test_dynamic_batch_flatten_chain(dtype):
 def concat_model(shapes, axis, dtype, out_shape=None, act=Act.NONE, quants=None,
                  const_inputs=(), seed=0):
     rng = np.random.default_rng(seed)
-    b = ModelBuilder()
     q = quant_for(dtype)
     inputs = []
     for i, shape in enumerate(shapes):
         qi = quants[i] if quants else q
-        if i in const_inputs:
-            inputs.append(b.add_tensor(shape, dtype, data=random_data(rng, shape, dtype),
-                                       quant=qi))
-        else:
-            inputs.append(b.add_input(shape, dtype, quant=qi))
+        data = random_data(rng, shape, dtype) if i in const_inputs else None
+        inputs.append(tensor(shape, dtype, data, qi))
     if out_shape is None:
         out_shape = np.concatenate([np.zeros(s) for s in shapes], axis=axis).shape
-    out = b.add_tensor(out_shape, dtype, quant=q)
-    b.add_operator(Op.CONCATENATION, inputs, [out],
-                   ConcatenationOptions(axis=axis, fused_activation_function=act), version=2)
-    b.mark_output(out)
-    return b.build()
+    return one_op_model(Op.CONCATENATION, inputs,
+                        ConcatenationOptions(axis=axis, fused_activation_function=act),
+                        tensor(out_shape, dtype, quant=q), 2)
 
 
 CONCATS = [([(2, 3), (2, 5)], 1), ([(2, 3), (4, 3)], 0), ([(1, 4, 4, 3)] * 3, -1),
@@ -462,21 +438,16 @@ def test_concatenation_wrong_total():
 
 def pad_model(in_shape, paddings, dtype, constant_value=None, out_shape=None,
               paddings_dtype=np.int32, const_paddings=True, out_quant=None):
-    b = ModelBuilder()
     q = quant_for(dtype)
-    x = b.add_input(in_shape, dtype, quant=q)
     paddings = np.array(paddings, dtype=paddings_dtype).reshape(-1, 2)
-    p = (b.add_tensor(paddings.shape, paddings_dtype, data=paddings) if const_paddings
-         else b.add_input(paddings.shape, paddings_dtype))
-    inputs = [x, p]
+    inputs = [tensor(in_shape, dtype, quant=q),
+              tensor(paddings.shape, paddings_dtype, paddings if const_paddings else None)]
     if constant_value is not None:
-        inputs.append(b.add_tensor((1,), dtype, data=[constant_value], quant=q))
+        inputs.append(tensor((1,), dtype, [constant_value], q))
     if out_shape is None:
         out_shape = tuple(int(d + lo + hi) for d, (lo, hi) in zip(in_shape, paddings))
-    out = b.add_tensor(out_shape, dtype, quant=out_quant or q)
-    b.add_operator(Op.PAD, inputs, [out], PadOptions(), version=2)
-    b.mark_output(out)
-    return b.build()
+    out = tensor(out_shape, dtype, quant=out_quant or q)
+    return one_op_model(Op.PAD, inputs, PadOptions(), out, 2)
 
 
 PADS = [((1, 4, 4, 3), [[0, 0], [1, 1], [2, 1], [0, 0]]),  # image style

@@ -7,12 +7,13 @@ input scales, zero points and betas.
 import numpy as np
 import pytest
 
+from models import one_op_model, tensor
 from op_harness import check_model
 from tflm_edu import ModelError
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.schema import read_model, write_model
-from tflm_edu.schema.builder import ModelBuilder, quantization
+from tflm_edu.schema.builder import quantization
 from tflm_edu.schema.enums import BuiltinOperator as Op
 from tflm_edu.schema.options import SoftmaxOptions
 
@@ -23,24 +24,21 @@ INT16_OUT = quantization(1 / 65536, -32768)
 def softmax_model(shape, dtype, beta=1.0, in_scale=0.1, in_zp=0, out_dtype=None,
                   out_quant=None, out_shape=None):
     out_dtype = out_dtype or dtype
-    b = ModelBuilder()
     if dtype == np.float32:
-        x = b.add_input(shape, np.float32)
-        out = b.add_tensor(out_shape or shape, np.float32)
+        x = tensor(shape, np.float32)
+        out = tensor(out_shape or shape, np.float32)
         version = 1
     elif dtype == np.int16:
-        x = b.add_input(shape, np.int16, quant=quantization(in_scale, in_zp))
-        out = b.add_tensor(out_shape or shape, out_dtype,
-                           quant=out_quant or quantization(1 / 32768, 0))
+        x = tensor(shape, np.int16, quant=quantization(in_scale, in_zp))
+        out = tensor(out_shape or shape, out_dtype,
+                     quant=out_quant or quantization(1 / 32768, 0))
         version = 3
     else:
-        x = b.add_input(shape, np.int8, quant=quantization(in_scale, in_zp))
+        x = tensor(shape, np.int8, quant=quantization(in_scale, in_zp))
         default_quant = INT16_OUT if out_dtype == np.int16 else INT8_OUT
-        out = b.add_tensor(out_shape or shape, out_dtype, quant=out_quant or default_quant)
+        out = tensor(out_shape or shape, out_dtype, quant=out_quant or default_quant)
         version = 2
-    b.add_operator(Op.SOFTMAX, [x], [out], SoftmaxOptions(beta=beta), version=version)
-    b.mark_output(out)
-    return b.build()
+    return one_op_model(Op.SOFTMAX, [x], SoftmaxOptions(beta=beta), out, version)
 
 
 def all_int8_rows(pattern):

@@ -17,6 +17,7 @@ import flatbuffers
 import numpy as np
 import pytest
 
+from models import one_op_model, tensor, tiny_conv_model, tiny_fc_model
 from tflm_edu.errors import AllocationError, ModelError
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver, MicroMutableOpResolver
@@ -26,37 +27,10 @@ from tflm_edu.schema.enums import BuiltinOperator as Op, Padding
 from tflm_edu.schema.model import (Buffer, Metadata, QuantizationParameters, SignatureDef,
                                    TensorMap)
 from tflm_edu.schema.options import (ConcatenationOptions, Conv2DOptions,
-                                     DepthwiseConv2DOptions, FullyConnectedOptions, PackOptions,
+                                     DepthwiseConv2DOptions, PackOptions,
                                      Pool2DOptions, ReducerOptions, StridedSliceOptions)
 
 # ----------------------------------------------------------------------------- models
-
-
-def fc_model():
-    """Tensors: 0 x [1,3], 1 w [2,3], 2 bias [2], 3 y [1,2]; buffers 1..4 are theirs."""
-    b = ModelBuilder()
-    x = b.add_input((1, 3), np.float32, "x")
-    w = b.add_tensor((2, 3), np.float32, "w", np.arange(6).reshape(2, 3))
-    bias = b.add_tensor((2,), np.float32, "bias", [0.5, -1])
-    y = b.add_tensor((1, 2), np.float32, "y")
-    b.add_operator(Op.FULLY_CONNECTED, [x, w, bias], [y], FullyConnectedOptions())
-    b.mark_output(y)
-    return b.build()
-
-
-def conv_model(options=None, bias=True, weights_quant=None, dtype=np.float32):
-    """CONV_2D on [1,5,5,1] with a [4,2,2,1] filter: tensors 0 x, 1 w, 2 bias, 3 y."""
-    b = ModelBuilder()
-    q = quantization(0.1, 0) if dtype == np.int8 else None
-    x = b.add_input((1, 5, 5, 1), dtype, "x", quant=q)
-    w = b.add_tensor((4, 2, 2, 1), dtype, "w", np.ones((4, 2, 2, 1)), quant=weights_quant)
-    bias_index = b.add_tensor((4,), np.float32 if dtype == np.float32 else np.int32, "bias",
-                              np.zeros(4)) if bias else -1
-    y = b.add_tensor((1, 4, 4, 4), dtype, "y", quant=q)
-    b.add_operator(Op.CONV_2D, [x, w, bias_index], [y],
-                   options or Conv2DOptions(Padding.VALID, stride_w=1, stride_h=1))
-    b.mark_output(y)
-    return b.build()
 
 
 def unary_chain(count, op=Op.RELU, shape=(1, 4)):
@@ -68,22 +42,6 @@ def unary_chain(count, op=Op.RELU, shape=(1, 4)):
         b.add_operator(op, [previous], [out])
         previous = out
     b.mark_output(previous)
-    return b.build()
-
-
-def op_model(op, inputs, output_shape, options=None):
-    """One op over float inputs; `inputs` lists (shape, constant data or None)."""
-    b = ModelBuilder()
-    indices = []
-    for i, (shape, data) in enumerate(inputs):
-        if data is None:
-            indices.append(b.add_input(shape, np.float32, f"in{i}"))
-        else:
-            dtype = np.float32 if np.asarray(data).dtype.kind == "f" else np.int32
-            indices.append(b.add_tensor(shape, dtype, f"in{i}", data))
-    out = b.add_tensor(output_shape, np.float32, "out")
-    b.add_operator(op, indices, [out], options)
-    b.mark_output(out)
     return b.build()
 
 
@@ -175,7 +133,7 @@ def patched(data, pos, fmt, value) -> bytes:
 
 def test_navigator_finds_what_the_reader_reads():
     """The patch helpers are only worth something if they find the real fields."""
-    data = write_model(fc_model())
+    data = write_model(tiny_fc_model())
     assert u32(data, vector_position(data, tensor_table(data, 1), 0)) == 2  # w's rank
     name = vector_position(data, tensor_table(data, 3), 3)
     assert data[name + 4:name + 4 + u32(data, name)] == b"y"
@@ -185,20 +143,20 @@ def test_navigator_finds_what_the_reader_reads():
 
 
 def test_negative_dimension():
-    model = fc_model()
+    model = tiny_fc_model()
     model.subgraphs[0].tensors[3].shape = (1, -2)
     expect_model_error(model, "subgraph 0, tensor 3 ('y')", "negative dimension", "[1, -2]")
 
 
 @pytest.mark.parametrize("shape", [(2**31 - 1, 2**31 - 1, 4), (2**31 - 1,) * 8, (65536, 32768)])
 def test_dims_whose_product_overflows(shape):
-    model = fc_model()
+    model = tiny_fc_model()
     model.subgraphs[0].tensors[3].shape = shape
     expect_model_error(model, "tensor 3 ('y')", "more than TFLM can address")
 
 
 def test_rank_above_eight():
-    model = fc_model()
+    model = tiny_fc_model()
     model.subgraphs[0].tensors[3].shape = (1,) * 9
     expect_model_error(model, "tensor 3 ('y')", "rank 9")
 
@@ -222,7 +180,7 @@ def _huge_length_cases(data):
 @pytest.mark.parametrize("case", ["tensor shape", "tensor name", "subgraph tensors",
                                   "operator inputs", "buffer data", "model buffers"])
 def test_huge_declared_vector_length_allocates_nothing(case):
-    data = write_model(fc_model())
+    data = write_model(tiny_fc_model())
     position, field = _huge_length_cases(data)[case]
     broken = patched(data, position, "I", 0x7FFFFFFF)
     tracemalloc.start()
@@ -264,7 +222,7 @@ def test_shared_subtables_cannot_amplify_a_small_file():
 
 
 def test_buffer_index_out_of_range():
-    model = fc_model()
+    model = tiny_fc_model()
     model.subgraphs[0].tensors[1].buffer = 99
     expect_model_error(model, "tensor 1 ('w')", "buffer index 99 is out of range")
 
@@ -277,7 +235,7 @@ def test_buffer_index_out_of_range():
     ("negative op input", "op 0 (FULLY_CONNECTED) input 0: tensor index -2 is out of range"),
 ])
 def test_tensor_index_out_of_range(where, fragment):
-    model = fc_model()
+    model = tiny_fc_model()
     sg, op = model.subgraphs[0], model.subgraphs[0].operators[0]
     if where == "op input":
         op.inputs = (0, 9, 2)
@@ -293,16 +251,16 @@ def test_tensor_index_out_of_range(where, fragment):
 
 
 def test_opcode_index_out_of_range():
-    model = fc_model()
+    model = tiny_fc_model()
     model.subgraphs[0].operators[0].opcode_index = 5
     expect_model_error(model, "subgraph 0, op 0", "opcode index 5 is out of range (there are 1)")
 
 
 def test_metadata_and_signature_indices_out_of_range():
-    model = fc_model()
+    model = tiny_fc_model()
     model.metadata.append(Metadata("OfflineMemoryAllocation", 77))
     expect_model_error(model, "metadata 1 ('OfflineMemoryAllocation')", "buffer index 77")
-    model = fc_model()
+    model = tiny_fc_model()
     model.signature_defs = [SignatureDef((TensorMap("x", 0),), (TensorMap("y", 12),), "main")]
     expect_model_error(model, "signature_def 0 ('main') 'y'", "tensor index 12")
     model.signature_defs = [SignatureDef((), (), "main", subgraph_index=3)]
@@ -313,17 +271,13 @@ def test_metadata_and_signature_indices_out_of_range():
 
 
 def test_minus_one_where_add_has_no_optional_input():
-    b = ModelBuilder()
-    x = b.add_input((1, 4), np.float32, "x")
-    y = b.add_tensor((1, 4), np.float32, "y")
-    b.add_operator(Op.ADD, [x, -1], [y])
-    b.mark_output(y)
-    expect_model_error(b.build(), "op 0 (ADD) input 1", "-1 (no tensor) is not allowed",
+    model = one_op_model(Op.ADD, [tensor((1, 4), name="x"), -1], None, tensor((1, 4), name="y"))
+    expect_model_error(model, "op 0 (ADD) input 1", "-1 (no tensor) is not allowed",
                        "no input may be absent")
 
 
 def test_minus_one_for_the_conv_input():
-    model = conv_model()
+    model = tiny_conv_model()
     model.subgraphs[0].operators[0].inputs = (-1, 1, 2)
     expect_model_error(model, "op 0 (CONV_2D) input 0", "-1 (no tensor) is not allowed",
                        "only input(s) [2] may be absent")
@@ -331,7 +285,7 @@ def test_minus_one_for_the_conv_input():
 
 def test_minus_one_for_a_bias_is_accepted():
     require_kernel("conv")
-    for model in (conv_model(bias=False), _fc_without_bias()):
+    for model in (tiny_conv_model(bias=False), _fc_without_bias()):
         interpreter = MicroInterpreter(read_model(write_model(model)), AllOpsResolver(), None)
         interpreter.allocate_tensors()
         interpreter.input(0).data[...] = 1
@@ -340,7 +294,7 @@ def test_minus_one_for_a_bias_is_accepted():
 
 
 def _fc_without_bias():
-    model = fc_model()
+    model = tiny_fc_model()
     model.subgraphs[0].operators[0].inputs = (0, 1, -1)
     return model
 
@@ -349,14 +303,14 @@ def _fc_without_bias():
 
 
 def test_buffer_size_not_matching_shape_and_type():
-    model = fc_model()
+    model = tiny_fc_model()
     model.buffers[2].data = model.buffers[2].data[:-4]
     expect_model_error(model, "tensor 1 ('w')", "buffer 2 holds 20 bytes",
                        "shape [2, 3] of float32 needs 24")
 
 
 def test_graph_input_that_is_a_constant():
-    model = fc_model()
+    model = tiny_fc_model()
     model.subgraphs[0].inputs = (1,)
     expect_model_error(model, "input tensor 1 ('w') is a constant")
 
@@ -414,44 +368,45 @@ def test_graph_output_never_written():
 
 def test_zero_stride_in_conv_2d():
     require_kernel("conv")
-    model = conv_model(Conv2DOptions(Padding.VALID, stride_w=0, stride_h=1))
+    model = tiny_conv_model(Conv2DOptions(Padding.VALID, stride_w=0, stride_h=1))
     expect_allocation_failure(model, ModelError, "op 0 (CONV_2D)", "stride")
 
 
 @pytest.mark.parametrize("op", [Op.MAX_POOL_2D, Op.AVERAGE_POOL_2D])
 def test_zero_stride_in_pooling(op):
     require_kernel("pooling")
-    model = op_model(op, [((1, 4, 4, 1), None)], (1, 2, 2, 1),
-                     Pool2DOptions(Padding.VALID, stride_w=2, stride_h=0, filter_width=2,
-                                   filter_height=2))
+    model = one_op_model(op, [tensor((1, 4, 4, 1))],
+                         Pool2DOptions(Padding.VALID, stride_w=2, stride_h=0, filter_width=2,
+                                       filter_height=2), tensor((1, 2, 2, 1)))
     expect_allocation_failure(model, ModelError, f"op 0 ({op.name})", "stride")
 
 
 def test_zero_stride_in_strided_slice():
     require_kernel("strided_slice")
-    model = op_model(Op.STRIDED_SLICE, [((1, 4), None), ((2,), [0, 0]), ((2,), [1, 4]),
-                                        ((2,), [1, 0])], (1, 4), StridedSliceOptions())
+    model = one_op_model(Op.STRIDED_SLICE, [
+        tensor((1, 4)), tensor((2,), np.int32, [0, 0]), tensor((2,), np.int32, [1, 4]),
+        tensor((2,), np.int32, [1, 0])], StridedSliceOptions(), tensor((1, 4)))
     expect_allocation_failure(model, ModelError, "op 0 (STRIDED_SLICE)", "stride")
 
 
 def test_axis_out_of_range_in_concatenation():
     require_kernel("concatenation")
-    model = op_model(Op.CONCATENATION, [((1, 2), None), ((1, 2), None)], (1, 4),
-                     ConcatenationOptions(axis=5))
+    model = one_op_model(Op.CONCATENATION, [tensor((1, 2)), tensor((1, 2))],
+                         ConcatenationOptions(axis=5), tensor((1, 4)))
     expect_allocation_failure(model, ModelError, "op 0 (CONCATENATION)", "axis")
 
 
 def test_axis_out_of_range_in_pack():
     require_kernel("pack")
-    model = op_model(Op.PACK, [((2,), None), ((2,), None)], (2, 2),
-                     PackOptions(values_count=2, axis=7))
+    model = one_op_model(Op.PACK, [tensor((2,)), tensor((2,))],
+                         PackOptions(values_count=2, axis=7), tensor((2, 2)))
     expect_allocation_failure(model, ModelError, "op 0 (PACK)", "axis")
 
 
 def test_axis_out_of_range_in_mean():
     require_kernel("reduce")
-    model = op_model(Op.MEAN, [((1, 4, 4, 2), None), ((1,), np.array([9], np.int32))],
-                     (1, 1, 1, 2), ReducerOptions(keep_dims=True))
+    model = one_op_model(Op.MEAN, [tensor((1, 4, 4, 2)), tensor((1,), np.int32, [9])],
+                         ReducerOptions(keep_dims=True), tensor((1, 1, 1, 2)))
     expect_allocation_failure(model, ModelError, "op 0 (MEAN)", "axis")
 
 
@@ -459,7 +414,7 @@ def test_axis_out_of_range_in_mean():
 
 
 def test_per_channel_quantization_with_the_wrong_number_of_scales():
-    model = conv_model(weights_quant=quantization([0.1, 0.2, 0.3], 0), dtype=np.int8)
+    model = tiny_conv_model(weights_quant=quantization([0.1, 0.2, 0.3], 0), dtype=np.int8)
     expect_model_error(model, "tensor 1 ('w')", "3 per-channel scales for 4 channels on axis 0")
 
 
@@ -467,12 +422,12 @@ def test_per_channel_quantization_with_the_wrong_number_of_scales():
                                             (-1, "quantized_dimension -1 is negative")])
 def test_quantized_dimension_out_of_range(axis, fragment):
     weights_quant = quantization([0.1, 0.2, 0.3, 0.4], 0, quantized_dimension=axis)
-    expect_model_error(conv_model(weights_quant=weights_quant, dtype=np.int8),
+    expect_model_error(tiny_conv_model(weights_quant=weights_quant, dtype=np.int8),
                        "tensor 1 ('w')", fragment)
 
 
 def test_scales_and_zero_points_that_cannot_be():
-    model = conv_model(dtype=np.int8)
+    model = tiny_conv_model(dtype=np.int8)
     model.subgraphs[0].tensors[0].quantization = QuantizationParameters((float("nan"),), (0,))
     expect_model_error(model, "tensor 0 ('x')", "finite")
     model.subgraphs[0].tensors[0].quantization = QuantizationParameters((0.1,), (200,))
@@ -485,32 +440,32 @@ def test_scales_and_zero_points_that_cannot_be():
 
 
 def test_unknown_tensor_type():
-    model = fc_model()
+    model = tiny_fc_model()
     model.subgraphs[0].tensors[3].type = 42
     expect_model_error(model, "tensor 3 ('y')", "unknown tensor type 42")
 
 
 def test_tensor_type_the_interpreter_cannot_hold():
-    model = fc_model()
+    model = tiny_fc_model()
     model.subgraphs[0].tensors[3].type = 5  # STRING: a real type, no fixed element size
     expect_allocation_failure(model, ModelError, "tensor 3 ('y')", "STRING")
 
 
 @pytest.mark.parametrize("code", [500, -3])
 def test_builtin_code_out_of_range(code):
-    model = fc_model()
+    model = tiny_fc_model()
     model.operator_codes[0].builtin_code = code
     expect_model_error(model, "operator_code 0", f"builtin_code {code} is out of range")
 
 
 def test_custom_op_without_a_name():
-    model = fc_model()
+    model = tiny_fc_model()
     model.operator_codes[0].builtin_code = Op.CUSTOM
     expect_model_error(model, "operator_code 0", "CUSTOM op has no custom_code")
 
 
 def test_options_of_another_op():
-    model = fc_model()
+    model = tiny_fc_model()
     op = model.subgraphs[0].operators[0]
     op.builtin_options, op.builtin_options_type = Conv2DOptions(), 1
     expect_model_error(model, "op 0 (FULLY_CONNECTED)", "builtin_options are Conv2DOptions",
@@ -520,19 +475,19 @@ def test_options_of_another_op():
 
 
 def test_schema_version_other_than_3():
-    model = fc_model()
+    model = tiny_fc_model()
     model.version = 2
     expect_model_error(model, "schema version is 2", "version 3 only")
 
 
 def test_no_subgraphs():
-    model = fc_model()
+    model = tiny_fc_model()
     model.subgraphs = []
     expect_model_error(model, "no subgraphs")
 
 
 def test_unsupported_op_version():
-    model = fc_model()
+    model = tiny_fc_model()
     model.operator_codes[0].version = 99
     expect_allocation_failure(model, ModelError, "op 0 (FULLY_CONNECTED) is version 99",
                               "versions 1 to")
@@ -540,7 +495,7 @@ def test_unsupported_op_version():
 
 def test_missing_op_names_the_registration_that_fixes_it():
     resolver = MicroMutableOpResolver(1).add_fully_connected()
-    expect_allocation_failure(conv_model(), AllocationError,
+    expect_allocation_failure(tiny_conv_model(), AllocationError,
                               "Didn't find op for builtin opcode 'CONV_2D'",
                               "add_conv_2d()", resolver=resolver)
 
@@ -558,12 +513,12 @@ def test_not_a_tflite_file(data, fragment):
 
 
 def test_wrong_file_identifier_on_a_real_model():
-    data = write_model(fc_model())
+    data = write_model(tiny_fc_model())
     expect_model_error(data[:4] + b"TFL2" + data[8:], "file identifier is b'TFL2'")
 
 
 def test_every_truncation_fails_cleanly_and_quickly():
-    data = write_model(fc_model())
+    data = write_model(tiny_fc_model())
     start = time.perf_counter()
     for size in range(len(data)):
         with pytest.raises(ModelError):
@@ -572,14 +527,14 @@ def test_every_truncation_fails_cleanly_and_quickly():
 
 
 def test_root_offset_of_all_ones():
-    data = patched(write_model(fc_model()), 0, "I", 0xFFFFFFFF)
+    data = patched(write_model(tiny_fc_model()), 0, "I", 0xFFFFFFFF)
     expect_model_error(data, "model: table points outside the file", "4294967295")
 
 
 @pytest.mark.parametrize("what", ["subgraphs vector", "tensor table", "buffer data",
                                   "tensor name"])
 def test_offset_pointing_outside_the_file(what):
-    data = write_model(fc_model())
+    data = write_model(tiny_fc_model())
     position, fragment = {
         "subgraphs vector": (field_position(data, root_table(data), 2), "model: subgraph"),
         "tensor table": (vector_position(data, subgraph_table(data), 0) + 4 + 4 * 2,
@@ -592,7 +547,7 @@ def test_offset_pointing_outside_the_file(what):
 
 
 def test_vtable_pointing_outside_the_file():
-    data = write_model(fc_model())
+    data = write_model(tiny_fc_model())
     table = tensor_table(data, 1)
     expect_model_error(patched(data, table, "i", -0x10000000), "subgraph 0, tensor 1",
                        "vtable points outside the file")
@@ -600,7 +555,7 @@ def test_vtable_pointing_outside_the_file():
 
 @pytest.mark.parametrize("size", [0, 2, 5])
 def test_vtable_with_an_impossible_size(size):
-    data = write_model(fc_model())
+    data = write_model(tiny_fc_model())
     table = tensor_table(data, 1)
     vtable = table - struct.unpack_from("<i", data, table)[0]
     expect_model_error(patched(data, vtable, "H", size), f"vtable size {size}")
@@ -611,7 +566,7 @@ def test_vtable_with_an_impossible_size(size):
 
 
 def test_fully_connected_without_options_runs_with_defaults():
-    model = fc_model()
+    model = tiny_fc_model()
     op = model.subgraphs[0].operators[0]
     op.builtin_options, op.builtin_options_type = None, 0
     interpreter = MicroInterpreter(read_model(write_model(model)), AllOpsResolver(), None)
@@ -625,7 +580,7 @@ def test_fully_connected_without_options_runs_with_defaults():
 def test_conv_without_options_is_a_model_error(op):
     """Found by fuzzing (AttributeError in prepare), since fixed in the kernels."""
     require_kernel("conv")
-    model = conv_model()
+    model = tiny_conv_model()
     code = model.operator_codes[0]
     code.builtin_code = code.deprecated_builtin_code = op
     operator = model.subgraphs[0].operators[0]
@@ -638,7 +593,7 @@ def test_conv_without_options_is_a_model_error(op):
 def test_depthwise_options_are_read():
     """The fixture above only proves something if DEPTHWISE_CONV_2D with options runs."""
     require_kernel("depthwise_conv")
-    model = conv_model()
+    model = tiny_conv_model()
     code = model.operator_codes[0]
     code.builtin_code = code.deprecated_builtin_code = Op.DEPTHWISE_CONV_2D
     operator = model.subgraphs[0].operators[0]
@@ -653,9 +608,9 @@ def test_depthwise_options_are_read():
 
 
 def offline_plan_model(offsets):
-    """fc_model with an OfflineMemoryAllocation entry: [version, subgraph, tensor count,
+    """tiny_fc_model with an OfflineMemoryAllocation entry: [version, subgraph, tensor count,
     one arena offset per tensor (-1: let the planner choose)]."""
-    model = fc_model()
+    model = tiny_fc_model()
     values = np.array([1, 0, len(offsets), *offsets], "<i4").tobytes()
     model.buffers.append(Buffer(values))
     model.metadata.append(Metadata("OfflineMemoryAllocation", len(model.buffers) - 1))
@@ -686,7 +641,7 @@ def test_auto_sized_arena_refuses_a_huge_plan(model, no_huge_allocations):
 
 def test_huge_dilation_is_refused_without_a_huge_buffer(no_huge_allocations):
     require_kernel("conv")
-    model = conv_model(Conv2DOptions(Padding.SAME, stride_w=1, stride_h=1,
+    model = tiny_conv_model(Conv2DOptions(Padding.SAME, stride_w=1, stride_h=1,
                                      dilation_w_factor=2**31 - 1))
     model.subgraphs[0].tensors[3].shape = (1, 5, 5, 4)
     expect_allocation_failure(model, ModelError, "op 0 (CONV_2D)", "dilation")

@@ -8,32 +8,24 @@ stored after the FlatBuffer - are built by hand, byte for byte.
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import reference_model
+from models import one_op_model, tensor, tiny_fc_model
 from tflm_edu.errors import ModelError
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.schema import load_model, read_model, write_model
 from tflm_edu.schema import writer as writer_module
-from tflm_edu.schema.builder import ModelBuilder
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.model import Buffer, tensor_data
-from tflm_edu.schema.options import Conv2DOptions, FullyConnectedOptions
+from tflm_edu.schema.options import Conv2DOptions
 
-MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "models"
 REFERENCE_MODELS = ["hello_world_int8.tflite", "hello_world_float.tflite",
                     "micro_speech_quantized.tflite", "magic_wand.tflite", "person_detect.tflite",
                     "audio_preprocessor_int8.tflite", "audio_preprocessor_float.tflite"]
-
-
-def reference_bytes(name: str) -> bytes:
-    path = MODELS / name
-    if not path.is_file():
-        pytest.skip(f"reference model {name} not found at {MODELS} (needs ../shared/reference)")
-    return path.read_bytes()
 
 
 # ----------------------------------------------------------------------------- reference models
@@ -44,7 +36,7 @@ def test_reference_model_matches_the_generated_schema_reader(name):
     """Every field tflm_edu reads equals what flatc's own reader finds in the same bytes."""
     schema = pytest.importorskip("ai_edge_litert.schema_py_generated",
                                  reason="the oracle ai-edge-litert is not installed")
-    data = reference_bytes(name)
+    data = reference_model(name).read_bytes()
     ours, theirs = read_model(data), schema.ModelT.InitFromPackedBuf(data, 0)
     assert ours.version == theirs.version == 3
     # TOCO-era files (magic_wand, micro_speech, person_detect) have only the int8 field;
@@ -95,15 +87,14 @@ def _text(value):
 @pytest.mark.parametrize("name", REFERENCE_MODELS)
 def test_reference_model_round_trips(name):
     """read(write(m)) == m field by field, and the rewritten file reads the same again."""
-    model = read_model(reference_bytes(name))
+    model = read_model(reference_model(name).read_bytes())
     rewritten = write_model(model)
     assert read_model(rewritten) == model
     assert write_model(read_model(rewritten)) == rewritten
 
 
 def test_hello_world_int8_contents():
-    reference_bytes("hello_world_int8.tflite")  # skips when the reference is absent
-    model = load_model(MODELS / "hello_world_int8.tflite")
+    model = load_model(reference_model("hello_world_int8.tflite"))
     sg = model.subgraphs[0]
     assert [model.op_name(op) for op in sg.operators] == ["FULLY_CONNECTED"] * 3
     x = sg.tensors[sg.inputs[0]]
@@ -121,7 +112,7 @@ def test_read_model_wants_bytes_not_a_path(tmp_path):
 
 
 def test_metadata_and_signatures_are_listed():
-    model = read_model(reference_bytes("hello_world_int8.tflite"))
+    model = read_model(reference_model("hello_world_int8.tflite").read_bytes())
     assert [m.name for m in model.metadata] == ["min_runtime_version", "CONVERSION_METADATA"]
     assert model.metadata_bytes("min_runtime_version").rstrip(b"\0") == b"1.14.0"
     assert model.metadata_bytes("no such entry") is None
@@ -134,7 +125,7 @@ def test_metadata_and_signatures_are_listed():
 
 
 def test_model_without_metadata_or_signatures():
-    model = read_model(reference_bytes("person_detect.tflite"))
+    model = read_model(reference_model("person_detect.tflite").read_bytes())
     assert model.metadata == [] and model.signature_defs == []
     assert model.metadata_bytes("min_runtime_version") is None
 
@@ -153,19 +144,11 @@ class _RawOpcodeWriter(writer_module._Writer):
                            (2, "i", code.version, 1), (3, "i", code.builtin_code, 0)])
 
 
-def fc_model(bias=True, options=FullyConnectedOptions()):
-    b = ModelBuilder()
-    x = b.add_input((1, 3), np.float32)
-    w = b.add_tensor((2, 3), np.float32, "w", [[1, 2, 3], [-1, 0.5, 2]])
-    bias_index = b.add_tensor((2,), np.float32, "bias", [0.5, -1]) if bias else -1
-    y = b.add_tensor((1, 2), np.float32, "y")
-    b.add_operator(Op.FULLY_CONNECTED, [x, w, bias_index], [y], options)
-    b.mark_output(y)
-    return b.build()
+FC_WEIGHTS = [[1, 2, 3], [-1, 0.5, 2]]  # for tiny_fc_model: [1, 1, 1] gives [6, 1.5] + bias
 
 
 def test_old_file_with_only_the_int8_opcode_field():
-    model = fc_model()
+    model = tiny_fc_model(FC_WEIGHTS)
     model.operator_codes[0].builtin_code = 0  # absent from the file
     model.operator_codes[0].deprecated_builtin_code = Op.FULLY_CONNECTED
     data = _RawOpcodeWriter().model(model)
@@ -176,19 +159,16 @@ def test_old_file_with_only_the_int8_opcode_field():
 
 
 def test_codes_above_127_use_the_placeholder():
-    b = ModelBuilder()
-    x = b.add_input((1, 4), np.float32)
-    y = b.add_tensor((1, 4), np.float32)
-    b.add_operator(Op.GELU, [x], [y])  # 150: past what the int8 field holds
-    b.mark_output(y)
-    code = read_model(write_model(b.build())).operator_codes[0]
+    # GELU is 150: past what the int8 field holds
+    model = one_op_model(Op.GELU, [tensor((1, 4))], None, tensor((1, 4)))
+    code = read_model(write_model(model)).operator_codes[0]
     assert (code.builtin_code, code.deprecated_builtin_code) == (150, 127)
     assert code.name == "GELU"
 
 
 def test_new_field_wins_over_a_stale_int8_field():
     """GetBuiltinCode takes max(builtin_code, deprecated_builtin_code)."""
-    model = fc_model()
+    model = tiny_fc_model(FC_WEIGHTS)
     model.operator_codes[0].deprecated_builtin_code = 3  # CONV_2D, stale
     code = read_model(_RawOpcodeWriter().model(model)).operator_codes[0]
     assert code.builtin_code == Op.FULLY_CONNECTED
@@ -206,19 +186,15 @@ def _assert_runs(model, x, expected):
 
 
 def test_absent_fully_connected_bias_is_read_as_minus_one_and_runs():
-    model = read_model(write_model(fc_model(bias=False)))
+    model = read_model(write_model(tiny_fc_model(FC_WEIGHTS, bias=False)))
     assert model.subgraphs[0].operators[0].inputs[2] == -1
     _assert_runs(model, [[1, 1, 1]], [[6, 1.5]])
 
 
 def test_absent_conv_bias_is_accepted():
-    b = ModelBuilder()
-    x = b.add_input((1, 3, 3, 1), np.float32)
-    w = b.add_tensor((1, 2, 2, 1), np.float32, "w", np.ones((1, 2, 2, 1)))
-    y = b.add_tensor((1, 2, 2, 1), np.float32, "y")
-    b.add_operator(Op.CONV_2D, [x, w, -1], [y], Conv2DOptions(padding=1, stride_w=1, stride_h=1))
-    b.mark_output(y)
-    model = read_model(write_model(b.build()))
+    model = read_model(write_model(one_op_model(
+        Op.CONV_2D, [tensor((1, 3, 3, 1)), tensor((1, 2, 2, 1), data=np.ones((1, 2, 2, 1))), -1],
+        Conv2DOptions(padding=1, stride_w=1, stride_h=1), tensor((1, 2, 2, 1)))))
     assert model.subgraphs[0].operators[0].inputs == (0, 1, -1)
     _assert_runs(model, np.arange(9).reshape(1, 3, 3, 1), [[[[8], [12]], [[20], [24]]]])
 
@@ -254,7 +230,7 @@ def external_buffer_file(model, moved: list[int]) -> tuple[bytes, list[int]]:
 
 
 def test_buffers_stored_after_the_flatbuffer():
-    model = fc_model()
+    model = tiny_fc_model(FC_WEIGHTS)
     weights, bias = model.buffers[2].data, model.buffers[3].data
     data, offsets = external_buffer_file(model, [2, 3])
     assert data.endswith(bias) and weights not in data[:offsets[0]]
@@ -265,14 +241,14 @@ def test_buffers_stored_after_the_flatbuffer():
 
 
 def test_external_buffer_past_the_end_of_the_file():
-    data, offsets = external_buffer_file(fc_model(), [2])
+    data, offsets = external_buffer_file(tiny_fc_model(FC_WEIGHTS), [2])
     with pytest.raises(ModelError, match=r"buffer 2: external buffer .* points outside the file"):
         read_model(data[:-1])
 
 
 def test_offset_one_means_not_placed_and_reads_inline_data():
     """The converter writes offset 1 while it has not yet placed a buffer: not an offset."""
-    model = fc_model()
+    model = tiny_fc_model(FC_WEIGHTS)
     weights = model.buffers[2].data
     model.buffers[2] = Buffer(data=weights, offset=1, size=len(weights))
     read = read_model(_ExternalBufferWriter().model(model))

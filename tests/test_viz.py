@@ -9,13 +9,13 @@ import pytest  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from conftest import reference_model  # noqa: E402
+from models import float_conv_net  # noqa: E402
 from tflm_edu.arena_size import live_bytes_per_step  # noqa: E402
 from tflm_edu.arena_size.examples import small_conv_net  # noqa: E402
 from tflm_edu.viz import (allocated_interpreter, dequantize, plot_arena_occupancy,  # noqa: E402
                           plot_channel_scales, plot_graph, plot_memory_plan, plot_planners,
                           plot_profile, plot_tensor, plot_tensor_histogram)
 from tflm_edu.viz.graph_plot import graph_layers  # noqa: E402
-from test_explain import float_conv_net  # noqa: E402
 
 REFERENCE_MODELS = ["person_detect.tflite", "hello_world_float.tflite",
                     "hello_world_int8.tflite", "micro_speech_quantized.tflite",
