@@ -1,7 +1,6 @@
 """Generated firmware projects: the model bytes, the resolver, the arena and the sources."""
 import hashlib
 import re
-import shutil
 import subprocess
 
 import pytest

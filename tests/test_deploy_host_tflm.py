@@ -1,7 +1,6 @@
 """The generated firmware built for this PC (board `host`): the same tree of TFLM compiled
 with g++, the same protocol server, on a pty - TFLM's outputs must equal tflm_edu's byte for
 byte before any microcontroller is involved."""
-import numpy as np
 import pytest
 
 from conftest import SHARED_TFLM, reference_model
