@@ -189,21 +189,28 @@ def _read_tensor(table: _Table) -> Tensor:
 
 
 def _read_builtin_options(table: _Table, union_type: int):
-    """Options of a supported op as its dataclass; None for op types tflm_edu does not run.
-    Tables of other types are not read at all, so junk in an op tflm_edu never runs cannot
-    stop a model from loading."""
+    """The operator's options as the dataclass of its union type (every member of the
+    BuiltinOptions union is known); None for NONE, or for a tag newer than this schema.
+
+    Every options table is read and checked, whichever op it belongs to, as
+    flatbuffers::Verifier checks every union member: junk in the options of any op, even
+    one tflm_edu never runs, is a ModelError naming the table and field."""
     spec = opts.SPEC_BY_UNION_TYPE.get(union_type)
     if spec is None:
         return None
-    options = table.table(4, "builtin_options")
+    options = table.table(4, f"builtin_options ({spec.cls.__name__})")
     if options is None:
         return spec.cls()
     defaults, values = spec.cls(), {}
-    for slot, (name, fmt) in enumerate(zip(spec.field_names, spec.formats)):
-        if fmt == opts.INT_VECTOR:
-            values[name] = options.numbers(slot, "<i4", name)
+    for slot, name, fmt in spec.slots:  # deprecated slots are skipped, as flatc skips them
+        default = getattr(defaults, name)
+        if fmt in opts.VECTOR_DTYPE:
+            values[name] = (options.numbers(slot, opts.VECTOR_DTYPE[fmt], name)
+                            if options.field(slot) else default)
+        elif fmt == opts.STRING:
+            values[name] = options.string(slot, name)
         else:
-            values[name] = options.scalar(slot, fmt, getattr(defaults, name), name)
+            values[name] = options.scalar(slot, fmt, default, name)
     return spec.cls(**values)
 
 
@@ -330,3 +337,11 @@ def as_model(model) -> Model:
     if isinstance(model, Model):
         return model
     return read_model(as_bytes(model))
+
+
+def as_model_and_bytes(model) -> tuple[Model, bytes]:
+    """Both: the parsed Model and its .tflite bytes (read once from a file)."""
+    if isinstance(model, Model):
+        return model, as_bytes(model)
+    data = as_bytes(model)
+    return read_model(data), data

@@ -81,10 +81,13 @@ class _Writer:
     def builtin_options(self, options):
         spec = opts.SPEC_BY_CLASS[type(options)]
         defaults, fields = spec.cls(), []
-        for slot, (name, fmt) in enumerate(zip(spec.field_names, spec.formats)):
+        for slot, name, fmt in spec.slots:  # deprecated slots are never written
             value = getattr(options, name)
-            if fmt == opts.INT_VECTOR:
-                fields.append((slot, "o", self.numbers(value, "<i4"), None))
+            if fmt in opts.VECTOR_DTYPE:  # None: absent; () an empty vector
+                vector = None if value is None else self.numbers(value, opts.VECTOR_DTYPE[fmt])
+                fields.append((slot, "o", vector, None))
+            elif fmt == opts.STRING:
+                fields.append((slot, "o", self.string(value), None))
             else:
                 fields.append((slot, fmt, value, getattr(defaults, name)))
         return self.table(fields)
