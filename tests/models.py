@@ -16,12 +16,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tflm_edu.arena_size.examples import small_conv_net, tiny_dense_net
+from tflm_edu.op_resolver import SPECS
 from tflm_edu.schema import options as o
 from tflm_edu.schema import write_model
 from tflm_edu.schema.builder import ModelBuilder, quantization
 from tflm_edu.schema.enums import ActivationFunctionType as Act
 from tflm_edu.schema.enums import BuiltinOperator as Op
 from tflm_edu.schema.enums import Padding
+from tflm_edu.windows import compute_padding_height_width
 from tflm_edu.train import (AveragePool2D, BatchNormalization, Conv2D, Dense, DepthwiseConv2D,
                             Dropout, Flatten, GlobalAveragePool, MaxPool2D, ReLU, ReLU6, Reshape,
                             Sequential, Softmax)
@@ -189,12 +191,39 @@ def tiny_conv_model(options=None, bias=True, weights_quant=None, dtype=np.float3
         tensor((1, 4, 4, 4), dtype, quant=q, name="y"))
 
 
+# ----------------------------------------------------------------------------- pooling
+
+
+def pool_model(op, shape, filter_hw, stride_hw, padding, dtype, act=Act.NONE, seed=0,
+               out_shape=None, out_quant=None):
+    """A seeded AVERAGE_POOL_2D or MAX_POOL_2D on `shape` (NHWC)."""
+    rng = np.random.default_rng(seed)
+    batches, height, width, depth = shape
+    if out_shape is None:
+        out_h, out_w, _, _ = compute_padding_height_width(
+            stride_hw[0], stride_hw[1], 1, 1, height, width, filter_hw[0], filter_hw[1],
+            padding)
+        out_shape = (batches, out_h, out_w, depth)
+    quant = None
+    if dtype != np.float32:
+        scale = rng.uniform(0.01, 0.2) if dtype == np.int8 else rng.uniform(1e-4, 1e-3)
+        zero_point = int(rng.integers(-30, 30)) if dtype == np.int8 else 0
+        quant = quantization(scale, zero_point)
+    version = {np.float32: 1, np.int8: 2, np.int16: 3}[dtype]
+    return one_op_model(op, [tensor(shape, dtype, quant=quant)], o.Pool2DOptions(
+        padding=padding, stride_w=stride_hw[1], stride_h=stride_hw[0],
+        filter_width=filter_hw[1], filter_height=filter_hw[0],
+        fused_activation_function=act), tensor(out_shape, dtype, quant=out_quant or quant),
+        version)
+
+
 # ----------------------------------------------------------------------------- FULLY_CONNECTED
 
 
-def fc_model(batches, accum, depth, dtype, act=Act.NONE, bias=True, per_channel=False, seed=0):
+def fc_model(batches, accum, depth, dtype, act=Act.NONE, bias=True, per_channel=False, seed=0,
+             filter_zp=0):
     """A seeded FULLY_CONNECTED [batches, accum] -> [batches, depth], int8 (per-tensor or
-    per-channel weights) or float32."""
+    per-channel weights, with zero point filter_zp) or float32."""
     rng = np.random.default_rng(seed)
     if dtype == np.float32:
         x = tensor((batches, accum))
@@ -208,7 +237,7 @@ def fc_model(batches, accum, depth, dtype, act=Act.NONE, bias=True, per_channel=
         x = tensor((batches, accum), np.int8,
                    quant=quantization(in_scale, int(rng.integers(-20, 20))))
         w = tensor((depth, accum), np.int8, rng.integers(-127, 128, (depth, accum)),
-                   quantization(w_scales, 0))
+                   quantization(w_scales, filter_zp))
         bias_t = tensor((depth,), np.int32, rng.integers(-3000, 3000, depth),
                         quantization(in_scale * w_scales, 0)) if bias else -1
         out = tensor((batches, depth), np.int8,
@@ -226,6 +255,55 @@ def tiny_fc_model(weights=((0, 1, 2), (3, 4, 5)), bias=True, options=None):
         tensor((1, 3), name="x"), tensor((2, 3), data=weights, name="w"),
         tensor((2,), data=[0.5, -1], name="bias") if bias else -1,
     ], options or o.FullyConnectedOptions(), tensor((1, 2), name="y"))
+
+
+# ----------------------------------------------------------------------------- elementwise
+
+
+def random_quant(rng, dtype, zero_point=True):
+    if dtype == np.int16:
+        return quantization(rng.uniform(1e-4, 1e-3), 0)
+    return quantization(rng.uniform(0.005, 0.3), int(rng.integers(-60, 60)) if zero_point else 0)
+
+
+def binary_model(op, shape1, shape2, dtype, act=Act.NONE, seed=0, const2=False, quants=None,
+                 out_shape=None):
+    """One elementwise binary op (ADD, MUL, SUB, ...) with the options class its OpSpec
+    names; input 2 becomes a constant (like a bias) when const2."""
+    rng = np.random.default_rng(seed)
+    quantized = dtype in (np.int8, np.int16)
+    q1, q2, qo = quants or ((random_quant(rng, dtype) for _ in range(3)) if quantized
+                            else (None, None, None))
+    x1 = tensor(shape1, dtype, quant=q1)
+    if const2:
+        data = (rng.standard_normal(shape2) * 2 if dtype == np.float32 else
+                rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, shape2, endpoint=True))
+        x2 = tensor(shape2, dtype, data, q2)
+    else:
+        x2 = tensor(shape2, dtype, quant=q2)
+    out_shape = out_shape if out_shape is not None else np.broadcast_shapes(shape1, shape2)
+    version = {np.float32: 1, np.int8: 2, np.int16: 3, np.int32: 1}[np.dtype(dtype).type]
+    options = SPECS[op].options(fused_activation_function=act)
+    return one_op_model(op, [x1, x2], options, tensor(out_shape, dtype, quant=qo), version)
+
+
+# Broadcasting patterns: equal shapes, one side scalar, inner/outer/middle broadcasts,
+# both sides broadcasting, rank differences, and ranks 5 and 6 (beyond the "4D" in the
+# reference function names).
+BROADCAST_SHAPES = [
+    ((2, 3, 4, 5), (2, 3, 4, 5)),
+    ((1, 8, 8, 3), (3,)),
+    ((2, 3, 4), ()),
+    ((), (2, 5)),
+    ((1,), (4, 3)),
+    ((2, 1, 4), (3, 1)),
+    ((1, 3, 1, 5), (2, 1, 4, 1)),
+    ((4, 1), (1, 6)),
+    ((2, 3, 1, 4, 1), (1, 3, 5, 1, 2)),
+    ((2, 1, 2, 1, 3, 2), (1, 2, 1, 3, 1, 2)),
+    ((7,), (7,)),
+    ((3, 1, 1), (1, 1)),
+]
 
 
 # ----------------------------------------------------------------------------- small networks

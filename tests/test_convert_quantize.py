@@ -9,7 +9,7 @@ from tflm_edu.cli import main
 from tflm_edu.convert.converter import convert_sequential
 from tflm_edu.convert.quantize import (asymmetric_params, quantize_bias, quantize_model,
                                        symmetric_weights)
-from tflm_edu.convert.report import accuracy, layer_sqnr, quantization_report, tensor_table
+from tflm_edu.convert.report import layer_sqnr, model_accuracy, quantization_report, tensor_table
 from tflm_edu.errors import InputError, ModelError
 from tflm_edu.quantization import affine_quantize
 from tflm_edu.runtime import Interpreter
@@ -259,7 +259,7 @@ def test_int8_accuracy_within_one_point_of_float(trained_wand):
     model, x, xt, yt = trained_wand
     float_model = convert_sequential(model)
     quantized = quantize_model(float_model, x, progress=False)    # all 240 training windows
-    float_acc, int8_acc = accuracy(float_model, xt, yt), accuracy(quantized, xt, yt)
+    float_acc, int8_acc = model_accuracy(float_model, xt, yt), model_accuracy(quantized, xt, yt)
     # measured: float 90.75%, int8 90.25% on 400 synthetic test gestures
     assert float_acc == pytest.approx(float(np.mean(model.predict(xt).argmax(1) == yt)), abs=0.003)
     assert float_acc > 0.75

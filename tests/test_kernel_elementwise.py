@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models import one_op_model, tensor
+from models import BROADCAST_SHAPES, binary_model, one_op_model, tensor
 from op_harness import check_model
 from tflm_edu import ModelError
 from tflm_edu.interpreter import MicroInterpreter
@@ -10,7 +10,7 @@ from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.schema import read_model, write_model
 from tflm_edu.schema.builder import ModelBuilder, quantization
 from tflm_edu.schema.enums import ActivationFunctionType as Act, BuiltinOperator as Op
-from tflm_edu.schema.options import (AddOptions, DequantizeOptions, MulOptions,
+from tflm_edu.schema.options import (AddOptions, DequantizeOptions,
                                      QuantizeOptions)
 
 ADD, MUL = Op.ADD, Op.MUL
@@ -24,57 +24,11 @@ def allocate(model):
     return interpreter
 
 
-def random_quant(rng, dtype, zero_point=True):
-    if dtype == np.int16:
-        return quantization(rng.uniform(1e-4, 1e-3), 0)
-    return quantization(rng.uniform(0.005, 0.3), int(rng.integers(-60, 60)) if zero_point else 0)
-
-
-def binary_model(op, shape1, shape2, dtype, act=Act.NONE, seed=0, const2=False, quants=None,
-                 out_shape=None):
-    """One ADD or MUL; input 2 becomes a constant (like a bias) when const2."""
-    rng = np.random.default_rng(seed)
-    quantized = dtype in (np.int8, np.int16)
-    q1, q2, qo = quants or ((random_quant(rng, dtype) for _ in range(3)) if quantized
-                            else (None, None, None))
-    x1 = tensor(shape1, dtype, quant=q1)
-    if const2:
-        data = (rng.standard_normal(shape2) * 2 if dtype == np.float32 else
-                rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, shape2, endpoint=True))
-        x2 = tensor(shape2, dtype, data, q2)
-    else:
-        x2 = tensor(shape2, dtype, quant=q2)
-    out_shape = out_shape if out_shape is not None else np.broadcast_shapes(shape1, shape2)
-    version = {np.float32: 1, np.int8: 2, np.int16: 3, np.int32: 1}[np.dtype(dtype).type]
-    options = AddOptions(fused_activation_function=act) if op == ADD else \
-        MulOptions(fused_activation_function=act)
-    return one_op_model(op, [x1, x2], options, tensor(out_shape, dtype, quant=qo), version)
-
-
-# Broadcasting patterns: equal shapes, one side scalar, inner/outer/middle broadcasts,
-# both sides broadcasting, rank differences, and ranks 5 and 6 (beyond the "4D" in the
-# reference function names).
-SHAPES = [
-    ((2, 3, 4, 5), (2, 3, 4, 5)),
-    ((1, 8, 8, 3), (3,)),
-    ((2, 3, 4), ()),
-    ((), (2, 5)),
-    ((1,), (4, 3)),
-    ((2, 1, 4), (3, 1)),
-    ((1, 3, 1, 5), (2, 1, 4, 1)),
-    ((4, 1), (1, 6)),
-    ((2, 3, 1, 4, 1), (1, 3, 5, 1, 2)),
-    ((2, 1, 2, 1, 3, 2), (1, 2, 1, 3, 1, 2)),
-    ((7,), (7,)),
-    ((3, 1, 1), (1, 1)),
-]
-
-
 @pytest.mark.parametrize("op", [ADD, MUL])
-@pytest.mark.parametrize("case", range(len(SHAPES)))
+@pytest.mark.parametrize("case", range(len(BROADCAST_SHAPES)))
 @pytest.mark.parametrize("dtype", [np.int8, np.float32, np.int32, np.int16])
 def test_broadcasting(op, case, dtype):
-    shape1, shape2 = SHAPES[case]
+    shape1, shape2 = BROADCAST_SHAPES[case]
     check_model(binary_model(op, shape1, shape2, dtype, seed=case), case)
 
 

@@ -2,11 +2,10 @@
 import numpy as np
 import pytest
 
-from models import one_op_model, tensor
+from models import one_op_model, pool_model, tensor
 from op_harness import check_model
 from tflm_edu import ModelError
 from tflm_edu.interpreter import MicroInterpreter
-from tflm_edu.kernels.quantization_util import compute_padding_height_width
 from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.schema import read_model, write_model
 from tflm_edu.schema.builder import quantization
@@ -15,28 +14,6 @@ from tflm_edu.schema.enums import Padding
 from tflm_edu.schema.options import Pool2DOptions
 
 SAME, VALID = Padding.SAME, Padding.VALID
-
-
-def pool_model(op, shape, filter_hw, stride_hw, padding, dtype, act=Act.NONE, seed=0,
-               out_shape=None, out_quant=None):
-    rng = np.random.default_rng(seed)
-    batches, height, width, depth = shape
-    if out_shape is None:
-        out_h, out_w, _, _ = compute_padding_height_width(
-            stride_hw[0], stride_hw[1], 1, 1, height, width, filter_hw[0], filter_hw[1],
-            padding)
-        out_shape = (batches, out_h, out_w, depth)
-    quant = None
-    if dtype != np.float32:
-        scale = rng.uniform(0.01, 0.2) if dtype == np.int8 else rng.uniform(1e-4, 1e-3)
-        zero_point = int(rng.integers(-30, 30)) if dtype == np.int8 else 0
-        quant = quantization(scale, zero_point)
-    version = {np.float32: 1, np.int8: 2, np.int16: 3}[dtype]
-    return one_op_model(op, [tensor(shape, dtype, quant=quant)], Pool2DOptions(
-        padding=padding, stride_w=stride_hw[1], stride_h=stride_hw[0],
-        filter_width=filter_hw[1], filter_height=filter_hw[0],
-        fused_activation_function=act), tensor(out_shape, dtype, quant=out_quant or quant),
-        version)
 
 
 AVG, MAX = Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D

@@ -26,12 +26,11 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from tflm_edu.errors import InputError
-from tflm_edu.schema import Model, write_model
+from tflm_edu.errors import InputError, check_input
+from tflm_edu.schema import as_bytes, write_model
 
 ORACLES = ("tflite-micro", "litert")
 ORACLE_ARENA_SLACK = 256 * 1024  # for the tail (OpData, tensor structs) and alignment
@@ -228,14 +227,10 @@ def _choose_oracle(oracle: str) -> str:
 
 
 def _model_bytes(model) -> bytes:
-    if isinstance(model, (str, Path)):
-        return Path(model).read_bytes()
-    if isinstance(model, Model):
-        return write_model(model)
     micro = getattr(model, "micro", model)
     if hasattr(micro, "planner"):  # a MicroInterpreter: serialise its Model
         return write_model(micro.model)
-    return bytes(model)
+    return as_bytes(model)
 
 
 def _inputs(interpreter, inputs, seed: int) -> list:
@@ -247,14 +242,8 @@ def _inputs(interpreter, inputs, seed: int) -> list:
         inputs = [inputs]
     if len(inputs) != len(tensors):
         raise InputError(f"the model has {len(tensors)} input(s), got {len(inputs)} array(s)")
-    result = []
-    for i, (t, x) in enumerate(zip(tensors, inputs)):
-        x = np.asarray(x)
-        if x.size != t.num_elements or x.dtype != t.dtype:
-            raise InputError(f"input {i} needs {t.num_elements} {t.dtype} values (shape "
-                             f"{list(t.shape)}), got {x.size} {x.dtype}")
-        result.append(x.reshape(t.shape))
-    return result
+    return [check_input(x, t.dtype, t.shape, f"input {i}", exact_shape=False)
+            for i, (t, x) in enumerate(zip(tensors, inputs))]
 
 
 def _random_like(rng, tensor) -> np.ndarray:

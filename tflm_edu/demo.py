@@ -103,7 +103,7 @@ def person_detection(reference, oracle):
 def show_memory(path):
     from tflm_edu.arena_size import estimate_arena_size
     interpreter = Interpreter.from_file(path)
-    print(f"== person_detect's arena: the greedy memory plan (time down, arena offset across)")
+    print("== person_detect's arena: the greedy memory plan (time down, arena offset across)")
     interpreter.print_memory_plan()
     for target in ("host", "cortex-m"):
         estimate = estimate_arena_size(path, target)

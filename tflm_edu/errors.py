@@ -15,3 +15,20 @@ class AllocationError(RuntimeError):
 
 class InputError(ValueError):
     """Data handed to the interpreter has the wrong shape or dtype."""
+
+
+def check_input(x, dtype, shape, what: str = "input 0", exact_shape: bool = True):
+    """`x` as the array a model input of `dtype` and `shape` takes, or an InputError that
+    says what was expected and what came. exact_shape=False accepts any shape with the
+    same number of elements (a board or an oracle reshapes); the result has `shape`."""
+    import numpy as np
+    x = np.asarray(x)
+    dtype, shape = np.dtype(dtype), tuple(int(d) for d in shape)
+    if not exact_shape and (x.dtype != dtype or x.size != int(np.prod(shape))):
+        raise InputError(f"{what} needs {int(np.prod(shape))} {dtype.name} values (shape "
+                         f"{list(shape)}), got {x.size} {x.dtype.name}")
+    if x.dtype != dtype:
+        raise InputError(f"{what} must be {dtype.name}, got {x.dtype.name}")
+    if tuple(x.shape) != shape:
+        raise InputError(f"{what} must have shape {list(shape)}, got {list(x.shape)}")
+    return x.reshape(shape)

@@ -34,7 +34,7 @@ from tflm_edu.memory.layout import get_target
 from tflm_edu.memory.plan_print import format_memory_plan
 from tflm_edu.memory.planner import ONLINE, make_planner
 from tflm_edu.op_resolver import SPECS, add_method_name
-from tflm_edu.schema import Model, read_model
+from tflm_edu.schema import Model, as_model
 from tflm_edu.schema.enums import BuiltinOperator, NUMPY_DTYPE, type_name
 from tflm_edu.schema.model import tensor_data
 
@@ -91,7 +91,7 @@ class MicroInterpreter:
 
     def __init__(self, model, op_resolver, arena_size: int | None = None,
                  planner: str = "greedy", subgraph: int = 0, target: str = "host"):
-        self.model: Model = model if isinstance(model, Model) else read_model(model)
+        self.model: Model = as_model(model)
         self.op_resolver = op_resolver
         self.arena_size = arena_size
         self.target = get_target(target)

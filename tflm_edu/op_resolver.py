@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 
 from tflm_edu.errors import AllocationError
 from tflm_edu.schema.enums import BuiltinOperator as Op
@@ -148,12 +149,11 @@ def add_method_name(op) -> str:
 
 
 def cpp_add_method_name(op) -> str:
-    """'AddConv2D' for CONV_2D, as in micro_mutable_op_resolver.h."""
-    special = {"FULLY_CONNECTED": "FullyConnected", "DEPTHWISE_CONV_2D": "DepthwiseConv2D",
-               "CONV_2D": "Conv2D", "AVERAGE_POOL_2D": "AveragePool2D",
-               "MAX_POOL_2D": "MaxPool2D", "RELU6": "Relu6"}
-    name = Op(op).name
-    return "Add" + special.get(name, "".join(part.capitalize() for part in name.split("_")))
+    """'AddConv2D' for CONV_2D, as in micro_mutable_op_resolver.h: each word of the op's
+    name capitalized, and a dimension suffix ("2D") kept upper-case."""
+    words = Op(op).name.split("_")
+    return "Add" + "".join(w.upper() if re.fullmatch(r"\d+D", w) else w.capitalize()
+                           for w in words)
 
 
 for _op in SPECS:

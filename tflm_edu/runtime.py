@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tflm_edu.errors import InputError, ModelError
+from tflm_edu.errors import InputError, ModelError, check_input
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver
-from tflm_edu.schema import read_model
+from tflm_edu.schema import as_model
 
 
 class Interpreter:
@@ -28,7 +28,7 @@ class Interpreter:
                  kernels: str = "optimized"):
         if model_data is None:
             raise ValueError("Model must not be None")
-        self.model = read_model(model_data)
+        self.model = as_model(model_data)     # .tflite bytes (also a Model or a path)
         self.micro = MicroInterpreter(self.model, AllOpsResolver(kernels), arena_size,
                                       planner=planner)
         self.micro.allocate_tensors()
@@ -51,13 +51,7 @@ class Interpreter:
         if input_data is None:
             raise ValueError("Input data must not be None")
         tensor = self.micro.input(_check_index(index, self.micro.inputs_size, "input"))
-        data = np.asarray(input_data)
-        if data.dtype != tensor.dtype:
-            raise InputError(f"input {index} must be {tensor.dtype.name}, got {data.dtype.name}")
-        if tuple(data.shape) != tuple(tensor.shape):
-            raise InputError(f"input {index} must have shape {list(tensor.shape)}, got "
-                             f"{list(data.shape)}")
-        tensor.data[...] = data
+        tensor.data[...] = check_input(input_data, tensor.dtype, tensor.shape, f"input {index}")
 
     def invoke(self) -> None:
         self.micro.invoke()

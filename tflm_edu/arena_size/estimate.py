@@ -22,7 +22,7 @@ from tflm_edu.memory import allocator as rp
 from tflm_edu.memory.layout import Target, get_target
 from tflm_edu.errors import ModelError
 from tflm_edu.memory.arena import align_up
-from tflm_edu.schema import Model, read_model
+from tflm_edu.schema import Model, as_model
 from tflm_edu.schema.enums import op_name
 
 HEAD = "Head: tensors and scratch buffers (memory plan)"
@@ -169,12 +169,11 @@ def estimate_arena_size(model, target="host", name: str | None = None) -> ArenaE
 
 
 def _load(model) -> tuple[Model, str]:
+    """The Model, and what to call it: its description, or the file's stem."""
     if isinstance(model, Model):
         return model, model.description or "model"
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return read_model(bytes(model)), "model"
-    path = Path(model)
-    return read_model(path.read_bytes()), path.stem
+    name = "model" if isinstance(model, (bytes, bytearray, memoryview)) else Path(model).stem
+    return as_model(model), name
 
 
 def model_facts(model: Model):

@@ -18,7 +18,6 @@ import faulthandler
 import io
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -33,12 +32,8 @@ def tflm_runtime():
 
 
 def _model_bytes(model) -> bytes:
-    from tflm_edu.schema import Model, write_model
-    if isinstance(model, Model):
-        return write_model(model)
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return bytes(model)
-    return Path(model).read_bytes()
+    from tflm_edu.schema import as_bytes
+    return as_bytes(model)
 
 
 @contextlib.contextmanager
@@ -100,20 +95,14 @@ def smallest_arena_tflm(model, high: int | None = None, runtime=None) -> int:
     runtime = runtime or tflm_runtime()
     if runtime is None:
         raise ImportError("the real TFLM is not installed: pip install --pre tflite-micro")
+    from tflm_edu.memory.allocator import smallest_passing
     data = _model_bytes(model)
-    high = high or 1 << 16
-    while not tflm_accepts(data, high, runtime):
-        high *= 2
-        if high > 1 << 31:
-            raise RuntimeError("TFLM does not accept this model with any arena up to 2 GiB")
-    low = 0
-    while high - low > 1:
-        middle = (low + high) // 2
-        if tflm_accepts(data, middle, runtime):
-            high = middle
-        else:
-            low = middle
-    return high
+    try:
+        return smallest_passing(lambda size: tflm_accepts(data, size, runtime),
+                                high or 1 << 16, limit=1 << 31)
+    except ValueError:
+        raise RuntimeError("TFLM does not accept this model with any arena up to 2 GiB") \
+            from None
 
 
 def tflm_allocations(model, arena_size: int, runtime=None) -> dict:

@@ -11,10 +11,10 @@ from tflm_edu.convert.c_array import (model_header_source, op_resolver_source, p
 from tflm_edu.convert.checks import Finding, check_model, format_findings
 from tflm_edu.convert.converter import convert_sequential
 from tflm_edu.convert.quantize import calibrate, quantize_model
-from tflm_edu.convert.report import (ModelRunner, accuracy, layer_sqnr, quantization_report,
+from tflm_edu.convert.report import (layer_sqnr, model_accuracy, quantization_report,
                                      tensor_table)
 
 __all__ = ["to_c_array", "parse_c_array", "model_header_source", "op_resolver_source",
            "write_c_files", "convert_sequential", "quantize_model", "calibrate",
-           "quantization_report", "layer_sqnr", "accuracy", "tensor_table", "ModelRunner",
+           "quantization_report", "layer_sqnr", "model_accuracy", "tensor_table",
            "check_model", "format_findings", "Finding"]

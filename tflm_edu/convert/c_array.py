@@ -20,7 +20,7 @@ import numpy as np
 
 from tflm_edu.errors import InputError
 from tflm_edu.op_resolver import cpp_add_method_name
-from tflm_edu.schema import Model, load_model, read_model, write_model
+from tflm_edu.schema import Model, as_model, as_model_and_bytes
 from tflm_edu.schema.enums import BuiltinOperator, type_name
 
 BYTES_PER_LINE = 12  # as xxd -i
@@ -85,14 +85,6 @@ def parse_c_array(source: str) -> bytes:
     return bytes(int(token, 16) for token in re.findall(r"0x([0-9a-fA-F]{2})", match.group(1)))
 
 
-def _as_model(model_or_bytes) -> Model:
-    if isinstance(model_or_bytes, Model):
-        return model_or_bytes
-    if isinstance(model_or_bytes, (bytes, bytearray, memoryview)):
-        return read_model(bytes(model_or_bytes))
-    return load_model(model_or_bytes)
-
-
 def _c_float(value: float) -> str:
     text = repr(float(np.float32(value)))
     if "e" not in text and "." not in text:
@@ -132,7 +124,7 @@ def _tensor_constants(model: Model, prefix: str, index: int) -> list[str]:
 def model_header_source(model, name: str = "g_model") -> str:
     """A header of constants: every input and output's shape, type, scale and zero point."""
     _check_name(name)
-    model = _as_model(model)
+    model = as_model(model)
     subgraph = model.subgraphs[0]
     guard = f"{name.upper()}_SETTINGS_H_"
     lines = [f"// Inputs and outputs of {name}, made by tflm_edu (tflm-edu to-c).",
@@ -152,7 +144,7 @@ def model_header_source(model, name: str = "g_model") -> str:
 
 def model_builtin_ops(model) -> list[int]:
     """The builtin ops the model uses (each once, in operator_codes order); no CUSTOM."""
-    model = _as_model(model)
+    model = as_model(model)
     used = {model.operator_codes[op.opcode_index].builtin_code
             for sg in model.subgraphs for op in sg.operators}
     ops = []
@@ -166,7 +158,7 @@ def model_builtin_ops(model) -> list[int]:
 def op_resolver_source(model, resolver_name: str = "op_resolver") -> str:
     """`static tflite::MicroMutableOpResolver<N> op_resolver;` and one AddXxx() per op."""
     _check_name(resolver_name)
-    model = _as_model(model)
+    model = as_model(model)
     ops = model_builtin_ops(model)
     lines = ["// The ops this model uses, made by tflm_edu (tflm-edu to-c).",
              "// Registering only these keeps unused kernels out of flash.",
@@ -189,14 +181,7 @@ def write_c_files(model_or_path, out_dir, name: str = "g_model",
                   stem: str = "model_data") -> dict[str, Path]:
     """Write model_data.cc/.h, model_settings.h and model_op_resolver.h; return their paths."""
     _check_name(name)
-    if isinstance(model_or_path, Model):
-        model, data = model_or_path, write_model(model_or_path)
-    elif isinstance(model_or_path, (bytes, bytearray, memoryview)):
-        data = bytes(model_or_path)
-        model = read_model(data)
-    else:
-        data = Path(model_or_path).read_bytes()
-        model = read_model(data)
+    model, data = as_model_and_bytes(model_or_path)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder: pass -o a directory")

@@ -18,12 +18,11 @@ and what to do about it:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from tflm_edu.boards import FIRMWARE_FLASH_BYTES, FIRMWARE_RAM_BYTES, KIB, get_board
 from tflm_edu.errors import AllocationError, ModelError
 from tflm_edu.op_resolver import SPECS
-from tflm_edu.schema import Model, read_model, write_model
+from tflm_edu.schema import Model, as_model_and_bytes
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 
 # The builtin ops TFLM's MicroMutableOpResolver can register (micro_mutable_op_resolver.h).
@@ -52,16 +51,6 @@ class Finding:
 
     def __str__(self):
         return f"{self.severity.upper():7} [{self.check}] {self.message}"
-
-
-def _load(model_or_path) -> tuple[Model, bytes]:
-    if isinstance(model_or_path, Model):
-        return model_or_path, write_model(model_or_path)
-    if isinstance(model_or_path, (bytes, bytearray, memoryview)):
-        data = bytes(model_or_path)
-    else:
-        data = Path(model_or_path).read_bytes()
-    return read_model(data), data
 
 
 def check_quantization(model: Model) -> list[Finding]:
@@ -203,7 +192,7 @@ def check_model(model_or_path, board=None, target: str = "cortex-m") -> list[Fin
     """Every check on a Model, .tflite bytes or a path; `board` is a name or Board."""
     if board is not None:
         board = get_board(board)          # an unknown board fails before any work
-    model, data = _load(model_or_path)
+    model, data = as_model_and_bytes(model_or_path)
     findings = check_quantization(model) + check_ops(model)
     findings += check_size(model, data, board, target)
     return findings

@@ -250,22 +250,25 @@ def quantize_model(model: Model, calibration_data, io_type: str = "int8",
 
     # 3. float inputs/outputs: QUANTIZE in front, DEQUANTIZE at the end
     io_map = {}
+
+    def float_twin(i, op, before: bool):
+        """A float32 tensor with i's name beside int8 tensor i, converted by `op`."""
+        b.tensors[i].name = f"{T[i].name}_int8"
+        f = b.add_tensor(T[i].shape, np.float32, T[i].name)
+        b.add_operator(op, [f] if before else [i], [i] if before else [f],
+                       version=_rule(op).int8_version)
+        io_map[i] = f
+
     if io_type == "float32":
         for i in graph.inputs:
-            b.tensors[i].name = f"{T[i].name}_int8"
-            f = b.add_tensor(T[i].shape, np.float32, T[i].name)
-            b.add_operator(Op.QUANTIZE, [f], [i], version=_rule(Op.QUANTIZE).int8_version)
-            io_map[i] = f
+            float_twin(i, Op.QUANTIZE, before=True)
     for op in graph.operators:
         code = model.operator_codes[op.opcode_index].builtin_code
         b.add_operator(code, op.inputs, op.outputs, copy.deepcopy(op.builtin_options),
                        version=versions[id(op)])
     if io_type == "float32":
         for i in graph.outputs:
-            b.tensors[i].name = f"{T[i].name}_int8"
-            f = b.add_tensor(T[i].shape, np.float32, T[i].name)
-            b.add_operator(Op.DEQUANTIZE, [i], [f], version=_rule(Op.DEQUANTIZE).int8_version)
-            io_map[i] = f
+            float_twin(i, Op.DEQUANTIZE, before=False)
     b.inputs = [io_map.get(i, i) for i in graph.inputs]
     b.outputs = [io_map.get(i, i) for i in graph.outputs]
     quantized = b.build()

@@ -15,54 +15,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tflm_edu.quantization import affine_dequantize, affine_quantize
+from tflm_edu.quantization import affine_dequantize
 from tflm_edu.errors import InputError
-from tflm_edu.interpreter import MicroInterpreter
-from tflm_edu.op_resolver import AllOpsResolver
+from tflm_edu.evaluate import accuracy, as_model_inputs, run_model
+from tflm_edu.runtime import Interpreter
 from tflm_edu.schema.enums import type_name
 
 
-class ModelRunner:
-    """One allocated interpreter; predict() takes and returns float arrays for any I/O type."""
-
-    def __init__(self, model):
-        self.model = model
-        self.graph = model.subgraphs[0]
-        self.interpreter = MicroInterpreter(model, AllOpsResolver(), None)
-        self.interpreter.allocate_tensors()
-
-    def _set(self, sample):
-        tensor = self.interpreter.input(0)
-        sample = np.asarray(sample, np.float32).reshape(tensor.shape)
-        if tensor.dtype == np.float32:
-            tensor.data[...] = sample
-        else:
+def float_activations(interpreter, sample) -> dict[str, np.ndarray]:
+    """Every op output of one run on `sample` (a float example), as float values by tensor
+    name - dequantized for an int8 model."""
+    interpreter.set_input(as_model_inputs(np.asarray(sample)[None],
+                                          interpreter.get_input_details(0))[0], 0)
+    graph, out = interpreter.model.subgraphs[0], {}
+    for event in interpreter.steps():
+        for i in event.node.outputs:
+            tensor = interpreter.micro.tensor(i)
             q = tensor.quantization
-            tensor.data[...] = affine_quantize(sample, q.scale[0], q.zero_point[0], tensor.dtype)
-
-    def _get(self, tensor):
-        if tensor.dtype == np.float32:
-            return np.array(tensor.data, np.float32)
-        q = tensor.quantization
-        return affine_dequantize(tensor.data, q.scale[0], q.zero_point[0])
-
-    def predict(self, x) -> np.ndarray:
-        """Float outputs (dequantized for an int8 model), one row per sample of x."""
-        rows = []
-        for sample in x:
-            self._set(sample)
-            self.interpreter.invoke()
-            rows.append(self._get(self.interpreter.output(0)).ravel())
-        return np.stack(rows)
-
-    def activations(self, sample) -> dict[str, np.ndarray]:
-        """Float value of every op output (by tensor name) for one sample."""
-        self._set(sample)
-        out = {}
-        for event in self.interpreter.steps():
-            for i in event.node.outputs:
-                out[self.graph.tensors[i].name] = self._get(self.interpreter.tensor(i))
-        return out
+            out[graph.tensors[i].name] = np.array(tensor.data, np.float32) if q is None \
+                else affine_dequantize(tensor.data, q.scale[0], q.zero_point[0])
+    return out
 
 
 def tensor_table(model) -> list[dict]:
@@ -100,7 +72,7 @@ def layer_sqnr(float_model, int8_model, x, limit: int = 32) -> list[LayerSQNR]:
     x = np.asarray(x, np.float32)[:limit]
     if len(x) == 0:
         raise InputError("layer_sqnr needs at least one sample")
-    f_run, q_run = ModelRunner(float_model), ModelRunner(int8_model)
+    f_run, q_run = Interpreter(float_model), Interpreter(int8_model)
     q_names = {t.name for t in int8_model.subgraphs[0].tensors}
     graph = float_model.subgraphs[0]
     pairs = []
@@ -112,7 +84,7 @@ def layer_sqnr(float_model, int8_model, x, limit: int = 32) -> list[LayerSQNR]:
     signal = {p[2]: 0.0 for p in pairs}
     noise = {p[2]: 0.0 for p in pairs}
     for sample in x:
-        fa, qa = f_run.activations(sample), q_run.activations(sample)
+        fa, qa = float_activations(f_run, sample), float_activations(q_run, sample)
         for _, _, name, twin in pairs:
             if twin not in qa:
                 continue
@@ -124,13 +96,11 @@ def layer_sqnr(float_model, int8_model, x, limit: int = 32) -> list[LayerSQNR]:
             for k, op, name, _ in pairs]
 
 
-def accuracy(model, x, y) -> float:
-    """Top-1 accuracy of a classifier model on (x, integer labels y)."""
-    y = np.asarray(y)
-    if len(x) != len(y):
-        raise InputError(f"{len(x)} samples but {len(y)} labels")
-    predictions = ModelRunner(model).predict(x).argmax(axis=1)
-    return float(np.mean(predictions == y))
+def model_accuracy(model, x, y) -> float:
+    """Top-1 accuracy of a classifier model on (float examples x, integer labels y)."""
+    if len(x) != len(np.asarray(y)):
+        raise InputError(f"{len(x)} samples but {len(np.asarray(y))} labels")
+    return accuracy(y, run_model(Interpreter(model), x, progress=False, dequantize=True))
 
 
 @dataclass
@@ -181,10 +151,11 @@ def quantization_report(float_model, int8_model, x_calib, x_test=None, y_test=No
     report = QuantizationReport(tensors=tensor_table(int8_model),
                                 layers=layer_sqnr(float_model, int8_model, x_calib, sqnr_samples))
     if x_test is not None and y_test is not None:
-        report.float_accuracy = accuracy(float_model, x_test, y_test)
-        report.int8_accuracy = accuracy(int8_model, x_test, y_test)
+        report.float_accuracy = model_accuracy(float_model, x_test, y_test)
+        report.int8_accuracy = model_accuracy(int8_model, x_test, y_test)
     return report
 
 
-__all__ = ["ModelRunner", "tensor_table", "layer_sqnr", "sqnr_db", "accuracy", "LayerSQNR",
+__all__ = ["float_activations", "tensor_table", "layer_sqnr", "sqnr_db", "model_accuracy",
+           "LayerSQNR",
            "QuantizationReport", "quantization_report"]

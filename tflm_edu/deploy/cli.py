@@ -102,34 +102,24 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=_guard(virtual_board_command))
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1")
-    return value
+def _number(kind, low, high, what: str):
+    """An argparse type: `kind` (float or int) between low and high, finite, else a one-line
+    error that says what is expected."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{text}: give {what} from {low} to {high}")
+        return value
+    parse.__name__ = what.split()[-1]
+    return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or not 0.0 <= value <= 60.0:
-        raise argparse.ArgumentTypeError(f"{text} seconds: give 0 to 60")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
-    return value
+_probability = _number(float, 0.0, 1.0, "a probability")
+_seconds = _number(float, 0.0, 60.0, "a number of seconds")
+_positive_int = _number(int, 1, 1 << 31, "a whole number")
 
 
 def _guard(command):

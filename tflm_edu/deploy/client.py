@@ -28,7 +28,7 @@ from tflm_edu.deploy import protocol as p
 from tflm_edu.deploy.errors import (BoardError, BoardTimeout, DeployError, ModelMismatch,
                                     PortError, ProtocolError)
 from tflm_edu.deploy.protocol import BoardInfo, Frame, FrameReader
-from tflm_edu.errors import InputError
+from tflm_edu.errors import InputError, check_input
 
 
 POLL_SECONDS = 0.01   # the serial read timeout; a request's deadline is checked this often
@@ -233,23 +233,19 @@ class Board:
         self._hello()                   # INFO now says what the board is configured to
         return reply
 
-    def smallest_arena(self, low: int = 0, high: int | None = None) -> int:
+    def smallest_arena(self) -> int:
         """The smallest arena with which the board's TFLM allocates this model, by
         bisection with CONFIGURE; the board is configured back to its default afterwards."""
-        high = self.info().arena_capacity if high is None else high
-        if self.configure(high).status != 0:
-            raise DeployError(f"{self.name}: the model does not allocate even in the whole "
-                              f"{high:,}-byte arena")
+        from tflm_edu.memory.allocator import smallest_passing
+        capacity = self.info().arena_capacity
         try:
-            while high - low > 1:
-                middle = (low + high) // 2
-                if self.configure(middle).status == 0:
-                    high = middle
-                else:
-                    low = middle
+            return smallest_passing(lambda size: self.configure(size).status == 0,
+                                    min(1 << 16, capacity), limit=capacity)
+        except ValueError:
+            raise DeployError(f"{self.name}: the model does not allocate even in the whole "
+                              f"{capacity:,}-byte arena") from None
         finally:
             self.configure(0)
-        return high
 
     # -- one invoke: inputs, INVOKE, outputs, and the checks that bind them ----------------
 
@@ -304,17 +300,10 @@ class Board:
         if len(inputs) != len(info.inputs):
             raise InputError(f"the board's model takes {len(info.inputs)} input(s), got "
                              f"{len(inputs)}")
-        data = []
-        for i, (x, spec) in enumerate(zip(inputs, info.inputs)):
-            x = np.asarray(x)
-            if x.dtype != spec.dtype:
-                raise InputError(f"input {i}: the board's model takes {np.dtype(spec.dtype).name}"
-                                 f", got {x.dtype.name}")
-            if x.size != int(np.prod(spec.shape)):
-                raise InputError(f"input {i}: the board's model takes shape "
-                                 f"{list(spec.shape)}, got {list(x.shape)}")
-            data.append(np.ascontiguousarray(x).tobytes())
-        return data
+        return [np.ascontiguousarray(check_input(x, spec.dtype, spec.shape,
+                                                 f"input {i} of the board's model",
+                                                 exact_shape=False)).tobytes()
+                for i, (x, spec) in enumerate(zip(inputs, info.inputs))]
 
     def _check_session(self, session: int) -> None:
         if session != self.session:

@@ -236,6 +236,14 @@ class _Reader:
                              f"left over")
 
 
+def _unpack_whole(body: bytes, fmt: str, what: str):
+    """A body that is exactly one fixed-size record: its fields (one field: the value)."""
+    r = _Reader(body, what)
+    values = r.unpack(fmt)
+    r.end()
+    return values
+
+
 def _pack_tensors(specs) -> bytes:
     body = bytes([len(specs)])
     for spec in specs:
@@ -382,10 +390,7 @@ def encode_hello(session: int) -> bytes:
 
 
 def decode_hello(body: bytes) -> int:
-    r = _Reader(body, "HELLO")
-    session = r.unpack("I")
-    r.end()
-    return session
+    return _unpack_whole(body, "I", "HELLO")
 
 
 def encode_set_input(tensor: int, offset: int, data: bytes) -> bytes:
@@ -412,10 +417,7 @@ def encode_held(held: Held) -> bytes:
 
 
 def decode_held(body: bytes) -> Held:
-    r = _Reader(body, "SET_INPUT reply")
-    held = Held(*r.unpack("IBI"))
-    r.end()
-    return held
+    return Held(*_unpack_whole(body, "IBI", "SET_INPUT reply"))
 
 
 @dataclass(frozen=True)
@@ -432,20 +434,17 @@ class InvokeReply:
     model_prefix: bytes
 
 
-INVOKE_REPLY = struct.Struct("<BIIIIII8s")
+INVOKE_REPLY = "BIIIIII8s"
 
 
 def encode_invoke_reply(reply: InvokeReply) -> bytes:
-    return INVOKE_REPLY.pack(reply.status, reply.session, reply.invoke, reply.input_crc,
-                             reply.output_crc, reply.counter, reply.latency_us,
-                             reply.model_prefix)
+    return struct.pack("<" + INVOKE_REPLY, reply.status, reply.session, reply.invoke,
+                       reply.input_crc, reply.output_crc, reply.counter, reply.latency_us,
+                       reply.model_prefix)
 
 
 def decode_invoke_reply(body: bytes) -> InvokeReply:
-    if len(body) != INVOKE_REPLY.size:
-        raise ValueError(f"malformed INVOKE reply: {len(body)} bytes, expected "
-                         f"{INVOKE_REPLY.size}")
-    return InvokeReply(*INVOKE_REPLY.unpack(body))
+    return InvokeReply(*_unpack_whole(body, INVOKE_REPLY, "INVOKE reply"))
 
 
 def encode_get_output(tensor: int, offset: int, length: int) -> bytes:
@@ -453,10 +452,7 @@ def encode_get_output(tensor: int, offset: int, length: int) -> bytes:
 
 
 def decode_get_output(body: bytes) -> tuple:
-    r = _Reader(body, "GET_OUTPUT")
-    request = r.unpack("BIH")
-    r.end()
-    return request
+    return _unpack_whole(body, "BIH", "GET_OUTPUT")
 
 
 @dataclass(frozen=True)
@@ -487,10 +483,7 @@ def encode_get_tensor(tensor: int, offset: int, length: int) -> bytes:
 
 
 def decode_get_tensor(body: bytes) -> tuple:
-    r = _Reader(body, "GET_TENSOR")
-    request = r.unpack("HIH")
-    r.end()
-    return request
+    return _unpack_whole(body, "HIH", "GET_TENSOR")
 
 
 def encode_tensor_chunk(chunk: Chunk) -> bytes:
@@ -545,10 +538,7 @@ def encode_configure(arena: int, flags: int) -> bytes:
 
 
 def decode_configure(body: bytes) -> tuple:
-    r = _Reader(body, "CONFIGURE")
-    request = r.unpack("IB")
-    r.end()
-    return request
+    return _unpack_whole(body, "IB", "CONFIGURE")
 
 
 @dataclass(frozen=True)
@@ -564,10 +554,7 @@ def encode_configured(reply: Configured) -> bytes:
 
 
 def decode_configured(body: bytes) -> Configured:
-    r = _Reader(body, "CONFIGURE reply")
-    reply = Configured(*r.unpack("BII"))
-    r.end()
-    return reply
+    return Configured(*_unpack_whole(body, "BII", "CONFIGURE reply"))
 
 
 def crc32(data: bytes) -> int:

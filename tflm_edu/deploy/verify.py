@@ -98,11 +98,10 @@ def verify(board, model, inputs=None, n: int = 10, seed: int = 0, timeout: float
            retries: int = 3, progress: bool = True) -> VerifyReport:
     """Run `inputs` (default: n random ones) through `board` (a Board, or a port to open) and
     through tflm_edu's interpreter on `model` (.tflite bytes or path); compare bytes."""
-    from pathlib import Path
-
     from tflm_edu.runtime import Interpreter
+    from tflm_edu.schema import as_bytes
 
-    data = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+    data = as_bytes(model)
     owned = not isinstance(board, Board)
     if owned:
         board = Board.open(board, expected_model=data, timeout=timeout, retries=retries)

@@ -25,6 +25,7 @@ from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier, \
     quantize_multiplier
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
+from tflm_edu.memory.layout import KERNELS, TYPES, c_struct, m
 
 INPUT, OUTPUT = 0, 0
 
@@ -214,6 +215,16 @@ def relu6_arena_prepare(k):
     """Relu6Prepare takes the input only."""
     k.temp_input(0)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("ActivationParams", TYPES, m("activation_type", "uint8"),
+         m("quantized_activation_min", "int32"), m("quantized_activation_max", "int32"))
+c_struct("ReluParams", TYPES, m("input_offset", "int32"), m("output_offset", "int32"),
+         m("output_multiplier", "int32"), m("output_shift", "int"),
+         bases=("ActivationParams",))
+c_struct("ReluOpData", KERNELS + "activations.h", m("params", "ReluParams"))
+c_struct("Relu6OpData", KERNELS + "activations.h", m("six", "int32"), m("zero", "int32"))
 
 SPECS = [
     OpSpec(Op.RELU, register_relu, None, (TensorType.FLOAT32, *QUANTIZED_DTYPES),

@@ -24,7 +24,7 @@ to rank 8 - a dimension of 1 repeats - so numpy broadcasting gives the same elem
 the same order. Prepare checks what TFLM leaves to debug asserts: the two shapes must be
 broadcast-compatible and the output must have the broadcast shape.
 
-The helpers under "shared with MUL" are used by mul.py as well.
+The helpers under "shared with SUB" and "shared with MUL, SUB" are used by sub.py and mul.py.
 """
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ from tflm_edu.kernels.quantization_util import (
     multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import AddOptions
+from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT1, INPUT2, OUTPUT = 0, 1, 0
 
@@ -77,17 +78,11 @@ def init(context, node):
 def prepare(context, node):
     data: OpDataAdd = node.user_data
     params = node.builtin_data or AddOptions()
-    ensure(len(node.inputs) == 2, f"ADD takes 2 inputs, got {len(node.inputs)}")
-    ensure(len(node.outputs) == 1, f"ADD has 1 output, got {len(node.outputs)}")
-    input1, input2 = context.get_input(node, INPUT1), context.get_input(node, INPUT2)
-    output = context.get_output(node, OUTPUT)
-    ensure(input1 is not None and input2 is not None, "ADD needs both inputs")
-    check_same_types(node, input1, input2, output)
-    check_broadcast_shapes(input1, input2, output)
+    input1, input2, output = binary_op_tensors(context, node)
     data.requires_broadcast = tuple(input1.shape) != tuple(input2.shape)
 
     if output.type in QUANTIZED_DTYPES:
-        _prepare_quantized(data, params, input1, input2, output)
+        prepare_quantized(data, params, input1, input2, output)
     elif output.type == TensorType.FLOAT32:
         data.output_activation_min_f32, data.output_activation_max_f32 = \
             calculate_activation_range_float(params.fused_activation_function)
@@ -97,40 +92,6 @@ def prepare(context, node):
                "int32 ADD does not support quantized inputs")
     else:
         raise unsupported_type(node, output)
-
-
-def _prepare_quantized(data, params, input1, input2, output):
-    dtype = QUANTIZED_DTYPES[output.type]
-    for tensor in (input1, input2, output):
-        ensure_quantized(tensor, dtype)
-    data.input1_offset = -input1.zero_point
-    data.input2_offset = -input2.zero_point
-    data.output_offset = output.zero_point
-    data.left_shift = 15 if output.type == TensorType.INT16 else 20
-    # In double, as the C++: the float32 scales widen exactly.
-    twice_max_input_scale = 2.0 * max(input1.scale, input2.scale)
-    real_input1_multiplier = input1.scale / twice_max_input_scale
-    real_input2_multiplier = input2.scale / twice_max_input_scale
-    real_output_multiplier = twice_max_input_scale / ((1 << data.left_shift) * output.scale)
-    data.input1_multiplier, data.input1_shift = \
-        _quantize_smaller_than_one(real_input1_multiplier, "input 1")
-    data.input2_multiplier, data.input2_shift = \
-        _quantize_smaller_than_one(real_input2_multiplier, "input 2")
-    data.output_multiplier, data.output_shift = \
-        _quantize_smaller_than_one(real_output_multiplier, "output")
-    data.output_activation_min, data.output_activation_max = calculate_activation_range_quantized(
-        params.fused_activation_function, output.scale, output.zero_point, dtype)
-
-
-def _quantize_smaller_than_one(real_multiplier: float, what: str) -> tuple[int, int]:
-    """QuantizeMultiplierSmallerThanOneExp, whose CHECKs abort TFLM: here a ModelError."""
-    if not 0.0 < real_multiplier < 1.0:
-        raise ModelError(f"the {what} rescale factor {real_multiplier:g} must lie in (0, 1): "
-                         f"the output scale is too small for the input scales")
-    multiplier, shift = quantize_multiplier(real_multiplier)
-    if shift > 0:
-        raise ModelError(f"the {what} rescale factor {real_multiplier:g} rounds up to 1")
-    return multiplier, shift
 
 
 def eval(context, node):
@@ -167,22 +128,8 @@ def add_int32(x1, x2):
 def add_quantized(x1, x2, data: OpDataAdd, dtype):
     """reference_integer_ops::AddFunc over every (broadcast) pair. Each input is rescaled
     on its own shape first - it depends on that input only - then the sums broadcast."""
-    scaled1 = _rescale_input(x1, data.input1_offset, data.left_shift,
-                             data.input1_multiplier, data.input1_shift)
-    scaled2 = _rescale_input(x2, data.input2_offset, data.left_shift,
-                             data.input2_multiplier, data.input2_shift)
-    raw_sum = scaled1 + scaled2
-    raw_output = multiply_by_quantized_multiplier_smaller_than_one_exp(
-        raw_sum, data.output_multiplier, data.output_shift) + data.output_offset
-    return np.clip(raw_output, data.output_activation_min,
-                   data.output_activation_max).astype(dtype)
-
-
-def _rescale_input(x, offset, left_shift, multiplier, shift):
-    input_val = x.astype(np.int64) + offset
-    shifted_input_val = input_val * (1 << left_shift)  # fits int32: |input_val| <= 2^16
-    return multiply_by_quantized_multiplier_smaller_than_one_exp(
-        shifted_input_val, multiplier, shift)
+    scaled1, scaled2 = rescale_inputs(x1, x2, data)
+    return rescale_output(scaled1 + scaled2, data, dtype)
 
 
 def count_macs(context, node):
@@ -194,7 +141,83 @@ def register_add():
                         count_macs=count_macs)
 
 
-# ----------------------------------------------------------------------------- shared with MUL
+# ----------------------------------------------------------------------------- shared with SUB
+
+
+def prepare_quantized(data, params, input1, input2, output):
+    """The quantized branch of CalculateOpDataAdd (and of CalculateOpDataSub): offsets,
+    left shift, the three multipliers, the activation range."""
+    dtype = QUANTIZED_DTYPES[output.type]
+    for tensor in (input1, input2, output):
+        ensure_quantized(tensor, dtype)
+    data.input1_offset = -input1.zero_point
+    data.input2_offset = -input2.zero_point
+    data.output_offset = output.zero_point
+    data.left_shift = 15 if output.type == TensorType.INT16 else 20
+    # In double, as the C++: the float32 scales widen exactly.
+    twice_max_input_scale = 2.0 * max(input1.scale, input2.scale)
+    real_input1_multiplier = input1.scale / twice_max_input_scale
+    real_input2_multiplier = input2.scale / twice_max_input_scale
+    real_output_multiplier = twice_max_input_scale / ((1 << data.left_shift) * output.scale)
+    data.input1_multiplier, data.input1_shift = \
+        quantize_smaller_than_one(real_input1_multiplier, "input 1")
+    data.input2_multiplier, data.input2_shift = \
+        quantize_smaller_than_one(real_input2_multiplier, "input 2")
+    data.output_multiplier, data.output_shift = \
+        quantize_smaller_than_one(real_output_multiplier, "output")
+    data.output_activation_min, data.output_activation_max = calculate_activation_range_quantized(
+        params.fused_activation_function, output.scale, output.zero_point, dtype)
+
+
+def rescale_inputs(x1, x2, data):
+    """Steps 1-3: each input onto the common scale (offset, shift left by left_shift,
+    rescale), each on its own shape - the result depends on that input only."""
+    return (_rescale_input(x1, data.input1_offset, data.left_shift, data.input1_multiplier,
+                           data.input1_shift),
+            _rescale_input(x2, data.input2_offset, data.left_shift, data.input2_multiplier,
+                           data.input2_shift))
+
+
+def _rescale_input(x, offset, left_shift, multiplier, shift):
+    input_val = x.astype(np.int64) + offset
+    shifted_input_val = input_val * (1 << left_shift)  # fits int32: |input_val| <= 2^16
+    return multiply_by_quantized_multiplier_smaller_than_one_exp(
+        shifted_input_val, multiplier, shift)
+
+
+def rescale_output(raw, data, dtype):
+    """Step 5: the combined value onto the output's scale, offset, clamped."""
+    raw_output = multiply_by_quantized_multiplier_smaller_than_one_exp(
+        raw, data.output_multiplier, data.output_shift) + data.output_offset
+    return np.clip(raw_output, data.output_activation_min,
+                   data.output_activation_max).astype(dtype)
+
+
+def quantize_smaller_than_one(real_multiplier: float, what: str) -> tuple[int, int]:
+    """QuantizeMultiplierSmallerThanOneExp, whose CHECKs abort TFLM: here a ModelError."""
+    if not 0.0 < real_multiplier < 1.0:
+        raise ModelError(f"the {what} rescale factor {real_multiplier:g} must lie in (0, 1): "
+                         f"the output scale is too small for the input scales")
+    multiplier, shift = quantize_multiplier(real_multiplier)
+    if shift > 0:
+        raise ModelError(f"the {what} rescale factor {real_multiplier:g} rounds up to 1")
+    return multiplier, shift
+
+
+# ----------------------------------------------------------------------------- shared with MUL, SUB
+
+
+def binary_op_tensors(context, node):
+    """Prepare's common part for an elementwise binary op: two inputs and one output, of
+    one type, with shapes that broadcast to the output's. Returns (input1, input2, output)."""
+    ensure(len(node.inputs) == 2, f"{node.op_name} takes 2 inputs, got {len(node.inputs)}")
+    ensure(len(node.outputs) == 1, f"{node.op_name} has 1 output, got {len(node.outputs)}")
+    input1, input2 = context.get_input(node, INPUT1), context.get_input(node, INPUT2)
+    output = context.get_output(node, OUTPUT)
+    ensure(input1 is not None and input2 is not None, f"{node.op_name} needs both inputs")
+    check_same_types(node, input1, input2, output)
+    check_broadcast_shapes(input1, input2, output)
+    return input1, input2, output
 
 
 def check_same_types(node, input1, input2, output):
@@ -224,6 +247,17 @@ def _strip_leading_ones(shape) -> tuple:
         shape = shape[1:]
     return shape
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteAddParams", BUILTIN, m("activation", "enum"), m("pot_scale_int16", "bool"))
+c_struct("OpDataAdd", KERNELS + "add.h", m("requires_broadcast", "bool"),
+         m("input1_shift", "int"), m("input2_shift", "int"),
+         m("output_activation_min", "int32"), m("output_activation_max", "int32"),
+         m("input1_multiplier", "int32"), m("input2_multiplier", "int32"),
+         m("output_multiplier", "int32"), m("output_shift", "int"), m("left_shift", "int"),
+         m("input1_offset", "int32"), m("input2_offset", "int32"), m("output_offset", "int32"),
+         m("output_activation_min_f32", "float"), m("output_activation_max_f32", "float"))
 
 SPEC = OpSpec(Op.ADD, register_add, AddOptions,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16, TensorType.INT32),

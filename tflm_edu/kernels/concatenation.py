@@ -24,6 +24,7 @@ from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
 from tflm_edu.schema.enums import BuiltinOperator as Op, ActivationFunctionType, TensorType, type_name
 from tflm_edu.schema.options import ConcatenationOptions
+from tflm_edu.memory.layout import BUILTIN, KERNELS, TYPES, c_struct, m
 
 OUTPUT = 0
 MAX_INPUT_NUM = 10  # kMaxInputNum
@@ -144,6 +145,16 @@ def arena_prepare(k):
     for i in range(k.num_inputs):
         k.temp_input(i)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteConcatenationParams", BUILTIN, m("axis", "int"), m("activation", "enum"))
+c_struct("ConcatenationParams", TYPES, m("axis", "int32"), m("input_zeropoint", "ptr"),
+         m("input_scale", "ptr"), m("inputs_count", "int32"), m("output_zeropoint", "int32"),
+         m("output_scale", "float"))
+c_struct("OpDataConcatenation", KERNELS + "concatenation.cc (OpData)",
+         m("params", "ConcatenationParams"),
+         m("scratch_indices", "int", 10, compression_only=True))
 
 SPEC = OpSpec(Op.CONCATENATION, register_concatenation, ConcatenationOptions, SUPPORTED_TYPES,
               None, ArenaRecipe("TfLiteConcatenationParams", "OpDataConcatenation",

@@ -25,16 +25,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
-
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
-                                                compute_out_size, compute_padding_with_offset,
-                                                quantize_multiplier, requantize)
+                                                quantize_multiplier, requantize_to_output)
 from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType, type_name
 from tflm_edu.schema.options import Conv2DOptions
+from tflm_edu.windows import compute_out_size, compute_padding_with_offset, tap, window_view
+from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
 QUANTIZED_DIMENSION = 0  # per-channel filter scales run along the output channels
@@ -106,21 +105,17 @@ class ConvGeometry:
     def tap(self, x_padded: np.ndarray, filter_y: int, filter_x: int) -> np.ndarray:
         """[batches, output_height, output_width, depth]: the input value each output
         pixel meets at filter tap (filter_y, filter_x)."""
-        y0, x0 = filter_y * self.dilation_height, filter_x * self.dilation_width
-        return x_padded[:, y0:y0 + (self.output_height - 1) * self.stride_height + 1:
-                        self.stride_height,
-                        x0:x0 + (self.output_width - 1) * self.stride_width + 1:
-                        self.stride_width, :]
+        return tap(x_padded, (self.output_height, self.output_width),
+                   (self.stride_height, self.stride_width),
+                   (self.dilation_height, self.dilation_width), filter_y, filter_x)
 
     def windows(self, x_padded: np.ndarray) -> np.ndarray:
         """im2col as a view: [batches, out_h, out_w, filter_h, filter_w, depth] - every
         output pixel's window, without copying anything."""
-        sb, sh, sw, sc = x_padded.strides
-        shape = (self.batches, self.output_height, self.output_width, self.filter_height,
-                 self.filter_width, x_padded.shape[3])
-        strides = (sb, sh * self.stride_height, sw * self.stride_width,
-                   sh * self.dilation_height, sw * self.dilation_width, sc)
-        return as_strided(x_padded, shape, strides, writeable=False)
+        return window_view(x_padded, (self.output_height, self.output_width),
+                           (self.filter_height, self.filter_width),
+                           (self.stride_height, self.stride_width),
+                           (self.dilation_height, self.dilation_width))
 
     def inside(self, filter_y: int, filter_x: int) -> np.ndarray | None:
         """[out_h, out_w, 1] mask of the outputs whose tap (filter_y, filter_x) lies in the
@@ -391,7 +386,7 @@ def conv_per_channel(x_padded, filter_matrix, folded_bias, geometry, multiplier,
 
     Every window is read at once (im2col) and multiplied by the filter in float64 BLAS -
     exact, since the integers stay far below 2^53. The C++ int32 accumulator wraps on
-    overflow; requantize wraps the exact sum the same way."""
+    overflow; requantize_to_output wraps the exact sum the same way."""
     groups, accum_depth, per_group = filter_matrix.shape
     g = geometry
     rows = g.batches * g.output_height * g.output_width
@@ -402,8 +397,8 @@ def conv_per_channel(x_padded, filter_matrix, folded_bias, geometry, multiplier,
     columns[...] = np.moveaxis(windows, 5, 0)  # one copy: int8 view -> float64 rows
     acc = matmul_in_row_blocks(columns.reshape(groups, rows, accum_depth), filter_matrix)
     acc = np.moveaxis(acc, 0, 1).reshape(rows, groups * per_group) + folded_bias
-    result = requantize(acc.astype(np.int64), multiplier, shift, output_offset, act_min,
-                        act_max, np.int8)
+    result = requantize_to_output(acc.astype(np.int64), multiplier, shift, output_offset,
+                                  act_min, act_max, np.int8)
     return result.reshape(g.batches, g.output_height, g.output_width, -1)
 
 
@@ -483,6 +478,20 @@ def conv_like_arena_prepare(quantized_dimension: int):
         k.temp_output(0)
     return prepare
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteConvParams", BUILTIN, m("padding", "enum"), m("stride_width", "int"),
+         m("stride_height", "int"), m("activation", "enum"), m("dilation_width_factor", "int"),
+         m("dilation_height_factor", "int"), m("quantized_bias_type", "enum"))
+c_struct("OpDataConv", KERNELS + "conv.h", m("padding", "TfLitePaddingValues"),
+         m("input_zero_point", "int32"), m("filter_zero_point", "int32"),
+         m("output_zero_point", "int32"), m("output_multiplier", "int32"),
+         m("output_shift", "int"), m("per_channel_output_multiplier", "ptr"),
+         m("per_channel_output_shift", "ptr"), m("output_activation_min", "int32"),
+         m("output_activation_max", "int32"), m("filter_buffer_index", "int"),
+         m("weights_scratch_index", "int", compression_only=True),
+         m("bias_scratch_index", "int", compression_only=True))
 
 SPEC = OpSpec(Op.CONV_2D, register_conv_2d, Conv2DOptions, (TensorType.FLOAT32, TensorType.INT8),
               QuantizerRule(int8_version=3, weights_axis=0),

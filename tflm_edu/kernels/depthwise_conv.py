@@ -26,9 +26,10 @@ from tflm_edu.kernels.conv import (OpDataConv, check_conv_io,
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.conv import conv_like_arena_prepare
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
-from tflm_edu.kernels.quantization_util import requantize
+from tflm_edu.kernels.quantization_util import requantize_to_output
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import DepthwiseConv2DOptions
+from tflm_edu.memory.layout import BUILTIN, c_struct, m
 
 INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
 QUANTIZED_DIMENSION = 3  # per-channel filter scales run along the output channels
@@ -110,7 +111,7 @@ def depthwise_conv_per_channel(x_padded, taps, folded_bias, geometry, multiplier
     MultiplyByQuantizedMultiplier per channel, + output_offset, clamp.
 
     Integer sums do not depend on order, so the taps are added one at a time, each over
-    the whole output; requantize wraps the sum to int32 as the C++ accumulator would."""
+    the whole output; requantize_to_output wraps the sum to int32 as the C++ accumulator would."""
     g = geometry
     acc = None
     for filter_y in range(g.filter_height):
@@ -119,7 +120,8 @@ def depthwise_conv_per_channel(x_padded, taps, folded_bias, geometry, multiplier
             term = g.tap(x_padded, filter_y, filter_x)[..., None] * taps[filter_y, filter_x]
             acc = term if acc is None else acc + term
     acc = acc.reshape(g.batches, g.output_height, g.output_width, -1) + folded_bias
-    return requantize(acc, multiplier, shift, output_offset, act_min, act_max, np.int8)
+    return requantize_to_output(acc, multiplier, shift, output_offset, act_min, act_max,
+                                np.int8)
 
 
 @np.errstate(over="ignore", invalid="ignore")  # inf and NaN are results here, as in C++
@@ -155,6 +157,12 @@ def register_depthwise_conv_2d():
     return Registration("DEPTHWISE_CONV_2D", prepare=prepare, eval=eval, init=init,
                         max_version=7, count_macs=count_macs)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteDepthwiseConvParams", BUILTIN, m("padding", "enum"), m("stride_width", "int"),
+         m("stride_height", "int"), m("depth_multiplier", "int"), m("activation", "enum"),
+         m("dilation_width_factor", "int"), m("dilation_height_factor", "int"))
 
 SPEC = OpSpec(Op.DEPTHWISE_CONV_2D, register_depthwise_conv_2d, DepthwiseConv2DOptions,
               (TensorType.FLOAT32, TensorType.INT8),

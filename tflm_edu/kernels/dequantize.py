@@ -18,6 +18,7 @@ from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_
 from tflm_edu.quantization import affine_dequantize
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import DequantizeOptions
+from tflm_edu.memory.layout import KERNELS, TYPES, c_struct, m
 
 INPUT, OUTPUT = 0, 0
 
@@ -83,6 +84,13 @@ def eval(context, node):
 def register_dequantize():
     return Registration("DEQUANTIZE", prepare=prepare, eval=eval, init=init, max_version=6)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("DequantizationParams", TYPES, m("scale", "double"), m("zero_point", "int32"))
+c_struct("DequantizeOpData", KERNELS + "dequantize.h",
+         m("quantization_params", "DequantizationParams"), m("output_multiplier", "int32"),
+         m("output_shift", "int"), m("output_zero_point", "int32"))
 
 SPEC = OpSpec(Op.DEQUANTIZE, register_dequantize, DequantizeOptions, tuple(QUANTIZED_DTYPES),
               QuantizerRule(int8_version=2),

@@ -18,9 +18,10 @@ from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
                                                 exact_int_matmul, float32_dot_in_order,
-                                                quantize_multiplier, requantize)
+                                                quantize_multiplier, requantize_to_output)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import FullyConnectedOptions
+from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT, WEIGHTS, BIAS, OUTPUT = 0, 1, 2, 0
 
@@ -143,7 +144,8 @@ def fully_connected_int8(x, weights, bias, input_offset, filter_offset, output_o
                            (weights.astype(np.int64) + filter_offset).T)
     if bias is not None:
         acc = acc + bias.astype(np.int64)
-    return requantize(acc, multiplier, shift, output_offset, act_min, act_max, np.int8)
+    return requantize_to_output(acc, multiplier, shift, output_offset, act_min, act_max,
+                                np.int8)
 
 
 def count_macs(context, node):
@@ -170,6 +172,21 @@ def arena_prepare(k):
         k.persistent(4 * channels, "per-channel output multipliers")
         k.persistent(4 * channels, "per-channel output shifts")
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteFullyConnectedParams", BUILTIN, m("activation", "enum"),
+         m("weights_format", "enum"), m("keep_num_dims", "bool"),
+         m("asymmetric_quantize_inputs", "bool"), m("quantized_bias_type", "enum"))
+c_struct("OpDataFullyConnected", KERNELS + "fully_connected.h",
+         m("output_multiplier", "int32"), m("output_shift", "int"),
+         m("output_activation_min", "int32"), m("output_activation_max", "int32"),
+         m("input_quantized_index", "int"), m("input_zero_point", "int32"),
+         m("filter_zero_point", "int32"), m("output_zero_point", "int32"),
+         m("filter_buffer_index", "int"), m("per_channel_output_multiplier", "ptr"),
+         m("per_channel_output_shift", "ptr"), m("is_per_channel", "bool"),
+         m("weights_scratch_index", "int", compression_only=True),
+         m("bias_scratch_index", "int", compression_only=True))
 
 SPEC = OpSpec(Op.FULLY_CONNECTED, register_fully_connected, FullyConnectedOptions,
               (TensorType.FLOAT32, TensorType.INT8),

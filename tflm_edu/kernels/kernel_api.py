@@ -23,6 +23,7 @@ import numpy as np
 
 from tflm_edu.errors import ModelError
 from tflm_edu.schema.enums import TensorType, type_name
+from tflm_edu.schema.model import Sized
 
 
 @dataclass
@@ -66,7 +67,7 @@ class QuantizationView:
 
 
 @dataclass
-class MicroTensor:
+class MicroTensor(Sized):
     """TfLiteTensor and TfLiteEvalTensor in one: what kernels read and write."""
 
     index: int
@@ -82,14 +83,6 @@ class MicroTensor:
     @property
     def dtype(self) -> np.dtype:
         return self.data.dtype if self.data is not None else _dtype_of(self.type)
-
-    @property
-    def num_elements(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    @property
-    def nbytes(self) -> int:
-        return self.num_elements * self.dtype.itemsize
 
     @property
     def scale(self) -> float:

@@ -29,6 +29,7 @@ from tflm_edu.kernels.quantization_util import (calculate_input_radius,
                                                 multiply_by_quantized_multiplier)
 from tflm_edu.quantization import round_half_away_from_zero
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
+from tflm_edu.memory.layout import KERNELS, c_struct, m
 
 INPUT, OUTPUT = 0, 0
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
@@ -139,6 +140,12 @@ def fixed_point_logistic(a, integer_bits: int):
 def register_logistic():
     return Registration("LOGISTIC", prepare=prepare, eval=eval, init=init, max_version=3)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("OpDataLogistic", KERNELS + "logistic.h", m("input_zero_point", "int32"),
+         m("input_range_radius", "int32"), m("input_multiplier", "int32"),
+         m("input_left_shift", "int"))
 
 SPEC = OpSpec(Op.LOGISTIC, register_logistic, None, (TensorType.FLOAT32, TensorType.INT8),
               QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 256, -128)),

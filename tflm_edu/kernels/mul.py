@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflm_edu.kernels.add import (check_broadcast_shapes,
-                                  check_same_types)
+from tflm_edu.kernels.add import binary_op_tensors
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.fixedpoint import wrap32
@@ -29,9 +28,10 @@ from tflm_edu.kernels.quantization_util import (activation_function_with_min_max
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_int32,
                                                 calculate_activation_range_quantized,
-                                                quantize_multiplier, requantize)
+                                                quantize_multiplier, requantize_to_output)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import MulOptions
+from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT1, INPUT2, OUTPUT = 0, 1, 0
 
@@ -58,13 +58,7 @@ def init(context, node):
 def prepare(context, node):
     data: OpDataMul = node.user_data
     params = node.builtin_data or MulOptions()
-    ensure(len(node.inputs) == 2, f"MUL takes 2 inputs, got {len(node.inputs)}")
-    ensure(len(node.outputs) == 1, f"MUL has 1 output, got {len(node.outputs)}")
-    input1, input2 = context.get_input(node, INPUT1), context.get_input(node, INPUT2)
-    output = context.get_output(node, OUTPUT)
-    ensure(input1 is not None and input2 is not None, "MUL needs both inputs")
-    check_same_types(node, input1, input2, output)
-    check_broadcast_shapes(input1, input2, output)
+    input1, input2, output = binary_op_tensors(context, node)
     activation = params.fused_activation_function
 
     if output.type in QUANTIZED_DTYPES:
@@ -136,10 +130,10 @@ def mul_int32(x1, x2, act_min, act_max):
 def mul_quantized(x1, x2, input1_offset, input2_offset, output_offset, multiplier, shift,
                   act_min, act_max, dtype):
     """reference_integer_ops::MulElementwise (and the broadcast lambda, which is the same
-    per pair): offset both inputs, multiply in int32, requantize, clamp."""
+    per pair): offset both inputs, multiply in int32, requantize_to_output, clamp."""
     input1_val = x1.astype(np.int64) + input1_offset
     input2_val = x2.astype(np.int64) + input2_offset
-    return requantize(input1_val * input2_val, multiplier, shift, output_offset,
+    return requantize_to_output(input1_val * input2_val, multiplier, shift, output_offset,
                       act_min, act_max, dtype)
 
 
@@ -151,6 +145,15 @@ def register_mul():
     return Registration("MUL", prepare=prepare, eval=eval, init=init, max_version=7,
                         count_macs=count_macs)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteMulParams", BUILTIN, m("activation", "enum"))
+c_struct("OpDataMul", KERNELS + "mul.h", m("input1_zero_point", "int32"),
+         m("input2_zero_point", "int32"), m("output_activation_min", "int32"),
+         m("output_activation_max", "int32"), m("output_zero_point", "int32"),
+         m("output_multiplier", "int32"), m("output_shift", "int"),
+         m("output_activation_min_f32", "float"), m("output_activation_max_f32", "float"))
 
 SPEC = OpSpec(Op.MUL, register_mul, MulOptions,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16, TensorType.INT32),

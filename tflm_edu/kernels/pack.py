@@ -17,6 +17,7 @@ from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, nothing
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import PackOptions
+from tflm_edu.memory.layout import BUILTIN, c_struct, m
 
 OUTPUT = 0
 SUPPORTED_TYPES = (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16, TensorType.INT32,
@@ -85,6 +86,10 @@ def pack(values, axis):
 def register_pack():
     return Registration("PACK", prepare=prepare, eval=eval, init=init, max_version=4)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLitePackParams", BUILTIN, m("values_count", "int"), m("axis", "int"))
 
 SPEC = OpSpec(Op.PACK, register_pack, PackOptions, SUPPORTED_TYPES, None,
               ArenaRecipe("TfLitePackParams", None, nothing))

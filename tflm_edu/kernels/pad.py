@@ -23,6 +23,7 @@ from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import PadOptions
+from tflm_edu.memory.layout import KERNELS, TYPES, c_struct, m
 
 INPUT, PADDINGS, CONSTANT_VALUES, OUTPUT = 0, 1, 2, 0
 MAX_DIMENSIONS = 5  # PadKernelMaxDimensionCount()
@@ -159,6 +160,14 @@ def arena_prepare(k):
         k.temp_input(2)
     k.temp_output(0)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("PadParams", TYPES, m("left_padding_count", "int8"), m("left_padding", "int32", 5),
+         m("right_padding_count", "int8"), m("right_padding", "int32", 5),
+         m("resizing_category", "uint8"))
+c_struct("OpDataPad", KERNELS + "pad.h (OpData)", m("params", "PadParams"),
+         m("output_zero_point", "int32"))
 
 SPEC = OpSpec(Op.PAD, register_pad, PadOptions, SUPPORTED_TYPES,
               QuantizerRule(int8_version=2, output="same_as_input"),

@@ -22,10 +22,11 @@ from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
-                                                calculate_activation_range_quantized,
-                                                compute_padding_height_width)
+                                                calculate_activation_range_quantized)
 from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType
 from tflm_edu.schema.options import Pool2DOptions
+from tflm_edu.windows import compute_padding_height_width, tap as tap_slice
+from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT, OUTPUT = 0, 0
 
@@ -118,34 +119,33 @@ def _taps_inside(out_size, stride, padding, filter_size, in_size):
     return end - start
 
 
-def average_eval(context, node):
+def _eval_pool(context, node, pool_float, pool_quantized, window_arg):
+    """AverageEval / MaxEval: the window from the options and OpData, then the float32 or
+    the quantized pooling function (window_arg(data) is their third argument)."""
     data: OpDataPooling = node.user_data
     params = node.builtin_data or Pool2DOptions()
     input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
     window = (params.filter_height, params.filter_width, params.stride_h,
               params.stride_w, data.padding_height, data.padding_width)
     if input.type == TensorType.FLOAT32:
-        result = average_pool_float(input.data, window, data.filter_count,
-                                    data.activation_min_f32, data.activation_max_f32)
+        result = pool_float(input.data, window, window_arg(data),
+                            data.activation_min_f32, data.activation_max_f32)
     else:
-        result = average_pool_quantized(input.data, window, data.filter_count,
-                                        data.activation_min, data.activation_max)
+        result = pool_quantized(input.data, window, window_arg(data),
+                                data.activation_min, data.activation_max)
     output.data[...] = result.reshape(output.data.shape)
+
+
+def average_eval(context, node):
+    """AVERAGE_POOL_2D divides each window's sum by how many of its taps are inside."""
+    _eval_pool(context, node, average_pool_float, average_pool_quantized,
+               lambda data: data.filter_count)
 
 
 def max_eval(context, node):
-    data: OpDataPooling = node.user_data
-    params = node.builtin_data or Pool2DOptions()
-    input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
-    window = (params.filter_height, params.filter_width, params.stride_h,
-              params.stride_w, data.padding_height, data.padding_width)
-    if input.type == TensorType.FLOAT32:
-        result = max_pool_float(input.data, window, data.filter_count.shape,
-                                data.activation_min_f32, data.activation_max_f32)
-    else:
-        result = max_pool_quantized(input.data, window, data.filter_count.shape,
-                                    data.activation_min, data.activation_max)
-    output.data[...] = result.reshape(output.data.shape)
+    """MAX_POOL_2D needs only the output's size, which filter_count has."""
+    _eval_pool(context, node, max_pool_float, max_pool_quantized,
+               lambda data: data.filter_count.shape)
 
 
 # ----------------------------------------------------------------------------- reference math
@@ -167,12 +167,10 @@ def window_taps(input, window, out_shape, fill):
     if pad_top or pad_bottom or pad_left or pad_right:
         padded = np.pad(input, ((0, 0), (pad_top, pad_bottom), (pad_left, pad_right), (0, 0)),
                         constant_values=fill)
-    rows = (out_height - 1) * stride_height + 1
-    cols = (out_width - 1) * stride_width + 1
     for filter_y in range(filter_height):
         for filter_x in range(filter_width):
-            yield padded[:, filter_y:filter_y + rows:stride_height,
-                         filter_x:filter_x + cols:stride_width, :]
+            yield tap_slice(padded, out_shape, (stride_height, stride_width), (1, 1),
+                            filter_y, filter_x)
 
 
 def average_pool_float(input, window, filter_count, act_min, act_max):
@@ -231,6 +229,15 @@ def register_max_pool_2d():
     return Registration("MAX_POOL_2D", prepare=prepare, eval=max_eval, init=init,
                         max_version=3)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLitePoolParams", BUILTIN, m("padding", "enum"), m("stride_width", "int"),
+         m("stride_height", "int"), m("filter_width", "int"), m("filter_height", "int"),
+         m("activation", "enum"), m("computed_padding", "TfLitePaddingValues"))
+c_struct("OpDataPooling", KERNELS + "pooling.h", m("padding", "TfLitePaddingValues"),
+         m("activation_min", "int32"), m("activation_max", "int32"),
+         m("activation_min_f32", "float"), m("activation_max_f32", "float"))
 
 SPECS = [
     OpSpec(Op.AVERAGE_POOL_2D, register_average_pool_2d, Pool2DOptions,

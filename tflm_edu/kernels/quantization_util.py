@@ -4,7 +4,7 @@ Mirrors tensorflow/lite/kernels/internal/quantization_util.cc (QuantizeMultiplie
 common.h (MultiplyByQuantizedMultiplier, with gemmlowp's double rounding - TFLM's default
 build does not define TFLITE_SINGLE_ROUNDING - built on kernels/fixedpoint.py; and the int16
 lookup tables, LUTPopulate / LUTLookup), kernels/kernel_util.cc
-(CalculateActivationRangeQuantized) and padding.h (ComputePaddingHeightWidth).
+(CalculateActivationRangeQuantized). Padding and sliding windows: tflm_edu/windows.py.
 
 The integer functions are vectorized over numpy int64 arrays but keep the int32
 semantics of the C++: products are formed in 64 bits, rounding is gemmlowp's
@@ -20,7 +20,7 @@ from tflm_edu.errors import ModelError
 from tflm_edu.kernels.fixedpoint import (INT32_MAX, INT32_MIN, fixed_mul, rounding_divide_by_pot,
                                          wrap32)
 from tflm_edu.quantization import round_half_away_from_zero
-from tflm_edu.schema.enums import ActivationFunctionType, Padding
+from tflm_edu.schema.enums import ActivationFunctionType
 
 
 # ----------------------------------------------------------------------------- multipliers
@@ -158,41 +158,6 @@ def activation_function_with_min_max(x, act_min, act_max):
     return np.where(act_max < x, act_max, x)
 
 
-# ----------------------------------------------------------------------------- padding
-
-
-def compute_out_size(padding: int, image_size: int, filter_size: int, stride: int,
-                     dilation: int = 1) -> int:
-    """ComputeOutSize: output length of a conv or pool along one axis."""
-    effective_filter = (filter_size - 1) * dilation + 1
-    if stride <= 0:
-        return 0
-    if padding == Padding.SAME:
-        return (image_size + stride - 1) // stride
-    if padding == Padding.VALID:
-        return (image_size + stride - effective_filter) // stride
-    return 0
-
-
-def compute_padding_with_offset(stride: int, dilation: int, in_size: int, filter_size: int,
-                                out_size: int) -> tuple[int, int]:
-    """ComputePaddingWithOffset: (padding before, the extra one after when the total is odd).
-    TensorFlow puts the odd pixel at the bottom/right."""
-    effective_filter = (filter_size - 1) * dilation + 1
-    total = max((out_size - 1) * stride + effective_filter - in_size, 0)
-    return total // 2, total % 2
-
-
-def compute_padding_height_width(stride_h, stride_w, dilation_h, dilation_w, in_h, in_w,
-                                 filter_h, filter_w, padding):
-    """ComputePaddingHeightWidth: (out_h, out_w, pad_top, pad_left)."""
-    out_h = compute_out_size(padding, in_h, filter_h, stride_h, dilation_h)
-    out_w = compute_out_size(padding, in_w, filter_w, stride_w, dilation_w)
-    pad_h, _ = compute_padding_with_offset(stride_h, dilation_h, in_h, filter_h, out_h)
-    pad_w, _ = compute_padding_with_offset(stride_w, dilation_w, in_w, filter_w, out_w)
-    return out_h, out_w, pad_h, pad_w
-
-
 # ----------------------------------------------------------------------------- exact and fast
 
 
@@ -206,7 +171,8 @@ def exact_int_matmul(a, b):
     return np.matmul(a, b).astype(np.int64)
 
 
-def requantize(acc, multiplier, shift, output_offset, act_min, act_max, dtype=np.int8):
+def requantize_to_output(acc, multiplier, shift, output_offset, act_min, act_max,
+                         dtype=np.int8):
     """The tail of every quantized kernel: MultiplyByQuantizedMultiplier, add the output
     offset, clamp to the fused activation's range, store in the output type."""
     scaled = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset
@@ -246,12 +212,12 @@ def lut_populate_int16(input_scale, input_zero_point, output_scale, output_zero_
     val = transform(input_min + i * step)
     val_midpoint = transform(input_min + i * step + half_step)
     val_next = transform(input_min + (i + f32(1)) * step)
-    sample_val = round_half_away_from_zero(val * output_scaling_inv)
-    midpoint_interp_val = round_half_away_from_zero(
-        (val_next * output_scaling_inv + round_half_away_from_zero(val * output_scaling_inv)) / f32(2))
-    midpoint_val = round_half_away_from_zero(val_midpoint * output_scaling_inv)
-    bias = round_half_away_from_zero((midpoint_interp_val - midpoint_val) / f32(2))
-    last = round_half_away_from_zero(transform(np.array([input_max], np.float32)) * output_scaling_inv)
+    rounded = round_half_away_from_zero
+    sample_val = rounded(val * output_scaling_inv)
+    midpoint_interp_val = rounded((val_next * output_scaling_inv + sample_val) / f32(2))
+    midpoint_val = rounded(val_midpoint * output_scaling_inv)
+    bias = rounded((midpoint_interp_val - midpoint_val) / f32(2))
+    last = rounded(transform(np.array([input_max], np.float32)) * output_scaling_inv)
     lut = np.concatenate([sample_val - bias, last])
     return np.clip(lut, f32(-32768), f32(32767)).astype(np.int64)
 

@@ -34,6 +34,7 @@ from tflm_edu.kernels.quantization_util import (multiply_by_quantized_multiplier
 from tflm_edu.quantization import affine_quantize
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import QuantizeOptions
+from tflm_edu.memory.layout import KERNELS, TYPES, c_struct, m
 
 INPUT, OUTPUT = 0, 0
 
@@ -138,6 +139,14 @@ def requantize(x, multiplier, shift, input_zero_point, output_zero_point, dtype)
 def register_quantize():
     return Registration("QUANTIZE", prepare=prepare, eval=eval, init=init, max_version=4)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("QuantizationParams", TYPES, m("zero_point", "int32"), m("scale", "double"))
+c_struct("OpDataQuantizeReference", KERNELS + "quantize.h",
+         m("quantization_params", "QuantizationParams"),
+         m("requantize_output_multiplier", "int32"), m("requantize_output_shift", "int"),
+         m("input_zero_point", "int32"))
 
 SPEC = OpSpec(Op.QUANTIZE, register_quantize, QuantizeOptions, tuple(SUPPORTED),
               QuantizerRule(int8_version=1),

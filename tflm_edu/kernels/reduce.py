@@ -26,6 +26,7 @@ from tflm_edu.kernels.quantization_util import (multiply_by_quantized_multiplier
                                                 quantize_multiplier)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import ReducerOptions
+from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT, AXIS, OUTPUT = 0, 1, 0
 QUANTIZED_TYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
@@ -209,6 +210,15 @@ def arena_prepare(k):
     if k.input(0).type == TensorType.INT8:
         k.temp_output(0)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteReducerParams", BUILTIN, m("keep_dims", "bool"))
+c_struct("OpDataReduce", KERNELS + "reduce.h", m("multiplier", "int32"), m("shift", "int"),
+         m("scratch_accumulator_idx", "int"), m("scratch_resolved_axis_idx", "int"),
+         m("scratch_input_iter_idx", "int"), m("input_zp", "int"), m("input_scale", "float"),
+         m("output_zp", "int"), m("output_scale", "float"), m("num_output_elements", "int"),
+         m("num_axis", "int"))
 
 SPEC = OpSpec(Op.MEAN, register_mean, ReducerOptions, (TensorType.FLOAT32, *QUANTIZED_TYPES),
               QuantizerRule(int8_version=2),

@@ -28,6 +28,7 @@ from tflm_edu.kernels.kernel_api import Registration, ensure
 from tflm_edu.kernels.op_spec import ANY_TYPE, ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.schema.enums import BuiltinOperator as Op
 from tflm_edu.schema.options import ReshapeOptions
+from tflm_edu.memory.layout import BUILTIN, c_struct, m
 
 INPUT, SHAPE, OUTPUT = 0, 1, 0
 
@@ -95,6 +96,10 @@ def arena_prepare(k):
     if any(d == -1 for d in k.output(0).shape):
         k.persistent(4 + 4 * len(k.output(0).shape), "writable output dims")
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteReshapeParams", BUILTIN, m("shape", "int32", 8), m("num_dimensions", "int"))
 
 SPEC = OpSpec(Op.RESHAPE, register_reshape, ReshapeOptions, ANY_TYPE,
               QuantizerRule(int8_version=1, output="same_as_input"),

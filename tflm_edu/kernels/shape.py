@@ -14,6 +14,7 @@ from tflm_edu.kernels.kernel_api import Registration, ensure
 from tflm_edu.kernels.op_spec import ANY_TYPE, ArenaRecipe, OpSpec, nothing
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import ShapeOptions
+from tflm_edu.memory.layout import BUILTIN, c_struct, m
 
 INPUT, OUTPUT = 0, 0
 
@@ -47,6 +48,10 @@ def extract_shape(shape):
 def register_shape():
     return Registration("SHAPE", prepare=prepare, eval=eval, max_version=1)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteShapeParams", BUILTIN, m("out_type", "enum"))
 
 SPEC = OpSpec(Op.SHAPE, register_shape, ShapeOptions, ANY_TYPE, None,
               ArenaRecipe("TfLiteShapeParams", None, nothing))

@@ -32,6 +32,7 @@ from tflm_edu.kernels.quantization_util import (calculate_input_radius, lut_look
                                                 quantize_multiplier)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import SoftmaxOptions
+from tflm_edu.memory.layout import BUILTIN, TYPES, c_struct, m
 
 INPUT, OUTPUT = 0, 0
 
@@ -254,6 +255,16 @@ def arena_prepare(k):
         k.persistent(lut_bytes, "int16 exp lookup table")
         k.persistent(lut_bytes, "int16 1/(1+x) lookup table")
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteSoftmaxParams", BUILTIN, m("beta", "float"))
+c_struct("SoftmaxParams", TYPES, m("beta", "double"), m("input_multiplier", "int32"),
+         m("input_left_shift", "int32"), m("reverse_scaling_divisor", "int32"),
+         m("reverse_scaling_right_shift", "int32"), m("diff_min", "int"),
+         m("zero_point", "int32"), m("scale", "float"), m("table", "ptr"), m("exp_lut", "ptr"),
+         m("one_over_one_plus_x_lut", "ptr"), m("uint8_table1", "ptr"),
+         m("uint8_table2", "ptr"))
 
 SPEC = OpSpec(Op.SOFTMAX, register_softmax, SoftmaxOptions,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),

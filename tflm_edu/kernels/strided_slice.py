@@ -32,6 +32,7 @@ from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import StridedSliceOptions
+from tflm_edu.memory.layout import BUILTIN, TYPES, c_struct, m
 
 INPUT, BEGIN, END, STRIDES, OUTPUT = 0, 1, 2, 3, 0
 MAX_DIM = 4  # kMaxDim: TFLM maps 1-4-D onto its 5-D reference loop
@@ -191,6 +192,17 @@ def register_strided_slice():
     return Registration("STRIDED_SLICE", prepare=prepare, eval=eval, init=init,
                         max_version=8)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("TfLiteStridedSliceParams", BUILTIN, m("begin_mask", "int"), m("end_mask", "int"),
+         m("ellipsis_mask", "int"), m("new_axis_mask", "int"), m("shrink_axis_mask", "int"),
+         m("offset", "bool"))
+c_struct("StridedSliceParams", TYPES, m("start_indices_count", "int8"),
+         m("start_indices", "int32", 5), m("stop_indices_count", "int8"),
+         m("stop_indices", "int32", 5), m("strides_count", "int8"), m("strides", "int32", 5),
+         m("begin_mask", "uint16"), m("ellipsis_mask", "uint16"), m("end_mask", "uint16"),
+         m("new_axis_mask", "uint16"), m("shrink_axis_mask", "uint16"), m("offset", "bool"))
 
 SPEC = OpSpec(Op.STRIDED_SLICE, register_strided_slice, StridedSliceOptions, SUPPORTED_TYPES,
               None, ArenaRecipe("TfLiteStridedSliceParams", "StridedSliceParams",

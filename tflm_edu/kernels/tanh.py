@@ -27,6 +27,7 @@ from tflm_edu.kernels.fixedpoint import (exp_on_negative_values, fixed_neg,
 from tflm_edu.kernels.libm import libm_function
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
+from tflm_edu.memory.layout import KERNELS, c_struct, m
 
 INPUT, OUTPUT = 0, 0
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
@@ -128,6 +129,12 @@ def arena_prepare(k):
     k.temp_input(0)
     k.temp_output(0)
 
+
+# The C structs this kernel puts in the arena, member by member as TFLM declares them
+# (tflm_edu.memory.layout lays them out for each target).
+c_struct("OpDataTanh", KERNELS + "tanh.cc (OpData)", m("input_zero_point", "int32"),
+         m("input_range_radius", "int32"), m("input_multiplier", "int32"),
+         m("input_left_shift", "int"))
 
 SPEC = OpSpec(Op.TANH, register_tanh, None, (TensorType.FLOAT32, TensorType.INT8),
               QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 128, 0)),

@@ -392,21 +392,31 @@ def fits(facts: ModelFacts, target: Target, size: int) -> bool:
         return False
 
 
-def smallest_arena(facts: ModelFacts, target: Target) -> int:
-    """Bisection: every step of the replay is monotonic in the arena size."""
-    high = 1 << 16
-    while not fits(facts, target, high):
-        high *= 2
-        if high > 1 << 40:
-            raise ValueError("no arena size up to 1 TiB fits this model")
+def smallest_passing(fits, high: int = 1 << 16, limit: int = 1 << 40) -> int:
+    """The smallest size for which fits(size) holds, for a test that is monotonic in the
+    size (as every arena is): double `high` until it passes, then bisect. This is how the
+    smallest arena is found everywhere - here on the replay, on the real TFLM
+    (arena_size.oracle) and on a board (Board.smallest_arena). ValueError past `limit`."""
+    while not fits(high):
+        if high >= limit:
+            raise ValueError(f"nothing up to {limit:,} bytes fits")
+        high = min(2 * high, limit)
     low = 0  # an empty arena never fits (the allocator objects need room)
     while high - low > 1:
         middle = (low + high) // 2
-        if fits(facts, target, middle):
+        if fits(middle):
             high = middle
         else:
             low = middle
     return high
+
+
+def smallest_arena(facts: ModelFacts, target: Target) -> int:
+    """The smallest arena the replay fits in: every step of it is monotonic in the size."""
+    try:
+        return smallest_passing(lambda size: fits(facts, target, size))
+    except ValueError:
+        raise ValueError("no arena size up to 1 TiB fits this model") from None
 
 
 def binding_step(facts: ModelFacts, target: Target, arena_bytes: int) -> ArenaTooSmall | None:

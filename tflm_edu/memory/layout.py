@@ -22,6 +22,7 @@ docs/arena_size.md lists every struct with its size on each target.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 # Member types. "ptr" covers every pointer, size_t and intptr_t: they are all the
@@ -141,117 +142,40 @@ DECLARATIONS = [
           polymorphic=True),
     _decl("MicroBuiltinDataAllocator", "tensorflow/lite/micro/micro_allocator.cc",
           m("persistent_allocator_", "ptr"), bases=("BuiltinDataAllocator",)),
-    # --- builtin options, parsed into the tail by the op's Parse* function
+    # --- shared by the builtin options of several ops (conv, depthwise, pooling)
     _decl("TfLitePaddingValues", BUILTIN, m("width", "int"), m("height", "int"),
           m("width_offset", "int"), m("height_offset", "int")),
-    _decl("TfLiteConvParams", BUILTIN, m("padding", "enum"), m("stride_width", "int"),
-          m("stride_height", "int"), m("activation", "enum"), m("dilation_width_factor", "int"),
-          m("dilation_height_factor", "int"), m("quantized_bias_type", "enum")),
-    _decl("TfLiteDepthwiseConvParams", BUILTIN, m("padding", "enum"), m("stride_width", "int"),
-          m("stride_height", "int"), m("depth_multiplier", "int"), m("activation", "enum"),
-          m("dilation_width_factor", "int"), m("dilation_height_factor", "int")),
-    _decl("TfLitePoolParams", BUILTIN, m("padding", "enum"), m("stride_width", "int"),
-          m("stride_height", "int"), m("filter_width", "int"), m("filter_height", "int"),
-          m("activation", "enum"), m("computed_padding", "TfLitePaddingValues")),
-    _decl("TfLiteFullyConnectedParams", BUILTIN, m("activation", "enum"),
-          m("weights_format", "enum"), m("keep_num_dims", "bool"),
-          m("asymmetric_quantize_inputs", "bool"), m("quantized_bias_type", "enum")),
-    _decl("TfLiteSoftmaxParams", BUILTIN, m("beta", "float")),
-    _decl("TfLiteReshapeParams", BUILTIN, m("shape", "int32", 8), m("num_dimensions", "int")),
-    _decl("TfLiteAddParams", BUILTIN, m("activation", "enum"), m("pot_scale_int16", "bool")),
-    _decl("TfLiteMulParams", BUILTIN, m("activation", "enum")),
-    _decl("TfLiteConcatenationParams", BUILTIN, m("axis", "int"), m("activation", "enum")),
-    _decl("TfLitePackParams", BUILTIN, m("values_count", "int"), m("axis", "int")),
-    _decl("TfLiteStridedSliceParams", BUILTIN, m("begin_mask", "int"), m("end_mask", "int"),
-          m("ellipsis_mask", "int"), m("new_axis_mask", "int"), m("shrink_axis_mask", "int"),
-          m("offset", "bool")),
-    _decl("TfLiteReducerParams", BUILTIN, m("keep_dims", "bool")),
-    _decl("TfLiteShapeParams", BUILTIN, m("out_type", "enum")),
-    # --- kernel OpData, allocated by each kernel's Init with AllocatePersistentBuffer
-    _decl("OpDataFullyConnected", KERNELS + "fully_connected.h",
-          m("output_multiplier", "int32"), m("output_shift", "int"),
-          m("output_activation_min", "int32"), m("output_activation_max", "int32"),
-          m("input_quantized_index", "int"), m("input_zero_point", "int32"),
-          m("filter_zero_point", "int32"), m("output_zero_point", "int32"),
-          m("filter_buffer_index", "int"), m("per_channel_output_multiplier", "ptr"),
-          m("per_channel_output_shift", "ptr"), m("is_per_channel", "bool"),
-          m("weights_scratch_index", "int", compression_only=True),
-          m("bias_scratch_index", "int", compression_only=True)),
-    _decl("OpDataConv", KERNELS + "conv.h", m("padding", "TfLitePaddingValues"),
-          m("input_zero_point", "int32"), m("filter_zero_point", "int32"),
-          m("output_zero_point", "int32"), m("output_multiplier", "int32"),
-          m("output_shift", "int"), m("per_channel_output_multiplier", "ptr"),
-          m("per_channel_output_shift", "ptr"), m("output_activation_min", "int32"),
-          m("output_activation_max", "int32"), m("filter_buffer_index", "int"),
-          m("weights_scratch_index", "int", compression_only=True),
-          m("bias_scratch_index", "int", compression_only=True)),
-    _decl("OpDataPooling", KERNELS + "pooling.h", m("padding", "TfLitePaddingValues"),
-          m("activation_min", "int32"), m("activation_max", "int32"),
-          m("activation_min_f32", "float"), m("activation_max_f32", "float")),
-    _decl("SoftmaxParams", TYPES, m("beta", "double"), m("input_multiplier", "int32"),
-          m("input_left_shift", "int32"), m("reverse_scaling_divisor", "int32"),
-          m("reverse_scaling_right_shift", "int32"), m("diff_min", "int"),
-          m("zero_point", "int32"), m("scale", "float"), m("table", "ptr"), m("exp_lut", "ptr"),
-          m("one_over_one_plus_x_lut", "ptr"), m("uint8_table1", "ptr"),
-          m("uint8_table2", "ptr")),
-    _decl("QuantizationParams", TYPES, m("zero_point", "int32"), m("scale", "double")),
-    _decl("DequantizationParams", TYPES, m("scale", "double"), m("zero_point", "int32")),
-    _decl("OpDataQuantizeReference", KERNELS + "quantize.h",
-          m("quantization_params", "QuantizationParams"),
-          m("requantize_output_multiplier", "int32"), m("requantize_output_shift", "int"),
-          m("input_zero_point", "int32")),
-    _decl("DequantizeOpData", KERNELS + "dequantize.h",
-          m("quantization_params", "DequantizationParams"), m("output_multiplier", "int32"),
-          m("output_shift", "int"), m("output_zero_point", "int32")),
-    _decl("OpDataAdd", KERNELS + "add.h", m("requires_broadcast", "bool"),
-          m("input1_shift", "int"), m("input2_shift", "int"),
-          m("output_activation_min", "int32"), m("output_activation_max", "int32"),
-          m("input1_multiplier", "int32"), m("input2_multiplier", "int32"),
-          m("output_multiplier", "int32"), m("output_shift", "int"), m("left_shift", "int"),
-          m("input1_offset", "int32"), m("input2_offset", "int32"), m("output_offset", "int32"),
-          m("output_activation_min_f32", "float"), m("output_activation_max_f32", "float")),
-    _decl("OpDataMul", KERNELS + "mul.h", m("input1_zero_point", "int32"),
-          m("input2_zero_point", "int32"), m("output_activation_min", "int32"),
-          m("output_activation_max", "int32"), m("output_zero_point", "int32"),
-          m("output_multiplier", "int32"), m("output_shift", "int"),
-          m("output_activation_min_f32", "float"), m("output_activation_max_f32", "float")),
-    _decl("ActivationParams", TYPES, m("activation_type", "uint8"),
-          m("quantized_activation_min", "int32"), m("quantized_activation_max", "int32")),
-    _decl("ReluParams", TYPES, m("input_offset", "int32"), m("output_offset", "int32"),
-          m("output_multiplier", "int32"), m("output_shift", "int"),
-          bases=("ActivationParams",)),
-    _decl("ReluOpData", KERNELS + "activations.h", m("params", "ReluParams")),
-    _decl("Relu6OpData", KERNELS + "activations.h", m("six", "int32"), m("zero", "int32")),
-    _decl("OpDataLogistic", KERNELS + "logistic.h", m("input_zero_point", "int32"),
-          m("input_range_radius", "int32"), m("input_multiplier", "int32"),
-          m("input_left_shift", "int")),
-    _decl("OpDataTanh", KERNELS + "tanh.cc (OpData)", m("input_zero_point", "int32"),
-          m("input_range_radius", "int32"), m("input_multiplier", "int32"),
-          m("input_left_shift", "int")),
-    _decl("PadParams", TYPES, m("left_padding_count", "int8"), m("left_padding", "int32", 5),
-          m("right_padding_count", "int8"), m("right_padding", "int32", 5),
-          m("resizing_category", "uint8")),
-    _decl("OpDataPad", KERNELS + "pad.h (OpData)", m("params", "PadParams"),
-          m("output_zero_point", "int32")),
-    _decl("ConcatenationParams", TYPES, m("axis", "int32"), m("input_zeropoint", "ptr"),
-          m("input_scale", "ptr"), m("inputs_count", "int32"), m("output_zeropoint", "int32"),
-          m("output_scale", "float")),
-    _decl("OpDataConcatenation", KERNELS + "concatenation.cc (OpData)",
-          m("params", "ConcatenationParams"),
-          m("scratch_indices", "int", 10, compression_only=True)),
-    _decl("OpDataReduce", KERNELS + "reduce.h", m("multiplier", "int32"), m("shift", "int"),
-          m("scratch_accumulator_idx", "int"), m("scratch_resolved_axis_idx", "int"),
-          m("scratch_input_iter_idx", "int"), m("input_zp", "int"), m("input_scale", "float"),
-          m("output_zp", "int"), m("output_scale", "float"), m("num_output_elements", "int"),
-          m("num_axis", "int")),
-    _decl("StridedSliceParams", TYPES, m("start_indices_count", "int8"),
-          m("start_indices", "int32", 5), m("stop_indices_count", "int8"),
-          m("stop_indices", "int32", 5), m("strides_count", "int8"), m("strides", "int32", 5),
-          m("begin_mask", "uint16"), m("ellipsis_mask", "uint16"), m("end_mask", "uint16"),
-          m("new_axis_mask", "uint16"), m("shrink_axis_mask", "uint16"), m("offset", "bool")),
 ]
 
+# The runtime's structs, declared above; each kernel module adds its own (its OpData, its
+# builtin params) with c_struct() when it is imported.
 STRUCTS = {d.name: d for d in DECLARATIONS}
+
+
+def c_struct(name, header, *members, bases=()) -> str:
+    """Declare a kernel's C struct beside the kernel (member by member, as TFLM's header
+    declares it) and return its name, for the kernel's ArenaRecipe."""
+    decl = _decl(name, header, *members, bases=bases)
+    if STRUCTS.setdefault(name, decl) != decl:
+        raise ValueError(f"struct {name} is declared twice, differently")
+    return name
+
+
+def _import_kernels() -> None:
+    """Importing the op resolver imports every kernel module, which declares its structs."""
+    importlib.import_module("tflm_edu.op_resolver")
+
+
+def declaration(name: str) -> StructDecl:
+    """The declaration of a struct: the runtime's, or a kernel's (importing the kernels
+    declares theirs)."""
+    if name not in STRUCTS:
+        _import_kernels()
+    try:
+        return STRUCTS[name]
+    except KeyError:
+        raise KeyError(f"no struct {name} is declared (memory/layout.py declares the "
+                       f"runtime's, each kernel module its own with c_struct)") from None
 
 
 @dataclass(frozen=True)
@@ -300,7 +224,7 @@ class Target:
         if type_name in PRIMITIVES:
             n = PRIMITIVES[type_name]
             return StructLayout(n, n, n)
-        return self._lay_out_struct(STRUCTS[type_name])
+        return self._lay_out_struct(declaration(type_name))
 
     def _lay_out_struct(self, decl: StructDecl) -> StructLayout:
         offset, align, has_vptr = 0, 1, decl.polymorphic
@@ -323,7 +247,7 @@ class Target:
 
     def member_span(self, struct: str, member: str) -> tuple[int, int]:
         """(offset, size) of a direct member of `struct`: offsetof and sizeof."""
-        decl = STRUCTS[struct]
+        decl = declaration(struct)
         offset = self.pointer_bytes if decl.polymorphic else 0
         for base_name in decl.bases:
             base = self.layout(base_name)
@@ -340,6 +264,8 @@ class Target:
 
     def table(self, names=None) -> list[tuple[str, int, int]]:
         """(name, sizeof, alignof) for the named structs (all of them by default)."""
+        if names is None:
+            _import_kernels()
         return [(n, self.sizeof(n), self.alignof(n)) for n in (names or STRUCTS)]
 
 

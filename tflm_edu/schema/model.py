@@ -37,8 +37,21 @@ class QuantizationParameters:
         return f"QuantizationParameters(scale={self.scale[0]:.6g}, zero_point={self.zero_point[0]})"
 
 
+class Sized:
+    """num_elements and nbytes, from a `shape` and a `dtype` (a model's tensors, the
+    interpreter's)."""
+
+    @property
+    def num_elements(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.num_elements * self.dtype.itemsize
+
+
 @dataclass
-class Tensor:
+class Tensor(Sized):
     shape: tuple
     type: int
     buffer: int = 0
@@ -50,14 +63,6 @@ class Tensor:
     @property
     def dtype(self) -> np.dtype:
         return NUMPY_DTYPE[self.type]
-
-    @property
-    def num_elements(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    @property
-    def nbytes(self) -> int:
-        return self.num_elements * self.dtype.itemsize
 
     def __repr__(self):
         shape = "x".join(map(str, self.shape)) or "scalar"

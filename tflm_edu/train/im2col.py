@@ -1,10 +1,6 @@
-"""Padding arithmetic, sliding windows and the im2col / col2im pair that convolution is built on.
-
-The padding rule is TensorFlow's (tensorflow/lite/kernels/padding.h, ComputePaddingHeightWidth):
-with SAME padding the output has ceil(in / stride) positions and the total padding
-max((out - 1) * stride + effective_kernel - in, 0) is split with the extra element on the
-bottom/right. Training with exactly this rule is what lets a converted .tflite compute the
-same numbers as the numpy model.
+"""The im2col / col2im pair that convolution is built on, on the padding rule and the sliding
+windows of tflm_edu/windows.py - the ones the kernels use, which is what lets a converted
+.tflite compute the same numbers as the numpy model.
 
 im2col turns a convolution into one matrix product: every output position becomes a row that
 holds the KH*KW*C input values under the kernel. The rows are read through a strided *view*
@@ -17,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
+from tflm_edu.schema.enums import Padding
+from tflm_edu.windows import (compute_out_size, compute_padding_with_offset, tap as tap_slice,
+                              window_view)
 
 
 def pair(value) -> tuple[int, int]:
@@ -40,16 +38,15 @@ class Padding1D:
 def padding_1d(size: int, kernel: int, stride: int, dilation: int, padding: str) -> Padding1D:
     """Output length and padding of one spatial axis, by TensorFlow's SAME/VALID rule."""
     effective = (kernel - 1) * dilation + 1
-    if padding == "same":
-        out = -(-size // stride)                      # ceil(size / stride)
-        total = max((out - 1) * stride + effective - size, 0)
-        return Padding1D(out, total // 2, total - total // 2)   # the odd element goes after
-    if padding == "valid":
-        if size < effective:
-            raise ValueError(f"a kernel of {effective} (dilated) does not fit an input of {size} "
-                             "with padding='valid'")
-        return Padding1D((size - effective) // stride + 1, 0, 0)
-    raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+    if padding not in ("same", "valid"):
+        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+    if padding == "valid" and size < effective:
+        raise ValueError(f"a kernel of {effective} (dilated) does not fit an input of {size} "
+                         "with padding='valid'")
+    rule = Padding.SAME if padding == "same" else Padding.VALID
+    out = compute_out_size(rule, size, kernel, stride, dilation)
+    before, extra = compute_padding_with_offset(stride, dilation, size, kernel, out)
+    return Padding1D(out, before, before + extra)     # the odd element goes after
 
 
 @dataclass(frozen=True)
@@ -98,18 +95,12 @@ def unpad(xp: np.ndarray, g: Geometry) -> np.ndarray:
 def windows(xp: np.ndarray, g: Geometry) -> np.ndarray:
     """A read-only (N, OH, OW, KH, KW, C) view: [n, oh, ow, i, j, c] is the input value under
     kernel tap (i, j) at output position (oh, ow), i.e. xp[n, oh*sh + i*dh, ow*sw + j*dw, c]."""
-    n, _, _, c = xp.shape
-    s_n, s_h, s_w, s_c = xp.strides
-    (sh, sw), (dh, dw) = g.strides, g.dilation
-    shape = (n, *g.out_hw, *g.kernel, c)
-    strides = (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c)
-    return as_strided(xp, shape=shape, strides=strides, writeable=False)
+    return window_view(xp, g.out_hw, g.kernel, g.strides, g.dilation)
 
 
 def tap(xp: np.ndarray, g: Geometry, i: int, j: int) -> np.ndarray:
     """The (N, OH, OW, C) slice of xp that kernel tap (i, j) sees across all output positions."""
-    (oh, ow), (sh, sw), (dh, dw) = g.out_hw, g.strides, g.dilation
-    return xp[:, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw, :]
+    return tap_slice(xp, g.out_hw, g.strides, g.dilation, i, j)
 
 
 def im2col(xp: np.ndarray, g: Geometry) -> np.ndarray:

@@ -3,14 +3,13 @@ one colour per op type so the graph, the plan and the profile agree."""
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
 
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver
-from tflm_edu.schema import Model, read_model
+from tflm_edu.schema import as_model
 
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
            "#8c8c8c", "#ccb974", "#64b5cd"]
@@ -19,18 +18,14 @@ PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#d
 def allocated_interpreter(model, planner: str = "greedy") -> MicroInterpreter:
     """A MicroInterpreter with tensors allocated, from a MicroInterpreter, a runtime
     Interpreter, a Model, .tflite bytes or a path."""
-    micro = getattr(model, "micro", None) or getattr(model, "_micro", None)
+    micro = getattr(model, "micro", None)
     if isinstance(micro, MicroInterpreter):
         model = micro
     if isinstance(model, MicroInterpreter):
         if not model.allocated:
             model.allocate_tensors()
         return model
-    if isinstance(model, (str, Path)):
-        model = Path(model).read_bytes()
-    if not isinstance(model, Model):
-        model = read_model(model)
-    interpreter = MicroInterpreter(model, AllOpsResolver(), planner=planner)
+    interpreter = MicroInterpreter(as_model(model), AllOpsResolver(), planner=planner)
     interpreter.allocate_tensors()
     return interpreter
 

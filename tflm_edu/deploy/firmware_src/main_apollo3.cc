@@ -2,7 +2,6 @@
 // the tflm_edu host-board protocol on UART0 (the USB-serial bridge), 115200 baud.
 #include "am_bsp.h"
 #include "am_mcu_apollo.h"
-#include "protocol_server.h"
 #include "serial_apollo3.h"
 #include "tflm_runner.h"
 
@@ -13,10 +12,6 @@ int main(void) {
   am_bsp_low_power_init();
 
   static tflm_edu::Apollo3Serial serial_port;
-  static tflm_edu::TflmRunner runner;
   serial_port.Begin(115200);
-  static tflm_edu::ProtocolServer server(serial_port, runner);
-  runner.Setup(&serial_port);   // if allocation fails the server answers NOT_READY
-  server.Announce();
-  for (;;) server.Poll();
+  tflm_edu::ServeForever(serial_port);
 }

@@ -4,7 +4,6 @@
 // Usage: ./board [serial device]   (no device: a new pty, its path on the first line)
 #include <stdio.h>
 
-#include "protocol_server.h"
 #include "serial_posix.h"
 #include "tflm_runner.h"
 
@@ -14,13 +13,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "cannot open the serial port\n");
     return 1;
   }
-  static tflm_edu::TflmRunner runner;
-  static tflm_edu::ProtocolServer server(serial_port, runner);
-  if (!runner.Setup(&serial_port)) {
-    fprintf(stderr, "AllocateTensors failed: the arena is too small?\n");
-  }
   printf("%s\n", serial_port.Path());
   fflush(stdout);
-  server.Announce();
-  for (;;) server.Poll();
+  tflm_edu::ServeForever(serial_port);
 }

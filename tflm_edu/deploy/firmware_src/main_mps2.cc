@@ -1,17 +1,11 @@
 // tflm_edu board firmware for QEMU's MPS2 boards (mps2-an386: Cortex-M4F, mps2-an500:
 // Cortex-M7): the model behind the tflm_edu host-board protocol on UART0, which QEMU
 // connects to a pseudo-terminal that the host opens like a USB serial port.
-#include "protocol_server.h"
 #include "serial_mps2.h"
 #include "tflm_runner.h"
 
 int main(void) {
   static tflm_edu::Mps2Serial serial_port;
-  static tflm_edu::TflmRunner runner;
   serial_port.Begin(115200);
-  // The server first, so that what TFLM prints while allocating reaches the host as LOG.
-  static tflm_edu::ProtocolServer server(serial_port, runner);
-  runner.Setup(&serial_port);   // if allocation fails the server answers NOT_READY
-  server.Announce();
-  for (;;) server.Poll();
+  tflm_edu::ServeForever(serial_port);
 }

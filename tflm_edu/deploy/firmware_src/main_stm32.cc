@@ -1,6 +1,5 @@
 // tflm_edu board firmware for the STM32F746G Discovery (STM32Cube HAL): the model behind the
 // tflm_edu host-board protocol on USART1 (the ST-LINK virtual COM port), 115200 baud.
-#include "protocol_server.h"
 #include "serial_stm32_hal.h"
 #include "stm32f7xx_hal.h"
 #include "tflm_runner.h"
@@ -39,10 +38,6 @@ int main(void) {
   SystemClock_Config();
 
   static tflm_edu::Stm32HalSerial serial_port;
-  static tflm_edu::TflmRunner runner;
   serial_port.Begin(115200);
-  static tflm_edu::ProtocolServer server(serial_port, runner);
-  runner.Setup(&serial_port);   // if allocation fails the server answers NOT_READY
-  server.Announce();
-  for (;;) server.Poll();
+  tflm_edu::ServeForever(serial_port);
 }

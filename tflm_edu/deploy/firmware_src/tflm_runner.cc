@@ -179,6 +179,15 @@ bool TflmRunner::Configure(uint32_t arena_bytes, bool preserve_all) {
   return true;
 }
 
+void ServeForever(SerialPort& port) {
+  static TflmRunner runner;
+  // The server first, so that what TFLM prints while allocating reaches the host as LOG.
+  static ProtocolServer server(port, runner);
+  runner.Setup(&port);   // if allocation fails, the server answers NOT_READY
+  server.Announce();
+  for (;;) server.Poll();
+}
+
 uint8_t* TflmRunner::InputBuffer(int index) { return g_interpreter->input(index)->data.uint8; }
 
 const uint8_t* TflmRunner::OutputBuffer(int index) {

@@ -6,6 +6,10 @@
 
 namespace tflm_edu {
 
+// The whole firmware once the board is up: a TflmRunner behind a ProtocolServer on `port`
+// (whose Begin() the board's main has called), announced, polled forever.
+[[noreturn]] void ServeForever(SerialPort& port);
+
 class TflmRunner : public ModelRunner {
  public:
   // Registers the ops and builds the interpreter with the default arena; false (and

@@ -1,9 +1,9 @@
 """The two loops of every elementwise binary op: same shapes, or shapes that broadcast.
 
 Mirrors tensorflow/lite/kernels/internal/reference/broadcast_loop.h
-(BroadcastBinaryOpSimple) and ElementWise of reference/integer_ops/add.h. ADD and MUL
-(reference/add.py, mul.py) pass the op for one pair of values, as the C++ passes AddFunc or
-a lambda.
+(BroadcastBinaryOpSimple) and ElementWise of reference/integer_ops/add.h. The elementwise
+ops (reference/add.py, sub.py, mul.py) pass the op for one pair of values, as the C++
+passes AddFunc or a lambda.
 
 Broadcasting: every shape is first extended to the same rank with leading 1s
 (RuntimeShape::ExtendedShape); then along a dimension where an input has size 1 that

@@ -67,8 +67,8 @@ class PoolParams:
 
 @dataclass
 class ArithmeticParams:
-    """ADD and MUL. left_shift and the per-input multipliers are ADD's: it brings both
-    inputs onto one scale before summing."""
+    """The elementwise binary ops (ADD, SUB, MUL, ...). left_shift and the per-input
+    multipliers are ADD's and SUB's: they bring both inputs onto one scale first."""
 
     input1_offset: int = 0
     input2_offset: int = 0
