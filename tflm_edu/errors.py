@@ -24,11 +24,11 @@ def check_input(x, dtype, shape, what: str = "input 0", exact_shape: bool = True
     import numpy as np
     x = np.asarray(x)
     dtype, shape = np.dtype(dtype), tuple(int(d) for d in shape)
-    if not exact_shape and (x.dtype != dtype or x.size != int(np.prod(shape))):
-        raise InputError(f"{what} needs {int(np.prod(shape))} {dtype.name} values (shape "
-                         f"{list(shape)}), got {x.size} {x.dtype.name}")
     if x.dtype != dtype:
         raise InputError(f"{what} must be {dtype.name}, got {x.dtype.name}")
-    if tuple(x.shape) != shape:
+    if exact_shape and tuple(x.shape) != shape:
         raise InputError(f"{what} must have shape {list(shape)}, got {list(x.shape)}")
+    if x.size != int(np.prod(shape)):
+        raise InputError(f"{what} needs {int(np.prod(shape))} {dtype.name} values (shape "
+                         f"{list(shape)}), got {x.size} (shape {list(x.shape)})")
     return x.reshape(shape)
