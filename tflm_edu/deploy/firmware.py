@@ -65,7 +65,8 @@ class BoardTarget:
     """How firmware for one board of tflm_edu.boards is made."""
     id: str
     build_system: str             # the user's tool: "arduino", "platformio" or "make"
-    serial_sources: tuple         # the board layer
+    serial_sources: tuple         # the board layer: file names in firmware_src, or
+                                  # (name in firmware_src, name in the project) pairs
     main: str                     # template in firmware_src
     compile_kind: str             # "emulated", "stm32", "standin" or "host" (see docstring)
     fqbn: str = ""                # arduino-cli board id
@@ -112,8 +113,9 @@ BOARDS = {t.id: t for t in [
                 # the SparkFun bootloader (SVL) keeps the first 64 KB of flash
                 memory=Memory(0x00010000, 960 << 10, 0x10000000, 384 << 10),
                 standin=("am_bsp.h", "am_mcu_apollo.h", "am_util.h", "standin_apollo3.cc")),
+    # ST's HAL includes its configuration as stm32f7xx_hal_conf.h; tflm_edu writes its own.
     BoardTarget("stm32f746", "platformio", ("serial_stm32_hal.h", "serial_stm32_hal.cc",
-                                            "stm32f7xx_hal_conf.h"),
+                                            ("stm32_hal_conf.h", "stm32f7xx_hal_conf.h")),
                 "main_stm32.cc", "stm32",
                 platformio_env="platform = ststm32\nboard = disco_f746ng\n"
                                "framework = stm32cube\nupload_protocol = stlink\n",
@@ -338,8 +340,9 @@ def generate_project(model, board: str, out_dir, estimate=None,
              "protocol_constants.h": constants_header(),
              "board_config.h": board_config_source(target, sha, estimate.arena_bytes, arena,
                                                    capacity, ops)}
-    for name in COMMON_SOURCES + list(target.serial_sources):
-        texts[name.replace(".cc", cc_ext)] = firmware_source(name)
+    for entry in COMMON_SOURCES + list(target.serial_sources):
+        shipped, name = entry if isinstance(entry, tuple) else (entry, entry)
+        texts[name.replace(".cc", cc_ext)] = firmware_source(shipped)
     main_name = f"{SKETCH}.ino" if arduino else "main.cc"
     texts[main_name] = firmware_source(target.main)
 

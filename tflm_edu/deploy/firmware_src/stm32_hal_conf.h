@@ -1,6 +1,8 @@
 // The STM32Cube HAL configuration of tflm_edu's firmware for the STM32F746G Discovery: the
 // HAL modules the firmware uses (clock, power, flash latency, GPIO, DMA, UART, timers) and
-// the board's oscillators. Every HAL project supplies this header; made by tflm_edu.
+// the board's oscillators. Every HAL project supplies this header, which the HAL includes as
+// stm32f7xx_hal_conf.h: deploy/firmware.py writes it into the project under that name.
+// Written for tflm_edu.
 #ifndef TFLM_EDU_STM32F7XX_HAL_CONF_H_
 #define TFLM_EDU_STM32F7XX_HAL_CONF_H_
 
