@@ -421,10 +421,14 @@ def test_command_line(tmp_path, capsys):
     assert "invalid choice: 'riscv'" in capsys.readouterr().err
 
 
-def test_unsupported_models_say_why():
-    model = read_model(_two_subgraph_model())
-    with pytest.raises(ValueError, match="subgraphs"):
-        estimate_arena_size(model)
+@needs_tflm
+def test_every_subgraph_is_allocated_even_one_never_called():
+    """TFLM gives every subgraph its TfLiteEvalTensor and NodeAndRegistration arrays and
+    plans all their tensors together, called or not."""
+    estimate, _ = check_arena(read_model(_two_subgraph_model()))
+    arrays = [a for a in estimate.allocations if a.category == rp.EVAL_TENSORS]
+    assert [a.what for a in arrays] == ["4 TfLiteEvalTensor (subgraph 0)",
+                                        "4 TfLiteEvalTensor (subgraph 1)"]
 
 
 def _two_subgraph_model():

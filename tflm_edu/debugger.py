@@ -132,7 +132,7 @@ class StepDebugger:
         t = self.arena_step if self.current_op is None else self.current_op + 1
         written = set() if self.current_op is None else \
             set(self.interpreter.nodes[self.current_op].outputs)
-        return [(b, b.tensor_index in written) for b in self.interpreter.buffers
+        return [(b, b.subgraph == 0 and b.tensor_index in written) for b in self.interpreter.buffers
                 if b.bytes > 0 and b.first_created <= t <= b.last_used]
 
     def status_text(self) -> str:

@@ -14,6 +14,10 @@ runs TFLM's stages, and each is a visible step (see allocation_stages()):
                 the bytes it needs; then each tensor's data becomes a numpy view of the
                 arena bytearray at its planned offset (variables: in the tail)
 
+A model may have several subgraphs (CALL_ONCE runs an init subgraph; IF and WHILE would
+run others): as in TFLM, every stage covers all of them - one SubgraphAllocation each, one
+memory plan for the whole model - and invoke() runs subgraph 0, whose ops call the others.
+
 The arena is one real bytearray. Tensors whose lifetimes do not overlap may share bytes,
 exactly as on a device; a wrong plan would corrupt results, which is what makes a plan
 testable. What each kernel's Init and Prepare put in the tail is its OpSpec's ArenaRecipe,
@@ -28,6 +32,7 @@ import numpy as np
 
 from tflm_edu.errors import AllocationError, ModelError
 from tflm_edu.kernels.kernel_api import MicroContext, MicroTensor, Node, QuantizationView
+from tflm_edu.kernels.resource_variables import MicroResourceVariables
 from tflm_edu.memory import allocator
 from tflm_edu.memory.arena import MAX_AUTO_ARENA_BYTES, TensorArena, align_up
 from tflm_edu.memory.layout import get_target
@@ -35,7 +40,7 @@ from tflm_edu.memory.plan_print import format_memory_plan
 from tflm_edu.memory.planner import ONLINE, make_planner
 from tflm_edu.op_resolver import SPECS, add_method_name
 from tflm_edu.schema import Model, as_model
-from tflm_edu.schema.enums import BuiltinOperator, NUMPY_DTYPE, type_name
+from tflm_edu.schema.enums import BuiltinOperator, NUMPY_DTYPE, TensorType, type_name
 from tflm_edu.schema.model import tensor_data
 
 OFFLINE_MEMORY_ALLOCATION = "OfflineMemoryAllocation"
@@ -55,7 +60,9 @@ class AllocationStage:
 
 @dataclass
 class StepEvent:
-    """What steps() yields after each op runs."""
+    """What steps() yields after each op of the main subgraph runs. `calls` holds the
+    events of the ops that ran in other subgraphs while this op ran (CALL_ONCE's init
+    subgraph, on the first invoke), in order, each with its own `calls`."""
 
     op_index: int
     op_name: str
@@ -64,11 +71,32 @@ class StepEvent:
     outputs: list
     seconds: float = 0.0
     macs: int = 0
+    subgraph: int = 0
+    calls: list = field(default_factory=list)
 
     def __repr__(self):
         shapes = [tuple(o.shape) for o in self.outputs]
-        return (f"StepEvent(op {self.op_index} {self.op_name}, outputs {shapes}, "
-                f"{self.seconds * 1e3:.3f} ms, {self.macs:,} MACs)")
+        where = f"subgraph {self.subgraph} op" if self.subgraph else "op"
+        called = f", called {len(self.calls)} op(s) of another subgraph" if self.calls else ""
+        return (f"StepEvent({where} {self.op_index} {self.op_name}, outputs {shapes}, "
+                f"{self.seconds * 1e3:.3f} ms, {self.macs:,} MACs{called})")
+
+
+@dataclass
+class SubgraphAllocation:
+    """TFLM's SubgraphAllocations: one subgraph's tensors, and its nodes with their
+    registrations, with the MicroContext its kernels see."""
+
+    index: int
+    subgraph: object  # the schema SubGraph
+    tensors: list
+    context: MicroContext
+    nodes: list = field(default_factory=list)
+    registrations: list = field(default_factory=list)
+    arena_events: list = field(default_factory=list)  # per op: what its Prepare allocated
+
+    def __repr__(self):
+        return f"SubgraphAllocation({self.index}: {len(self.tensors)} tensors, {len(self.nodes)} ops)"
 
 
 @dataclass
@@ -82,6 +110,7 @@ class BufferInfo:
     last_used: int = -1
     offline_offset: int = ONLINE
     offset: int = -1
+    subgraph: int = 0  # the subgraph of tensor_index
 
 
 class MicroInterpreter:
@@ -90,28 +119,63 @@ class MicroInterpreter:
     allocator: "host" (the 64-bit tflite-micro Python package, default) or "cortex-m"."""
 
     def __init__(self, model, op_resolver, arena_size: int | None = None,
-                 planner: str = "greedy", subgraph: int = 0, target: str = "host"):
+                 planner: str = "greedy", target: str = "host"):
         self.model: Model = as_model(model)
         self.op_resolver = op_resolver
         self.arena_size = arena_size
         self.target = get_target(target)
         self.arena: TensorArena | None = None
-        self.arena_events: list = []     # per op: what its Prepare put in the arena
         self.head_bytes = 0
         self.planner_name = planner
-        if not 0 <= subgraph < len(self.model.subgraphs):
-            raise ModelError(f"model has {len(self.model.subgraphs)} subgraph(s); "
-                             f"subgraph {subgraph} does not exist")
-        self.subgraph = self.model.subgraphs[subgraph]
-        self.tensors: list[MicroTensor] = []
-        self.nodes: list[Node] = []
-        self.registrations = []
+        if not self.model.subgraphs:
+            raise ModelError("the model has no subgraph to run")
+        self.subgraphs: list[SubgraphAllocation] = []
+        self.resource_variables: MicroResourceVariables | None = None
+        self.scratch_requests: list = []   # every subgraph's, in request order
+        self.scratch_views: list = []
         self.buffers: list[BufferInfo] = []
+        self.step_nodes: list = []         # the plan's time steps: the node run at each
         self.planner = None
-        self.context: MicroContext | None = None
         self.stages: list[AllocationStage] = []
         self.before_op_hooks, self.after_op_hooks = [], []
         self.allocated = False
+        self._call_log = None              # while steps() runs an op: events of called subgraphs
+
+    # The main subgraph (0) - what invoke() runs and what inputs and outputs belong to.
+    @property
+    def subgraph(self):
+        return self.model.subgraphs[0]
+
+    @property
+    def tensors(self) -> list[MicroTensor]:
+        return self.subgraphs[0].tensors if self.subgraphs else []
+
+    @property
+    def nodes(self) -> list[Node]:
+        return self.subgraphs[0].nodes if self.subgraphs else []
+
+    @property
+    def registrations(self) -> list:
+        return self.subgraphs[0].registrations if self.subgraphs else []
+
+    @property
+    def context(self) -> MicroContext | None:
+        return self.subgraphs[0].context if self.subgraphs else None
+
+    @property
+    def arena_events(self) -> list:
+        return self.subgraphs[0].arena_events if self.subgraphs else []
+
+    def buffer_tensor(self, b: BufferInfo) -> MicroTensor:
+        """The tensor a planned buffer holds (None for a scratch buffer)."""
+        return None if b.tensor_index is None else self.subgraphs[b.subgraph].tensors[b.tensor_index]
+
+    def all_nodes(self):
+        """(SubgraphAllocation, node, registration) for every op of every subgraph, in
+        TFLM's order (subgraph 0 first)."""
+        for sg in self.subgraphs:
+            for node, registration in zip(sg.nodes, sg.registrations):
+                yield sg, node, registration
 
     # ------------------------------------------------------------------ allocate_tensors
 
@@ -131,34 +195,42 @@ class MicroInterpreter:
         self.allocated = True
 
     def _stage_init(self) -> AllocationStage:
-        self.tensors = [self._make_tensor(i, t) for i, t in enumerate(self.subgraph.tensors)]
-        self.context = MicroContext(self.tensors)
-        for index, op in enumerate(self.subgraph.operators):
-            self.nodes.append(self._make_node(index, op))
-        for node, registration in zip(self.nodes, self.registrations):
+        self.resource_variables = MicroResourceVariables.for_model(self.model)
+        registrations = self._find_registrations()
+        for s, subgraph in enumerate(self.model.subgraphs):
+            tensors = [self._make_tensor(s, i, t) for i, t in enumerate(subgraph.tensors)]
+            context = MicroContext(tensors, self.scratch_requests, self.scratch_views,
+                                   subgraph_index=s, graph=self)
+            sg = SubgraphAllocation(s, subgraph, tensors, context)
+            for index, op in enumerate(subgraph.operators):
+                sg.nodes.append(self._make_node(s, index, op, registrations[s][index]))
+                sg.registrations.append(registrations[s][index])
+            self.subgraphs.append(sg)
+        for sg, node, registration in self.all_nodes():   # InitSubgraphs
             if registration.init is not None:
-                node.user_data = self._call_kernel(registration.init, node, "init")
-        return AllocationStage("init", f"{len(self.tensors)} tensors, {len(self.nodes)} ops "
-                               f"matched to kernels and initialised",
-                               {"ops": [n.op_name for n in self.nodes]})
+                node.user_data = self._call_kernel(sg, registration.init, node, "init")
+        n_tensors = sum(len(sg.tensors) for sg in self.subgraphs)
+        n_ops = sum(len(sg.nodes) for sg in self.subgraphs)
+        where = f" in {len(self.subgraphs)} subgraphs" if len(self.subgraphs) > 1 else ""
+        return AllocationStage("init", f"{n_tensors} tensors, {n_ops} ops{where} matched to "
+                               f"kernels and initialised",
+                               {"ops": [n.op_name for _, n, _ in self.all_nodes()]})
 
     def _stage_prepare(self) -> AllocationStage:
-        for node, registration in zip(self.nodes, self.registrations):
-            self._call_kernel(registration.prepare, node, "prepare")
-            self.arena_events.append(self._arena_recipe(node))
-        requests = self.context.scratch_requests
-        persistent = sum(e[1] for events in self.arena_events for e in events
-                         if e[0] == "persistent")
-        return AllocationStage("prepare", f"{len(self.nodes)} kernels prepared, "
-                               f"{len(requests)} scratch buffer(s) requested",
-                               {"persistent_bytes": persistent})
+        for sg, node, registration in self.all_nodes():   # PrepareSubgraphs
+            self._call_kernel(sg, registration.prepare, node, "prepare")
+            sg.arena_events.append(self._arena_recipe(sg, node))
+        persistent = sum(e[1] for sg in self.subgraphs for events in sg.arena_events
+                         for e in events if e[0] == "persistent")
+        return AllocationStage("prepare", f"{sum(len(sg.nodes) for sg in self.subgraphs)} "
+                               f"kernels prepared, {len(self.scratch_requests)} scratch "
+                               f"buffer(s) requested", {"persistent_bytes": persistent})
 
-    def _arena_recipe(self, node: Node) -> list:
+    def _arena_recipe(self, sg: SubgraphAllocation, node: Node) -> list:
         """What TFLM's Prepare of this op puts in the arena (its OpSpec's ArenaRecipe)."""
-        spec = SPECS.get(self.model.operator_codes[
-            self.subgraph.operators[node.index].opcode_index].builtin_code)
-        recorder = allocator.PrepareRecorder(self.model, self.subgraph,
-                                             self.subgraph.operators[node.index])
+        op = sg.subgraph.operators[node.index]
+        spec = SPECS.get(self.model.operator_codes[op.opcode_index].builtin_code)
+        recorder = allocator.PrepareRecorder(self.model, sg.subgraph, op, node.user_data)
         if spec is not None:
             spec.arena.prepare(recorder)
         return recorder.events
@@ -181,19 +253,23 @@ class MicroInterpreter:
         self.arena = self._allocate_arena()
         for b in self.buffers:
             if b.tensor_index is None:              # a scratch buffer, in request order
-                self.context.scratch_views.append(
+                self.scratch_views.append(
                     self.arena.view(b.offset, np.uint8, (b.bytes,)) if b.bytes
                     else np.zeros(0, np.uint8))
-            elif b.bytes == 0:
-                continue
-            else:
-                t = self.tensors[b.tensor_index]
+            elif b.bytes > 0:
+                t = self.subgraphs[b.subgraph].tensors[b.tensor_index]
                 t.data = self.arena.view(b.offset, t.dtype, t.shape)
-        for t in self.tensors:
-            if t.is_variable and t.nbytes > 0:     # AllocateVariables: in the tail, zeroed
-                t.data = self.arena.view(self.arena.variable_offset(t.index), t.dtype, t.shape)
-            elif t.data is None:  # zero-sized tensors
-                t.data = np.zeros(t.shape, dtype=NUMPY_DTYPE.get(t.type, np.uint8))
+        for sg in self.subgraphs:
+            for t in sg.tensors:
+                if t.is_variable and t.data is None and t.nbytes > 0:
+                    # AllocateVariables: in the tail
+                    offset = self.arena.offset_of(allocator.variable_what(sg.index, t.index))
+                    t.data = self.arena.view(offset, t.dtype, t.shape)
+                elif t.data is None:  # zero-sized tensors
+                    t.data = np.zeros(t.shape, dtype=NUMPY_DTYPE.get(t.type, np.uint8))
+        if self.resource_variables is not None:
+            self.resource_variables.bind(self.arena)
+        self._reset()  # AllocateTensors ends with Reset()
         return AllocationStage("commit", f"arena of {self.arena.size:,} bytes: "
                                f"{self.arena.head_bytes:,} head + {self.arena.tail_bytes:,} tail",
                                {"arena_bytes": self.arena.size})
@@ -202,19 +278,27 @@ class MicroInterpreter:
 
     def arena_facts(self) -> allocator.ModelFacts:
         """What TFLM's allocator needs to know after the plan: the ops' arena recipes and
-        Prepare events, scratch buffers, the plan's size, the variables."""
-        codes = [self.model.operator_codes[op.opcode_index].builtin_code
-                 for op in self.subgraph.operators]
-        scratch_counts = [0] * len(codes)
-        for request in self.context.scratch_requests:
-            scratch_counts[request.node_index] += 1
+        Prepare events (every subgraph, in order), scratch buffers, the plan's size, the
+        variables and resource variables."""
+        ops = list(self.all_nodes())
+        codes = [self.model.operator_codes[sg.subgraph.operators[node.index].opcode_index]
+                 .builtin_code for sg, node, _ in ops]
+        position = {(sg.index, node.index): k for k, (sg, node, _) in enumerate(ops)}
+        scratch_counts = [0] * len(ops)
+        for request in self.scratch_requests:
+            scratch_counts[position[(request.subgraph_index, request.node_index)]] += 1
         # the planner's AddBuffer calls: every non-empty tensor buffer, every scratch buffer
         planned = sum(1 for b in self.buffers if b.tensor_index is not None and b.bytes > 0) \
             + sum(scratch_counts)
-        variables = [(t.index, t.nbytes) for t in self.tensors if t.is_variable]
-        return allocator.ModelFacts(self.model, self.subgraph, codes,
-                                    [SPECS[c].arena for c in codes], self.arena_events,
-                                    scratch_counts, planned, self.head_bytes, variables)
+        variables = [(allocator.variable_what(sg.index, t.index), t.nbytes)
+                     for sg in self.subgraphs for t in sg.tensors
+                     if t.is_variable and not self._offline_planned(sg.index, t.index)]
+        events = [sg.arena_events[node.index] for sg, node, _ in ops]
+        return allocator.ModelFacts(
+            self.model, self.subgraph, codes, [SPECS[c].arena for c in codes], events,
+            scratch_counts, planned, self.head_bytes, variables,
+            resource_variables=(self.resource_variables.max_variable_count
+                                if self.resource_variables is not None else 0))
 
     def _allocate_arena(self) -> TensorArena:
         """TFLM's allocations on an arena of arena_size bytes (None: the smallest that
@@ -242,9 +326,10 @@ class MicroInterpreter:
 
     # ------------------------------------------------------------------ graph building
 
-    def _make_tensor(self, index: int, t) -> MicroTensor:
+    def _make_tensor(self, subgraph: int, index: int, t) -> MicroTensor:
+        where = f"subgraph {subgraph} tensor {index}" if subgraph else f"tensor {index}"
         if t.type not in NUMPY_DTYPE:
-            raise ModelError(f"tensor {index} ({t.name!r}) has type {type_name(t.type)}, which "
+            raise ModelError(f"{where} ({t.name!r}) has type {type_name(t.type)}, which "
                              f"tflm_edu cannot hold")
         quant = None
         if t.quantization is not None and t.quantization.scale:
@@ -255,85 +340,158 @@ class MicroInterpreter:
                                      q.quantized_dimension)
         tensor = MicroTensor(index, t.name, t.type, tuple(t.shape), quant,
                              is_variable=t.is_variable)
-        constant = tensor_data(self.model, t)
+        # A variable gets its own bytes in the tail even when the model gives it data
+        # (AllocateVariables replaces the pointer), and starts from its reset value.
+        constant = None if t.is_variable else tensor_data(self.model, t)
         if constant is not None:
             tensor.data, tensor.is_constant, tensor.allocation = constant, True, "constant"
         elif t.is_variable:
             tensor.allocation = "persistent"      # its bytes come at commit, in the tail
         return tensor
 
-    def _make_node(self, index: int, op) -> Node:
+    def _make_node(self, subgraph: int, index: int, op, registration) -> Node:
         code = self.model.operator_codes[op.opcode_index]
-        registration = self._find_registration(index, code)
+        node = Node(index, code.name, tuple(op.inputs), tuple(op.outputs), op.builtin_options,
+                    op.custom_options, version=code.version, subgraph=subgraph)
         if code.version > registration.max_version:
-            raise ModelError(f"op {index} ({code.name}) is version {code.version}; tflm_edu's "
-                             f"kernel implements versions 1 to {registration.max_version}")
-        self.registrations.append(registration)
-        return Node(index, code.name, tuple(op.inputs), tuple(op.outputs), op.builtin_options,
-                    op.custom_options, version=code.version)
+            raise ModelError(f"{node.label} is version {code.version}; tflm_edu's kernel "
+                             f"implements versions 1 to {registration.max_version}")
+        return node
 
-    def _find_registration(self, index: int, code):
-        registration = self.op_resolver.find_op(code.builtin_code)
-        if registration is not None:
-            return registration
-        if code.builtin_code == BuiltinOperator.CUSTOM:
-            raise AllocationError(f"Didn't find op for custom opcode '{code.custom_code}' "
-                                  f"(op {index}): tflm_edu has no kernel for it")
-        hint = (f"register it with resolver.{add_method_name(code.builtin_code)}()"
-                if hasattr(self.op_resolver, add_method_name(code.builtin_code))
-                else "tflm_edu has no kernel for it")
-        raise AllocationError(f"Didn't find op for builtin opcode '{code.name}' (op {index}): "
-                              f"{hint}")
+    def _find_registrations(self) -> list[list]:
+        """GetRegistrationFromOpCode for every op of every subgraph. TFLM stops at the first
+        op it has no kernel for; here every missing op is named in one message, so that a
+        learner sees at once everything a model needs."""
+        found, missing = [], {}
+        for s, subgraph in enumerate(self.model.subgraphs):
+            found.append([])
+            for index, op in enumerate(subgraph.operators):
+                code = self.model.operator_codes[op.opcode_index]
+                registration = self.op_resolver.find_op(code.builtin_code)
+                if registration is None:
+                    where = f"subgraph {s} op {index}" if s else f"op {index}"
+                    missing.setdefault((code.builtin_code, code.custom_code), []).append(where)
+                found[-1].append(registration)
+        if missing:
+            raise AllocationError(self._missing_ops_message(missing))
+        return found
 
-    def _call_kernel(self, function, node: Node, phase: str):
-        self.context.current_node = node
+    def _missing_ops_message(self, missing: dict) -> str:
+        lines = []
+        for (builtin, custom), where in missing.items():
+            count = f"{where[0]}" + (f" and {len(where) - 1} more" if len(where) > 1 else "")
+            if builtin == BuiltinOperator.CUSTOM:
+                lines.append(f"Didn't find op for custom opcode '{custom}' ({count})")
+            else:
+                name = BuiltinOperator(builtin).name
+                hint = (f"register it with resolver.{add_method_name(builtin)}()"
+                        if hasattr(self.op_resolver, add_method_name(builtin))
+                        else "tflm_edu has no kernel for it")
+                lines.append(f"Didn't find op for builtin opcode '{name}' ({count}): {hint}")
+        if len(lines) == 1:
+            return lines[0] if "): " in lines[0] else lines[0] + ": tflm_edu has no kernel for it"
+        return (f"this model needs {len(lines)} ops tflm_edu has no kernel for:\n  "
+                + "\n  ".join(lines))
+
+    def _call_kernel(self, sg: SubgraphAllocation, function, node: Node, phase: str):
+        sg.context.current_node = node
         try:
-            return function(self.context, node)
+            return function(sg.context, node)
         except ModelError as e:
-            raise ModelError(f"op {node.index} ({node.op_name}) {phase}: {e}") from None
+            raise ModelError(f"{node.label} {phase}: {e}") from None
         except (ValueError, IndexError, KeyError, TypeError, ArithmeticError) as e:
-            raise ModelError(f"op {node.index} ({node.op_name}) {phase} failed on this model: "
+            raise ModelError(f"{node.label} {phase} failed on this model: "
                              f"{type(e).__name__}: {e}") from e
 
+    # ------------------------------------------------------------------ lifetimes
+
     def _allocation_info(self) -> list[BufferInfo]:
-        """AllocationInfoBuilder: lifetimes in op steps. Graph inputs appear at step 0, op i
-        runs at step i + 1, graph outputs stay alive to the last step."""
+        """AllocationInfoBuilder: one AllocationInfo per tensor of every subgraph (in
+        subgraph order), then one per scratch buffer, with lifetimes in allocation scopes.
+        For a one-subgraph model the scopes are the op steps: graph inputs appear at step 0,
+        op i runs at step i + 1, graph outputs stay alive to the last step. An op that calls
+        a subgraph (CALL_ONCE) opens new scopes for it before its own inputs' last use."""
         offline = self._offline_offsets()
-        infos = []
-        for t in self.tensors:
-            needs = t.data is None and not t.is_variable and t.nbytes > 0
-            infos.append(BufferInfo(t.name or f"tensor {t.index}", t.index,
-                                    t.nbytes if needs else 0,
-                                    offline_offset=offline[t.index] if offline else ONLINE))
-        for i in self.subgraph.inputs:
-            _touch(infos[i], 0, first=True)
-        for step, node in enumerate(self.nodes, start=1):
+        infos, self._info_base = [], []
+        for sg in self.subgraphs:
+            self._info_base.append(len(infos))
+            for t in sg.tensors:
+                offset = offline[len(infos)] if offline else ONLINE
+                needs = t.data is None and t.nbytes > 0 and \
+                    (not t.is_variable or offset != ONLINE)
+                infos.append(BufferInfo(t.name or f"tensor {t.index}", t.index,
+                                        t.nbytes if needs else 0, offline_offset=offset,
+                                        subgraph=sg.index))
+        scratch = []
+        for r, request in enumerate(self.scratch_requests):
+            where = (f"op {request.node_index}" if not request.subgraph_index else
+                     f"subgraph {request.subgraph_index} op {request.node_index}")
+            scratch.append(BufferInfo(f"scratch {r} ({where})", None, request.bytes))
+        self._scope = 0
+        self.step_nodes = [None]
+        self._mark_lifetimes(0, infos, scratch)
+        return infos + scratch
+
+    def _mark_lifetimes(self, s: int, infos: list, scratch: list) -> None:
+        """MarkAllocationLifetimes for subgraph s (recursing into the subgraphs its ops call)."""
+        base, sg = self._info_base[s], self.subgraphs[s]
+        for i in sg.subgraph.inputs:
+            _touch(infos[base + i], self._scope, first=True)
+        for node in sg.nodes:
+            self._scope += 1
+            self.step_nodes.append(node)
             for i in node.outputs:
-                if infos[i].first_created == -1:
-                    infos[i].first_created = step
+                _touch(infos[base + i], self._scope, first=True, last=False)
+            start = self._scope
+            for called in self._called_subgraphs(node):
+                self._scope += 1
+                self.step_nodes.append(None)
+                self._mark_lifetimes(called, infos, scratch)
             for i in list(node.inputs) + list(node.outputs):
                 if i >= 0:
-                    infos[i].last_used = step
-        for i in self.subgraph.outputs:
-            _touch(infos[i], len(self.nodes), first=True)
-        for r, request in enumerate(self.context.scratch_requests):
-            step = request.node_index + 1
-            infos.append(BufferInfo(f"scratch {r} (op {request.node_index})", None,
-                                    request.bytes, step, step))
-        return infos
+                    infos[base + i].last_used = self._scope
+            for info, request in zip(scratch, self.scratch_requests):
+                if request.node_index == node.index and request.subgraph_index == s:
+                    info.first_created, info.last_used = start, self._scope
+        for i in sg.subgraph.outputs:
+            _touch(infos[base + i], self._scope, first=True)
+
+    def _called_subgraphs(self, node: Node) -> list[int]:
+        """The subgraphs a control-flow op runs (MarkSubgraphLifetimesIfNecessary)."""
+        options = node.builtin_data
+        if node.op_name == "CALL_ONCE":
+            indices = [options.init_subgraph_index]
+        elif node.op_name == "IF":
+            indices = [options.then_subgraph_index, options.else_subgraph_index]
+        elif node.op_name == "WHILE":
+            indices = [options.cond_subgraph_index, options.body_subgraph_index]
+        else:
+            return []
+        for index in indices:
+            if not 0 < index < len(self.subgraphs) or index == node.subgraph:
+                raise ModelError(f"{node.label} calls subgraph {index}; the model has "
+                                 f"subgraphs 0 to {len(self.subgraphs) - 1} and a subgraph "
+                                 f"cannot call subgraph 0 or itself")
+        return indices
+
+    def _offline_planned(self, subgraph: int, index: int) -> bool:
+        return bool(self.buffers) and any(
+            b.subgraph == subgraph and b.tensor_index == index and b.offline_offset != ONLINE
+            for b in self.buffers)
 
     def _offline_offsets(self):
         """Offsets from the 'OfflineMemoryAllocation' metadata: [version, subgraph, count,
-        offset per tensor (-1 = let the planner choose)]."""
+        offset per tensor of every subgraph (-1 = let the planner choose)]."""
         raw = self.model.metadata_bytes(OFFLINE_MEMORY_ALLOCATION)
         if raw is None:
             return None
+        count = sum(len(sg.tensors) for sg in self.subgraphs)
         values = np.frombuffer(raw[:len(raw) // 4 * 4], dtype="<i4")
-        if len(values) < 3 or values[2] != len(self.tensors) or len(values) < 3 + len(self.tensors):
+        if len(values) < 3 or values[2] != count or len(values) < 3 + count:
             raise ModelError(f"{OFFLINE_MEMORY_ALLOCATION} metadata lists "
-                             f"{values[2] if len(values) > 2 else 0} tensors but the subgraph "
-                             f"has {len(self.tensors)}")
-        offsets = [int(v) for v in values[3:3 + len(self.tensors)]]
+                             f"{values[2] if len(values) > 2 else 0} tensors but the model "
+                             f"has {count}")
+        offsets = [int(v) for v in values[3:3 + count]]
         bad = [(t, o) for t, o in enumerate(offsets) if o < ONLINE]
         if bad:
             raise ModelError(f"{OFFLINE_MEMORY_ALLOCATION} metadata gives tensor {bad[0][0]} "
@@ -349,24 +507,51 @@ class MicroInterpreter:
                 pass
             return
         self._ensure_allocated()
-        context = self.context
-        for node, registration in zip(self.nodes, self.registrations):
-            registration.eval(context, node)
+        self.invoke_subgraph(0)
+
+    def invoke_subgraph(self, index: int) -> None:
+        """MicroGraph::InvokeSubgraph: run every op of subgraph `index`. invoke() runs
+        subgraph 0; CALL_ONCE (IF, WHILE) run the others from inside their Eval."""
+        if not 0 <= index < len(self.subgraphs):
+            raise ModelError(f"subgraph {index} does not exist: the model has "
+                             f"{len(self.subgraphs)}")
+        sg = self.subgraphs[index]
+        log = self._call_log
+        if log is None:
+            context = sg.context
+            for node, registration in zip(sg.nodes, sg.registrations):
+                registration.eval(context, node)
+            return
+        try:   # steps() is watching: record what each op of the called subgraph does
+            for node, registration in zip(sg.nodes, sg.registrations):
+                log.append(self._run_recorded(sg, node, registration))
+        finally:
+            self._call_log = log
+
+    def _run_recorded(self, sg: SubgraphAllocation, node: Node, registration) -> StepEvent:
+        self._call_log = calls = []
+        start = time.perf_counter()
+        registration.eval(sg.context, node)
+        seconds = time.perf_counter() - start
+        tensors = sg.tensors
+        return StepEvent(node.index, node.op_name, node,
+                         [None if i < 0 else tensors[i].data for i in node.inputs],
+                         [tensors[i].data for i in node.outputs], seconds,
+                         self.op_macs(node.index, sg.index), sg.index, calls)
 
     def steps(self):
-        """Run one op per step; yields a StepEvent (with views of its tensors) after each.
+        """Run one op of the main subgraph per step; yields a StepEvent (with views of its
+        tensors) after each - with, in event.calls, the ops of any subgraph it called.
         Running every step gives exactly the bytes invoke() gives."""
         self._ensure_allocated()
-        for node, registration in zip(self.nodes, self.registrations):
+        main = self.subgraphs[0]
+        for node, registration in zip(main.nodes, main.registrations):
             for hook in self.before_op_hooks:
                 hook(self, node)
-            start = time.perf_counter()
-            registration.eval(self.context, node)
-            seconds = time.perf_counter() - start
-            event = StepEvent(node.index, node.op_name, node,
-                              [None if i < 0 else self.tensors[i].data for i in node.inputs],
-                              [self.tensors[i].data for i in node.outputs], seconds,
-                              self.op_macs(node.index))
+            try:
+                event = self._run_recorded(main, node, registration)
+            finally:
+                self._call_log = None
             for hook in self.after_op_hooks:
                 hook(self, event)
             yield event
@@ -379,20 +564,30 @@ class MicroInterpreter:
             self.after_op_hooks.append(after)
 
     def reset(self) -> None:
-        """MicroInterpreter::Reset: variable tensors back to zero, kernels reset their state."""
+        """MicroInterpreter::Reset: variable tensors back to their initial value (the zero
+        point of an int8 variable, else 0), resource variables likewise, and every kernel
+        resets its state. CALL_ONCE does not run its init subgraph again."""
         self._ensure_allocated()
-        for t in self.tensors:
-            if t.is_variable:
-                t.data[...] = 0
-        for node, registration in zip(self.nodes, self.registrations):
-            if registration.reset is not None:
-                registration.reset(self.context, node)
+        self._reset()
 
-    def op_macs(self, index: int) -> int:
-        registration = self.registrations[index]
+    def _reset(self) -> None:
+        for sg, node, registration in self.all_nodes():    # ResetSubgraphs
+            if registration.reset is not None:
+                registration.reset(sg.context, node)
+        for sg in self.subgraphs:                          # ResetVariableTensors
+            for t in sg.tensors:
+                if t.is_variable and t.data is not None:
+                    value = _reset_value(self.model.subgraphs[sg.index].tensors[t.index])
+                    t.data.reshape(-1).view(np.uint8)[...] = value & 0xFF   # memset
+        if self.resource_variables is not None:
+            self.resource_variables.reset_all()
+
+    def op_macs(self, index: int, subgraph: int = 0) -> int:
+        sg = self.subgraphs[subgraph]
+        registration = sg.registrations[index]
         if registration.count_macs is None:
             return 0
-        return int(registration.count_macs(self.context, self.nodes[index]))
+        return int(registration.count_macs(sg.context, sg.nodes[index]))
 
     def profile(self, runs: int = 1):
         """Per-op time (best of `runs`) and MACs: a list of dicts, one per op."""
@@ -456,7 +651,16 @@ class MicroInterpreter:
         return f"MicroInterpreter({len(self.subgraph.operators)} ops, {state})"
 
 
-def _touch(info: BufferInfo, step: int, first: bool) -> None:
+def _touch(info: BufferInfo, step: int, first: bool, last: bool = True) -> None:
     if first and info.first_created == -1:
         info.first_created = step
-    info.last_used = step
+    if last:
+        info.last_used = step
+
+
+def _reset_value(tensor) -> int:
+    """ResetTensorData: an int8 variable starts at its zero point, every other at 0."""
+    q = tensor.quantization
+    if tensor.type == TensorType.INT8 and q is not None and q.zero_point:
+        return int(q.zero_point[0])
+    return 0

@@ -163,7 +163,7 @@ def estimate_arena_size(model, target="host", name: str | None = None) -> ArenaE
         name, target, arena_bytes, facts.head_bytes, arena.tail_bytes,
         arena_bytes - facts.head_bytes - arena.tail_bytes, arena.log,
         rp.binding_step(facts, target, arena_bytes), interpreter.planner, interpreter.buffers,
-        [n.op_name for n in interpreter.nodes])
+        [n.op_name for _, n, _ in interpreter.all_nodes()])
     estimate.contributors = contributors(estimate, interpreter)
     return estimate
 
@@ -182,11 +182,8 @@ def model_facts(model: Model):
     from tflm_edu.interpreter import MicroInterpreter
     from tflm_edu.op_resolver import SPECS, AllOpsResolver
 
-    if len(model.subgraphs) != 1:
-        raise ModelError(f"the model has {len(model.subgraphs)} subgraphs; the arena "
-                         f"estimate covers single-subgraph models (no control flow)")
-    subgraph = model.subgraphs[0]
-    codes = [model.operator_codes[op.opcode_index].builtin_code for op in subgraph.operators]
+    codes = [model.operator_codes[op.opcode_index].builtin_code
+             for subgraph in model.subgraphs for op in subgraph.operators]
     missing = sorted({op_name(c) for c in codes if c not in SPECS})
     if missing:
         raise ModelError(f"no arena recipe for {', '.join(missing)}: tflm_edu.arena_size "
@@ -234,7 +231,9 @@ def _peak_sentence(estimate, interpreter) -> str:
     if step == 0:
         names = ", ".join(_describe(interpreter, b) for b in alive)
         return f"before the first op the graph inputs take {raw:,} bytes ({names})"
-    node = interpreter.nodes[step - 1]
+    node = interpreter.step_nodes[step]
+    if node is None or node.subgraph:
+        return f"at step {step}, inside a called subgraph, {raw:,} bytes are live"
     own, others = _own_and_other_buffers(node, alive, interpreter)
     text = f"op {node.index}, {node.op_name}, holds {_join(own)}"
     text += " live together" if len(alive) > 1 else ""
@@ -248,9 +247,9 @@ def _own_and_other_buffers(node, alive, interpreter):
     for b in alive:
         if b.tensor_index is None:
             scratch.append(f"a {b.bytes:,}-byte scratch buffer")
-        elif b.tensor_index in node.inputs:
+        elif b.subgraph == node.subgraph and b.tensor_index in node.inputs:
             inputs.append(f"{_shape(interpreter, b)} input")
-        elif b.tensor_index in node.outputs:
+        elif b.subgraph == node.subgraph and b.tensor_index in node.outputs:
             outputs.append(f"{_shape(interpreter, b)} output")
         else:
             others.append(_describe(interpreter, b))
@@ -266,7 +265,7 @@ def _describe(interpreter, b) -> str:
 
 def _shape(interpreter, b) -> str:
     """48x48x8 for a [1, 48, 48, 8] tensor (a leading batch of 1 is left out)."""
-    shape = list(interpreter.tensors[b.tensor_index].shape)
+    shape = list(interpreter.buffer_tensor(b).shape)
     while len(shape) > 1 and shape[0] == 1:
         shape.pop(0)
     if len(shape) == 1:
@@ -291,8 +290,8 @@ def _tail_sentences(estimate) -> list[str]:
             by_type[estimate.op_names[i]][1] += nbytes
         kind, (count, nbytes) = max(by_type.items(), key=lambda kv: kv[1][1])
         ops = f"{count} {kind} op{'s keep' if count > 1 else ' keeps'}"
-        sentences.append(f"{ops} {nbytes:,} bytes of tail (OpData, parsed options, "
-                         f"per-channel multipliers and shifts)")
+        sentences.append(f"{ops} {nbytes:,} bytes of tail (OpData, parsed options and what "
+                         f"their Prepare keeps: multipliers, tables, buffers)")
     counts, tail = estimate.counts(), estimate.tail_categories()
     per_tensor = [f"{counts[c]} {name} ({tail[c]:,} bytes)"
                   for c, name in ((rp.EVAL_TENSORS, "TfLiteEvalTensor"),

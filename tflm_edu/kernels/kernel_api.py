@@ -52,9 +52,18 @@ class Node:
     custom_initial_data: bytes | None = None
     user_data: object = None  # the kernel's OpData, returned by init()
     version: int = 1
+    subgraph: int = 0  # the subgraph the node belongs to (0: the main graph)
+
+    @property
+    def label(self) -> str:
+        """How messages name this node: "op 3 (CONV_2D)", or "subgraph 1 op 0 (...)"."""
+        where = f"subgraph {self.subgraph} op {self.index}" if self.subgraph else f"op {self.index}"
+        return f"{where} ({self.op_name})"
 
     def __repr__(self):
-        return f"Node({self.index} {self.op_name}, in={list(self.inputs)}, out={list(self.outputs)})"
+        where = f"{self.subgraph}:" if self.subgraph else ""
+        return (f"Node({where}{self.index} {self.op_name}, in={list(self.inputs)}, "
+                f"out={list(self.outputs)})")
 
 
 @dataclass
@@ -107,30 +116,38 @@ def _dtype_of(tensor_type: int) -> np.dtype:
 class ScratchBufferRequest:
     node_index: int
     bytes: int
+    subgraph_index: int = 0
 
 
 @dataclass
 class MicroContext:
-    """The services the interpreter offers kernels (MicroContext / TfLiteContext)."""
+    """The services the interpreter offers kernels (MicroContext / TfLiteContext).
+
+    There is one per subgraph: `tensors` are that subgraph's; the scratch buffer lists are
+    shared by all of them, as TFLM numbers scratch buffers across the whole model. `graph`
+    is MicroGraph - the interpreter, which runs subgraphs (CALL_ONCE, IF, WHILE) and holds
+    the resource variables."""
 
     tensors: list
     scratch_requests: list = field(default_factory=list)
     scratch_views: list = field(default_factory=list)
     current_node: Node | None = None
+    subgraph_index: int = 0
+    graph: object = None
 
     # -- tensors -----------------------------------------------------------------------
 
     def get_input(self, node: Node, i: int) -> MicroTensor | None:
         """GetEvalInput: the node's i-th input, or None for an absent optional input."""
         if i >= len(node.inputs):
-            raise ModelError(f"op {node.index} ({node.op_name}) has {len(node.inputs)} inputs; "
+            raise ModelError(f"{node.label} has {len(node.inputs)} inputs; "
                              f"input {i} is required")
         t = node.inputs[i]
         return None if t < 0 else self.tensors[t]
 
     def get_output(self, node: Node, i: int = 0) -> MicroTensor:
         if i >= len(node.outputs):
-            raise ModelError(f"op {node.index} ({node.op_name}) has {len(node.outputs)} outputs; "
+            raise ModelError(f"{node.label} has {len(node.outputs)} outputs; "
                              f"output {i} is required")
         return self.tensors[node.outputs[i]]
 
@@ -143,7 +160,8 @@ class MicroContext:
 
     def request_scratch_buffer_in_arena(self, nbytes: int) -> int:
         """Prepare-time request for a buffer that lives only while this op runs."""
-        self.scratch_requests.append(ScratchBufferRequest(self.current_node.index, int(nbytes)))
+        self.scratch_requests.append(ScratchBufferRequest(self.current_node.index, int(nbytes),
+                                                          self.subgraph_index))
         return len(self.scratch_requests) - 1
 
     def get_scratch_buffer(self, index: int) -> np.ndarray:

@@ -84,8 +84,9 @@ class ArenaTooSmall(Exception):
 class PrepareRecorder:
     """The calls one node's Prepare makes, as a list of events for the arena replay."""
 
-    def __init__(self, model, subgraph, op):
+    def __init__(self, model, subgraph, op, user_data=None):
         self.model, self.subgraph, self.op = model, subgraph, op
+        self.user_data = user_data  # the kernel's OpData after tflm_edu's own Prepare ran
         self.events: list[tuple] = []
 
     # -- what the recipes call
@@ -219,7 +220,8 @@ class ModelFacts:
     scratch_counts: list  # per op: scratch buffer requests made in its Prepare
     planned_buffer_count: int  # buffers the planner places (AddBuffer calls)
     head_bytes: int  # GetMaximumMemorySize() of the plan
-    variables: list = field(default_factory=list)  # (tensor index, bytes) per variable
+    variables: list = field(default_factory=list)  # (variable_what(), bytes) per variable
+    resource_variables: int = 0  # MicroResourceVariables::Create's max_num_variables
 
     @property
     def scratch_count(self) -> int:
@@ -229,11 +231,18 @@ class ModelFacts:
 # ------------------------------------------------------------------ the replay
 
 
+def variable_what(subgraph: int, tensor_index: int) -> str:
+    """How the replay names the tail buffer AllocateVariables gives a variable tensor."""
+    where = f" of subgraph {subgraph}" if subgraph else ""
+    return f"variable tensor {tensor_index}{where}"
+
+
 def replay(facts: ModelFacts, target: Target, size: int) -> SimulatedArena:
     """Run every allocation of AllocateTensors on an arena of `size` bytes; raises
     ArenaTooSmall at the first one that does not fit."""
     arena = SimulatedArena(size)
     _create_allocator(arena, target)
+    _create_resource_variables(arena, target, facts)
     _start_model_allocation(arena, target, facts)
     _parse_builtin_data(arena, target, facts)
     _init_kernels(arena, target, facts)
@@ -259,18 +268,38 @@ def _create_allocator(arena, target):
         _struct(arena, target, name, ALLOCATOR_OBJECTS)
 
 
+def _create_resource_variables(arena, target, facts):
+    """MicroResourceVariables::Create, which the application (here: tflite-micro's Python
+    wrapper, for a model with VAR_HANDLE ops) calls before building the interpreter: the
+    object, then an array of one MicroResourceVariable per distinct shared_name."""
+    if not facts.resource_variables:
+        return
+    arena.phase = "create resource variables"
+    arena.allocate_persistent(target.sizeof("MicroResourceVariables"), ARENA_ALIGNMENT,
+                              ALLOCATOR_OBJECTS, "MicroResourceVariables")
+    n = facts.resource_variables
+    arena.allocate_persistent(target.sizeof("MicroResourceVariable") * n, ARENA_ALIGNMENT,
+                              ALLOCATOR_OBJECTS, f"{n} MicroResourceVariable")
+
+
 def _start_model_allocation(arena, target, facts):
     arena.phase = "start model allocation"
     _struct(arena, target, "MicroBuiltinDataAllocator", ALLOCATOR_OBJECTS)
     request = "ScratchBufferRequest"
     arena.resize_head(target.sizeof(request) * MAX_SCRATCH_BUFFERS_PER_OP,
                       target.alignof(request), "the scratch buffer request list")
-    _struct(arena, target, "SubgraphAllocations", ALLOCATOR_OBJECTS)
-    n_tensors, n_ops = len(facts.subgraph.tensors), len(facts.subgraph.operators)
-    _struct(arena, target, "TfLiteEvalTensor", EVAL_TENSORS,
-            f"{n_tensors} TfLiteEvalTensor", n_tensors)
-    _struct(arena, target, "NodeAndRegistration", NODES,
-            f"{n_ops} NodeAndRegistration", n_ops)
+    subgraphs = facts.model.subgraphs
+    _struct(arena, target, "SubgraphAllocations", ALLOCATOR_OBJECTS,
+            f"{len(subgraphs)} SubgraphAllocations" if len(subgraphs) > 1 else None,
+            len(subgraphs))
+    for s, subgraph in enumerate(subgraphs):   # AllocateTfLiteEvalTensors
+        n = len(subgraph.tensors)
+        of = f" (subgraph {s})" if len(subgraphs) > 1 else ""
+        _struct(arena, target, "TfLiteEvalTensor", EVAL_TENSORS, f"{n} TfLiteEvalTensor{of}", n)
+    for s, subgraph in enumerate(subgraphs):   # AllocateNodeAndRegistrations
+        n = len(subgraph.operators)
+        of = f" (subgraph {s})" if len(subgraphs) > 1 else ""
+        _struct(arena, target, "NodeAndRegistration", NODES, f"{n} NodeAndRegistration{of}", n)
 
 
 def _parse_builtin_data(arena, target, facts):
@@ -286,7 +315,9 @@ def _init_kernels(arena, target, facts):
     arena.phase = "init kernels"
     for i, recipe in enumerate(facts.recipes):
         arena.op_index = i
-        if recipe.op_data is not None:  # context->AllocatePersistentBuffer(sizeof(OpData))
+        # context->AllocatePersistentBuffer(sizeof(OpData)); an OpData with members only in
+        # USE_TFLM_COMPRESSION builds (ASSIGN_VARIABLE) means no Init in the others.
+        if recipe.op_data is not None and target.sizeof(recipe.op_data) > 0:
             arena.allocate_persistent(target.sizeof(recipe.op_data), ARENA_ALIGNMENT,
                                       PERSISTENT_BUFFERS, recipe.op_data)
     arena.op_index = None
@@ -344,12 +375,14 @@ def _finish_model_allocation(arena, target, facts):
     arena.phase = "plan memory"
     # AllocationInfoBuilder::CreateAllocationInfo: subgraph offsets, then one
     # AllocationInfo per tensor and per scratch buffer, all temporary.
-    arena.allocate_temp(target.pointer_bytes, target.pointer_bytes, "subgraph offsets")
-    count = len(facts.subgraph.tensors) + facts.scratch_count
+    subgraphs = facts.model.subgraphs
+    arena.allocate_temp(target.pointer_bytes * len(subgraphs), target.pointer_bytes,
+                        "subgraph offsets")
+    count = sum(len(sg.tensors) for sg in subgraphs) + facts.scratch_count
     arena.allocate_temp(target.sizeof("AllocationInfo") * count, target.alignof("AllocationInfo"),
                         f"{count} AllocationInfo")
-    for index, nbytes in facts.variables:  # AllocateVariables
-        arena.allocate_persistent(nbytes, ARENA_ALIGNMENT, VARIABLES, f"variable tensor {index}")
+    for what, nbytes in facts.variables:  # AllocateVariables
+        arena.allocate_persistent(nbytes, ARENA_ALIGNMENT, VARIABLES, what)
     # The planner gets all the memory left as scratch and needs one record per buffer.
     per_buffer = target.sizeof("GreedyPlannerPerBuffer")
     needed = per_buffer * facts.planned_buffer_count

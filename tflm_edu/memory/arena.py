@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflm_edu.memory.allocator import (ARENA_ALIGNMENT, TEMPORARY, VARIABLES, Allocation,
+from tflm_edu.memory.allocator import (ARENA_ALIGNMENT, TEMPORARY, Allocation,
                                        SimulatedArena)
 
 # An automatically sized arena is capped: microcontroller arenas are kilobytes, and a
@@ -55,10 +55,10 @@ class TensorArena:
     def persistent(self) -> list[Allocation]:
         return [a for a in self.log if a.side == "tail"]
 
-    def variable_offset(self, tensor_index: int) -> int:
-        """Where AllocateVariables put variable tensor `tensor_index` (in the tail)."""
-        what = f"variable tensor {tensor_index}"
-        return next(a.offset for a in self.log if a.category == VARIABLES and a.what == what)
+    def offset_of(self, what: str) -> int:
+        """Where the tail allocation named `what` landed (a variable tensor's buffer,
+        a resource variable's buffer)."""
+        return next(a.offset for a in self.log if a.side == "tail" and a.what == what)
 
     def view(self, offset: int, dtype, shape) -> np.ndarray:
         """A numpy array over the arena bytes at `offset`: writes land in the arena."""

@@ -32,6 +32,8 @@ class ModelBuilder:
         self.inputs: list[int] = []
         self.outputs: list[int] = []
         self.description = description
+        self.subgraph_name = "main"
+        self.finished_subgraphs: list[SubGraph] = []
         self.metadata: list[tuple[str, bytes]] = []
         if min_runtime_version:
             self.metadata.append(("min_runtime_version",
@@ -80,16 +82,28 @@ class ModelBuilder:
             custom_options=custom_options))
         return len(self.operators) - 1
 
+    def begin_subgraph(self, name: str = "") -> int:
+        """Finish the subgraph being built and start another - the init subgraph a
+        CALL_ONCE runs, say. Tensor indices start again at 0; buffers and op codes are the
+        model's, shared. Returns the new subgraph's index."""
+        self.finished_subgraphs.append(self._subgraph())
+        self.tensors, self.operators, self.inputs, self.outputs = [], [], [], []
+        self.subgraph_name = name or f"subgraph_{len(self.finished_subgraphs)}"
+        return len(self.finished_subgraphs)
+
+    def _subgraph(self) -> SubGraph:
+        return SubGraph(tensors=list(self.tensors), inputs=tuple(self.inputs),
+                        outputs=tuple(self.outputs), operators=list(self.operators),
+                        name=self.subgraph_name)
+
     def build(self) -> Model:
         buffers = list(self.buffers)
         metadata = []
         for name, data in self.metadata:
             buffers.append(Buffer(data=data))
             metadata.append(Metadata(name, len(buffers) - 1))
-        subgraph = SubGraph(tensors=list(self.tensors), inputs=tuple(self.inputs),
-                            outputs=tuple(self.outputs), operators=list(self.operators),
-                            name="main")
-        return Model(operator_codes=list(self.operator_codes), subgraphs=[subgraph],
+        subgraphs = self.finished_subgraphs + [self._subgraph()]
+        return Model(operator_codes=list(self.operator_codes), subgraphs=subgraphs,
                      buffers=buffers, version=3, description=self.description,
                      metadata=metadata)
 

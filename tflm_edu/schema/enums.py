@@ -88,6 +88,9 @@ NUMPY_DTYPE = {
     TensorType.UINT64: np.dtype("<u8"),
     TensorType.UINT32: np.dtype("<u4"),
     TensorType.UINT16: np.dtype("<u2"),
+    # A resource handle: TFLM sizes it as an int32 (the resource variable's id). Listed
+    # last, so that int32 data still maps back to INT32.
+    TensorType.RESOURCE: np.dtype("<i4"),
 }
 
 
