@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models import one_op_model, tensor
+from models import one_op_model, quant_for, tensor
 from op_harness import check_model, run_oracle, run_tflm_edu
 from tflm_edu import ModelError
 from tflm_edu.interpreter import MicroInterpreter
@@ -33,14 +33,6 @@ def check_scalar_output(model, inputs):
     for a, b in zip(ours, theirs):
         b = np.asarray(b).astype(a.dtype)
         assert a.shape == () and a.reshape(-1).tobytes() == b.reshape(-1).tobytes(), (a, b)
-
-
-def quant_for(dtype, scale=0.05, zero_point=-3):
-    if dtype == np.int8:
-        return quantization(scale, zero_point)
-    if dtype == np.int16:
-        return quantization(scale / 100, 0)
-    return None
 
 
 def random_data(rng, shape, dtype):
