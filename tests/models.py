@@ -91,10 +91,12 @@ def _conv_output_shape(batches, hw, kernel, stride, dilation, padding, out_depth
 def _filter_op_tensors(rng, dtype, input_shape, filter_shape, output_shape, channels, *,
                        bias, bias_size, per_channel, input_zp, output_zp, out_scale,
                        filter_scale, filter_data, filter_zp, filter_axis, filter_is_input,
-                       out_scale_range, filter_scale_range, bias_range):
+                       out_scale_range, filter_scale_range, bias_range, bias_dtype=None,
+                       bias_data=None):
     """Input, filter, bias (-1 without one) and output of a seeded CONV_2D-like op: float32
-    with normal weights, or int8 with a per-channel (or per-tensor) filter, the bias at the
-    input scale times the filter's. The *_range arguments are the op's random draws."""
+    with normal weights, or int8 (or int16: "16x8") with a per-channel (or per-tensor) int8
+    filter, the bias at the input scale times the filter's. The *_range arguments are the
+    op's random draws. int16 defaults: zero points 0, an int64 bias with a wider range."""
     bias_size = bias_size or channels
     if dtype == np.float32:
         weights = rng.standard_normal(filter_shape) if filter_data is None else filter_data
@@ -103,19 +105,27 @@ def _filter_op_tensors(rng, dtype, input_shape, filter_shape, output_shape, chan
         bias_t = tensor((bias_size,), data=rng.standard_normal(bias_size)) if bias else -1
         return x, w, bias_t, tensor(output_shape)
     in_scale = rng.uniform(0.01, 0.1)
+    if dtype == np.int16:  # int16 activations span 256 times the int8 range
+        in_scale, out_scale_range = in_scale / 256, tuple(r / 256 for r in out_scale_range)
+        bias_range = tuple(256 * r for r in bias_range)
+        input_zp = 0 if input_zp is None else input_zp
+        output_zp = 0 if output_zp is None else output_zp
     out_scale = rng.uniform(*out_scale_range) if out_scale is None else out_scale
     if filter_scale is None:
         filter_scale = rng.uniform(*filter_scale_range, channels if per_channel else 1)
     input_zp = int(rng.integers(-30, 30)) if input_zp is None else input_zp
     output_zp = int(rng.integers(-20, 20)) if output_zp is None else output_zp
     weights = rng.integers(-127, 128, filter_shape) if filter_data is None else filter_data
-    x = tensor(input_shape, np.int8, quant=quantization(in_scale, input_zp))
+    x = tensor(input_shape, dtype, quant=quantization(in_scale, input_zp))
     w_quant = quantization(filter_scale, filter_zp, filter_axis)
     w = tensor(filter_shape, np.int8, None if filter_is_input else weights, w_quant)
-    bias_t = tensor((bias_size,), np.int32, rng.integers(*bias_range, bias_size),
+    bias_dtype = bias_dtype or (np.int64 if dtype == np.int16 else np.int32)
+    if bias and bias_data is None:
+        bias_data = rng.integers(*bias_range, bias_size)
+    bias_t = tensor((bias_size,), bias_dtype, bias_data,
                     quantization(in_scale * np.resize(filter_scale, bias_size), 0)) \
         if bias else -1
-    return x, w, bias_t, tensor(output_shape, np.int8, quant=quantization(out_scale, output_zp))
+    return x, w, bias_t, tensor(output_shape, dtype, quant=quantization(out_scale, output_zp))
 
 
 def conv_model(dtype=np.int8, batches=1, hw=(7, 7), depth=3, kernel=(3, 3), out_depth=4,
@@ -123,9 +133,10 @@ def conv_model(dtype=np.int8, batches=1, hw=(7, 7), depth=3, kernel=(3, 3), out_
                per_channel=True, groups=1, input_zp=None, output_zp=None, out_scale=None,
                filter_scale=None, output_shape=None, options=None, filter_data=None,
                filter_shape=None, bias_size=None, filter_axis=0, filter_zp=0,
-               filter_is_input=False, seed=0):
-    """A seeded CONV_2D, int8 or float32; the *_shape / bias_size / filter_axis arguments make
-    it malformed. bias=False writes the bias as input -1, bias=None leaves its slot out."""
+               filter_is_input=False, bias_dtype=None, bias_data=None, seed=0):
+    """A seeded CONV_2D, int8, int16 (16x8: int64 bias unless bias_dtype says) or float32;
+    the *_shape / bias_size / filter_axis arguments make it malformed. bias=False writes the
+    bias as input -1, bias=None leaves its slot out."""
     rng = np.random.default_rng(seed)
     if output_shape is None:
         output_shape = _conv_output_shape(batches, hw, kernel, stride, dilation, padding,
@@ -140,8 +151,10 @@ def conv_model(dtype=np.int8, batches=1, hw=(7, 7), depth=3, kernel=(3, 3), out_
         input_zp=input_zp, output_zp=output_zp, out_scale=out_scale, filter_scale=filter_scale,
         filter_data=filter_data, filter_zp=filter_zp, filter_axis=filter_axis,
         filter_is_input=filter_is_input, out_scale_range=(0.05, 0.5),
-        filter_scale_range=(0.002, 0.02), bias_range=(-5000, 5000))
-    version = 5 if groups > 1 else (1 if dtype == np.float32 else 3)
+        filter_scale_range=(0.002, 0.02), bias_range=(-5000, 5000), bias_dtype=bias_dtype,
+        bias_data=bias_data)
+    version = 5 if groups > 1 else {np.float32: 1, np.int8: 3,
+                                    np.int16: 4}[np.dtype(dtype).type]
     inputs = [x, w] if bias is None else [x, w, bias_t]
     return one_op_model(Op.CONV_2D, inputs, options, out, version)
 
@@ -151,11 +164,11 @@ def dw_model(dtype=np.int8, batches=1, hw=(7, 7), depth=3, kernel=(3, 3), multip
              per_channel=True, input_zp=None, output_zp=None, out_scale=None,
              filter_scale=None, filter_data=None, output_shape=None, options=None,
              filter_shape=None, bias_size=None, filter_axis=3, filter_is_input=False,
-             seed=0):
-    """A seeded DEPTHWISE_CONV_2D, int8 or float32; the *_shape / bias_size / filter_axis
-    arguments make it malformed. Without bias the op has two inputs: TFLM's depthwise
-    Prepare dereferences a bias given as -1 (it deallocates a null temp tensor) and crashes
-    the oracle."""
+             bias_dtype=None, bias_data=None, seed=0):
+    """A seeded DEPTHWISE_CONV_2D, int8, int16 (16x8, int64 bias) or float32; the *_shape /
+    bias_size / filter_axis arguments make it malformed. Without bias the op has two inputs:
+    TFLM's depthwise Prepare dereferences a bias given as -1 (it deallocates a null temp
+    tensor) and crashes the oracle."""
     rng = np.random.default_rng(seed)
     out_depth = depth * multiplier
     if output_shape is None:
@@ -172,8 +185,10 @@ def dw_model(dtype=np.int8, batches=1, hw=(7, 7), depth=3, kernel=(3, 3), multip
         input_zp=input_zp, output_zp=output_zp, out_scale=out_scale, filter_scale=filter_scale,
         filter_data=filter_data, filter_zp=0, filter_axis=filter_axis,
         filter_is_input=filter_is_input, out_scale_range=(0.02, 0.2),
-        filter_scale_range=(0.002, 0.05), bias_range=(-3000, 3000))
-    version = 3 if dtype != np.float32 else (2 if dilation != (1, 1) else 1)
+        filter_scale_range=(0.002, 0.05), bias_range=(-3000, 3000), bias_dtype=bias_dtype,
+        bias_data=bias_data)
+    version = {np.float32: 2 if dilation != (1, 1) else 1, np.int8: 3,
+               np.int16: 5}[np.dtype(dtype).type]
     inputs = [x, w] if not bias else [x, w, bias_t]
     return one_op_model(Op.DEPTHWISE_CONV_2D, inputs, options, out, version)
 
@@ -221,9 +236,10 @@ def pool_model(op, shape, filter_hw, stride_hw, padding, dtype, act=Act.NONE, se
 
 
 def fc_model(batches, accum, depth, dtype, act=Act.NONE, bias=True, per_channel=False, seed=0,
-             filter_zp=0):
-    """A seeded FULLY_CONNECTED [batches, accum] -> [batches, depth], int8 (per-tensor or
-    per-channel weights, with zero point filter_zp) or float32."""
+             filter_zp=0, bias_dtype=None, quantized_bias_type=0):
+    """A seeded FULLY_CONNECTED [batches, accum] -> [batches, depth], int8 or int16 (16x8:
+    an int64 bias unless bias_dtype says; quantized_bias_type is the options' field), with
+    per-tensor or per-channel int8 weights of zero point filter_zp; or float32."""
     rng = np.random.default_rng(seed)
     if dtype == np.float32:
         x = tensor((batches, accum))
@@ -233,18 +249,22 @@ def fc_model(batches, accum, depth, dtype, act=Act.NONE, bias=True, per_channel=
         version = 1
     else:
         in_scale, out_scale = rng.uniform(0.01, 0.1), rng.uniform(0.05, 0.5)
+        bias_range = 3000
+        if dtype == np.int16:  # int16 activations span 256 times the int8 range
+            in_scale, out_scale, bias_range = in_scale / 256, out_scale / 256, 256 * bias_range
         w_scales = rng.uniform(0.001, 0.02, depth if per_channel else 1)
-        x = tensor((batches, accum), np.int8,
+        x = tensor((batches, accum), dtype,
                    quant=quantization(in_scale, int(rng.integers(-20, 20))))
         w = tensor((depth, accum), np.int8, rng.integers(-127, 128, (depth, accum)),
                    quantization(w_scales, filter_zp))
-        bias_t = tensor((depth,), np.int32, rng.integers(-3000, 3000, depth),
+        bias_dtype = bias_dtype or (np.int64 if dtype == np.int16 else np.int32)
+        bias_t = tensor((depth,), bias_dtype, rng.integers(-bias_range, bias_range, depth),
                         quantization(in_scale * w_scales, 0)) if bias else -1
-        out = tensor((batches, depth), np.int8,
+        out = tensor((batches, depth), dtype,
                      quant=quantization(out_scale, int(rng.integers(-10, 10))))
-        version = 4
-    return one_op_model(Op.FULLY_CONNECTED, [x, w, bias_t],
-                        o.FullyConnectedOptions(fused_activation_function=act), out, version)
+        version = 7 if dtype == np.int16 else 4
+    return one_op_model(Op.FULLY_CONNECTED, [x, w, bias_t], o.FullyConnectedOptions(
+        fused_activation_function=act, quantized_bias_type=quantized_bias_type), out, version)
 
 
 def tiny_fc_model(weights=((0, 1, 2), (3, 4, 5)), bias=True, options=None):
@@ -407,3 +427,13 @@ def small_conv_net_bytes() -> bytes:
 
 def tiny_dense_net_bytes() -> bytes:
     return write_model(tiny_dense_net())
+
+
+def quant_for(dtype, scale=0.05, zero_point=-3):
+    """Per-tensor quantization for a data-movement test tensor: int8 asymmetric, int16
+    symmetric (zero point 0, as TFLM's int16 kernels require), none for the others."""
+    if dtype == np.int8:
+        return quantization(scale, zero_point)
+    if dtype == np.int16:
+        return quantization(scale / 100, 0)
+    return None

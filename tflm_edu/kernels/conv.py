@@ -2,8 +2,8 @@
 
 Mirrors tensorflow/lite/micro/kernels/conv.cc and conv_common.cc (OpDataConv,
 CalculateOpDataConv, ConvPrepare, ConvEval), with the arithmetic of
-reference_integer_ops::ConvPerChannel (int8) and reference_ops::Conv (float32), and the
-padding rules of tensorflow/lite/kernels/padding.h.
+reference_integer_ops::ConvPerChannel (int8, and its int16 template: "16x8") and
+reference_ops::Conv (float32), and the padding rules of tensorflow/lite/kernels/padding.h.
 
 Layouts (NHWC, as everywhere in TFLM):
     input  [batches, input_height, input_width, input_depth]
@@ -13,12 +13,18 @@ Layouts (NHWC, as everywhere in TFLM):
 When input_depth is a multiple k of filter_input_depth the conv is *grouped*: k groups,
 each seeing filter_input_depth input channels and owning output_depth / k filters.
 
+16x8 quantization: int16 input and output, int8 filter, int64 (or int32) bias. int16
+activations are taken as symmetric: the int16 loop reads no zero point at all (a model's
+nonzero zero points change only the fused activation's clamp, as in TFLM). The bias type
+picks the C++ accumulator - int64 for an int64 bias, int32 for an int32 one - and with it
+the overload of MultiplyByQuantizedMultiplier.
+
 The C++ walks the output pixel by pixel and skips filter taps that fall outside the
 image. Here the input is copied once into a bordered buffer so every tap can be read as a
 strided view; the border holds a value that contributes nothing (the input zero point for
-int8, whose offset input is 0; for float the taps outside are masked to 0). The geometry
-and that buffer live in ConvGeometry, which DEPTHWISE_CONV_2D shares - as TFLM's
-depthwise_conv_common.cc shares OpDataConv and padding.h.
+int8, whose offset input is 0; 0 for int16; for float the taps outside are masked to 0).
+The geometry and that buffer live in ConvGeometry, which DEPTHWISE_CONV_2D shares - as
+TFLM's depthwise_conv_common.cc shares OpDataConv and padding.h.
 """
 from __future__ import annotations
 
@@ -27,9 +33,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
-from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
+from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_shifts_16x8,
+                                                calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
-                                                quantize_multiplier, requantize_to_output)
+                                                quantize_multiplier, requantize_16x8,
+                                                requantize_to_output)
 from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType, type_name
 from tflm_edu.schema.options import Conv2DOptions
 from tflm_edu.windows import compute_out_size, compute_padding_with_offset, tap, window_view
@@ -150,7 +158,9 @@ class OpDataConv:
     # int8 filter ready for eval: conv [groups, K, filters_per_group] float64 for BLAS,
     # depthwise [filter_h, filter_w, input_depth, depth_multiplier] int32
     filter_matrix: np.ndarray | None = None
-    folded_bias: np.ndarray | None = None  # int8: bias + input_offset * sum(filter)
+    # int8: bias + input_offset * sum(filter); int16: the bias as int64 (no offset to fold)
+    folded_bias: np.ndarray | None = None
+    accumulator: type | None = None  # int16: the C++ AccumScalar, np.int32 or np.int64
     inside_masks: dict | None = None  # float: (filter_y, filter_x) -> mask or None
 
 
@@ -228,23 +238,26 @@ def check_output_shape(output, geometry: ConvGeometry, output_depth: int) -> Non
            f"stride, dilation and padding")
 
 
-def check_bias(bias, output_depth: int, expected_type: int) -> None:
+def check_bias(bias, output_depth: int, *expected_types: int) -> None:
     if bias is None:
         return
-    ensure(bias.type == expected_type, f"bias is {type_name(bias.type)}; this op needs "
-                                       f"{type_name(expected_type)} bias here")
+    ensure(bias.type in expected_types,
+           f"bias is {type_name(bias.type)}; this op needs "
+           f"{' or '.join(type_name(t) for t in expected_types)} bias here")
     ensure(bias.num_elements == output_depth,
            f"bias has {bias.num_elements} elements for {output_depth} output channels")
 
 
 def populate_convolution_quantization_params(data: OpDataConv, params, input, filter, output,
-                                             num_channels: int,
-                                             quantized_dimension: int) -> None:
+                                             num_channels: int, quantized_dimension: int,
+                                             output_dtype=np.int8) -> None:
     """PopulateConvolutionQuantizationParams: one multiplier and shift per output channel
-    (a per-tensor filter scale is broadcast), and the fused activation as a clamp."""
+    (a per-tensor filter scale is broadcast), and the fused activation as a clamp in the
+    output type's range."""
     for name, t in (("input", input), ("filter", filter), ("output", output)):
         ensure(t.quantization is not None and len(t.quantization.scale) > 0,
-               f"int8 {name} tensor {t.index} ({t.name!r}) has no quantization parameters")
+               f"{type_name(t.type)} {name} tensor {t.index} ({t.name!r}) has no "
+               f"quantization parameters")
     ensure(len(input.quantization.scale) == 1 and len(output.quantization.scale) == 1,
            "input and output must be quantized per tensor (one scale each)")
     filter_scales = filter.quantization.scale
@@ -269,7 +282,7 @@ def populate_convolution_quantization_params(data: OpDataConv, params, input, fi
     data.per_channel_output_multiplier = np.array(multipliers, np.int64)
     data.per_channel_output_shift = np.array(shifts, np.int64)
     data.output_activation_min, data.output_activation_max = calculate_activation_range_quantized(
-        params.fused_activation_function, output.scale, output.zero_point)
+        params.fused_activation_function, output.scale, output.zero_point, output_dtype)
 
 
 def float_inside_masks(geometry: ConvGeometry) -> dict:
@@ -298,16 +311,19 @@ def prepare(context, node):
     check_output_shape(output, data.geometry, output_depth)
     data.padding = data.geometry.padding
 
+    # The 16x8 ConvEval takes an int64 or an int32 bias (and refuses any other).
     prepare_by_type(node, data, params, input, filter, bias, output, output_depth, "conv",
                     QUANTIZED_DIMENSION, lambda f, b, offset: conv_filter_matrix(
-                        f, b, offset, data.groups))
+                        f, b, offset, data.groups),
+                    int16_bias_types=(TensorType.INT64, TensorType.INT32))
 
 
 def prepare_by_type(node, data, params, input, filter, bias, output, output_depth, label,
-                    quantized_dimension, make_filter_matrix):
+                    quantized_dimension, make_filter_matrix, int16_bias_types):
     """The dtype-dependent half of Prepare that CONV_2D and DEPTHWISE_CONV_2D share (as
     TFLM's conv_common.cc and depthwise_conv_common.cc do): activation range, the bordered
-    input buffer and, for int8, per-channel multipliers and the filter in matrix form."""
+    input buffer and, for int8 and int16, per-channel multipliers and the filter in matrix
+    form."""
     if input.type == TensorType.FLOAT32:
         ensure(filter.type == TensorType.FLOAT32, f"float32 {label} needs float32 filter, got "
                                                   f"{type_name(filter.type)} (hybrid models are "
@@ -328,11 +344,34 @@ def prepare_by_type(node, data, params, input, filter, bias, output, output_dept
         if filter.data is not None and (bias is None or bias.data is not None):
             data.filter_matrix, data.folded_bias = make_filter_matrix(
                 filter.data, None if bias is None else bias.data, -input.zero_point)
+    elif input.type == TensorType.INT16:
+        prepare_16x8(data, params, input, filter, bias, output, output_depth, label,
+                     quantized_dimension, make_filter_matrix, int16_bias_types)
     else:
         raise unsupported_type(node, input)
     data.input_zero_point = input.zero_point
     data.filter_zero_point = filter.zero_point
     data.output_zero_point = output.zero_point
+
+
+def prepare_16x8(data, params, input, filter, bias, output, output_depth, label,
+                 quantized_dimension, make_filter_matrix, bias_types):
+    """The int16-activation half of prepare_by_type: the same per-channel multipliers,
+    an int16 clamp, a border of zeros (the 16x8 loop adds no input offset), the filter in
+    matrix form and the bias kept apart, as int64 - an int64 bias may not fit a float64."""
+    ensure(filter.type == TensorType.INT8, f"int16 {label} needs int8 filter (16x8 "
+                                           f"quantization), got {type_name(filter.type)}")
+    check_bias(bias, output_depth, *bias_types)
+    populate_convolution_quantization_params(data, params, input, filter, output,
+                                             output_depth, quantized_dimension, np.int16)
+    check_shifts_16x8(data.per_channel_output_shift)
+    # DepthwiseConv2DOptions has no quantized_bias_type: depthwise always sums in int64.
+    data.accumulator = accumulator_16x8(None if bias is None else bias.type,
+                                        getattr(params, "quantized_bias_type", None))
+    data.padded_input = data.geometry.new_padded_buffer(np.int16, 0)
+    if filter.data is not None and (bias is None or bias.data is not None):
+        data.filter_matrix, _ = make_filter_matrix(filter.data, None, 0)
+        data.folded_bias = None if bias is None else bias.data.astype(np.int64)
 
 
 def eval(context, node):
@@ -355,6 +394,16 @@ def eval(context, node):
                                   data.per_channel_output_multiplier,
                                   data.per_channel_output_shift, data.output_zero_point,
                                   data.output_activation_min, data.output_activation_max)
+    elif input.type == TensorType.INT16:
+        filter_matrix, bias_64 = data.filter_matrix, data.folded_bias
+        if filter_matrix is None:  # filter or bias is not a constant
+            filter_matrix, _ = conv_filter_matrix(filter.data, None, 0, data.groups)
+            bias_64 = None if bias is None else bias.data.astype(np.int64)
+        result = conv_per_channel_16x8(x_padded, filter_matrix, bias_64, data.geometry,
+                                       data.per_channel_output_multiplier,
+                                       data.per_channel_output_shift, data.accumulator,
+                                       data.output_activation_min,
+                                       data.output_activation_max)
     else:
         raise unsupported_type(node, input)
     output.data[...] = result
@@ -387,6 +436,34 @@ def conv_per_channel(x_padded, filter_matrix, folded_bias, geometry, multiplier,
     Every window is read at once (im2col) and multiplied by the filter in float64 BLAS -
     exact, since the integers stay far below 2^53. The C++ int32 accumulator wraps on
     overflow; requantize_to_output wraps the exact sum the same way."""
+    g = geometry
+    acc = im2col_matmul(x_padded, filter_matrix, geometry) + folded_bias
+    result = requantize_to_output(acc.astype(np.int64), multiplier, shift, output_offset,
+                                  act_min, act_max, np.int8)
+    return result.reshape(g.batches, g.output_height, g.output_width, -1)
+
+
+def conv_per_channel_16x8(x_padded, filter_matrix, bias, geometry, multiplier, shift,
+                          accumulator, act_min, act_max):
+    """reference_integer_ops::ConvPerChannel for int16 input (the 16x8 template):
+    acc = sum(filter * input) - no input offset - + bias, the MultiplyByQuantizedMultiplier
+    of the accumulator's type, no output offset, clamp, int16.
+
+    The same float64 BLAS product as int8, still exact: |filter * input| <= 2^7 * 2^15 =
+    2^22, so a sum of K terms stays below 2^53 for any K < 2^31. The int64 bias is added
+    after the conversion to int64, in integers."""
+    g = geometry
+    acc = im2col_matmul(x_padded, filter_matrix, geometry).astype(np.int64)
+    if bias is not None:
+        acc += bias
+    result = requantize_16x8(acc, multiplier, shift, 0, act_min, act_max, accumulator)
+    return result.reshape(g.batches, g.output_height, g.output_width, -1)
+
+
+def im2col_matmul(x_padded, filter_matrix, geometry):
+    """[rows, output_depth] float64: every output pixel's window (im2col, one copy into
+    float64 rows) times its group's filter matrix, in BLAS. Exact for integer inputs while
+    the sums stay below 2^53."""
     groups, accum_depth, per_group = filter_matrix.shape
     g = geometry
     rows = g.batches * g.output_height * g.output_width
@@ -394,12 +471,9 @@ def conv_per_channel(x_padded, filter_matrix, folded_bias, geometry, multiplier,
     windows = g.windows(x_padded)
     windows = windows.reshape(windows.shape[:5] + (groups, -1))
     columns = np.empty((groups,) + windows.shape[:5] + windows.shape[6:])
-    columns[...] = np.moveaxis(windows, 5, 0)  # one copy: int8 view -> float64 rows
+    columns[...] = np.moveaxis(windows, 5, 0)  # one copy: integer view -> float64 rows
     acc = matmul_in_row_blocks(columns.reshape(groups, rows, accum_depth), filter_matrix)
-    acc = np.moveaxis(acc, 0, 1).reshape(rows, groups * per_group) + folded_bias
-    result = requantize_to_output(acc.astype(np.int64), multiplier, shift, output_offset,
-                                  act_min, act_max, np.int8)
-    return result.reshape(g.batches, g.output_height, g.output_width, -1)
+    return np.moveaxis(acc, 0, 1).reshape(rows, groups * per_group)
 
 
 # OpenBLAS hands a product of more than about 2 * 2^18 multiply-adds to several threads.
@@ -493,7 +567,8 @@ c_struct("OpDataConv", KERNELS + "conv.h", m("padding", "TfLitePaddingValues"),
          m("weights_scratch_index", "int", compression_only=True),
          m("bias_scratch_index", "int", compression_only=True))
 
-SPEC = OpSpec(Op.CONV_2D, register_conv_2d, Conv2DOptions, (TensorType.FLOAT32, TensorType.INT8),
+SPEC = OpSpec(Op.CONV_2D, register_conv_2d, Conv2DOptions,
+              (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
               QuantizerRule(int8_version=3, weights_axis=0),
               ArenaRecipe("TfLiteConvParams", "OpDataConv", conv_like_arena_prepare(0)),
               optional_inputs=frozenset({2}))

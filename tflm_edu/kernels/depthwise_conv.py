@@ -2,8 +2,8 @@
 
 Mirrors tensorflow/lite/micro/kernels/depthwise_conv.cc and depthwise_conv_common.cc
 (DepthwiseConvPrepare, CalculateOpDataDepthwiseConv, DepthwiseConvEval), with the
-arithmetic of reference_integer_ops::DepthwiseConvPerChannel (int8) and
-reference_ops::DepthwiseConv (float32). It shares OpDataConv, the padding and the
+arithmetic of reference_integer_ops::DepthwiseConvPerChannel (int8, and its int16 overload:
+"16x8") and reference_ops::DepthwiseConv (float32). It shares OpDataConv, the padding and the
 quantization parameters with CONV_2D (conv.py), as the C++ shares conv.h.
 
 Layouts:
@@ -16,6 +16,10 @@ in_channel * depth_multiplier + m is input channel in_channel through filter m.
 
 No reduction over channels means no matrix product: the sum over the filter_height *
 filter_width taps is done tap by tap, each tap vectorized over the whole output.
+
+16x8: int16 input and output, int8 filter, int64 bias - the only bias the int16 Eval
+reads (it would read an int32 bias as int64, past its end: tflm_edu refuses that model).
+As in CONV_2D, the int16 loop reads no zero point and sums in int64.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from tflm_edu.kernels.conv import (OpDataConv, check_conv_io,
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.conv import conv_like_arena_prepare
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
-from tflm_edu.kernels.quantization_util import requantize_to_output
+from tflm_edu.kernels.quantization_util import requantize_16x8, requantize_to_output
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import DepthwiseConv2DOptions
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
@@ -59,7 +63,8 @@ def prepare(context, node):
     prepare_by_type(node, data, params, input, filter, bias, output, output_depth,
                     "depthwise conv", QUANTIZED_DIMENSION,
                     lambda f, b, offset: depthwise_filter_taps(f, b, offset,
-                                                               params.depth_multiplier))
+                                                               params.depth_multiplier),
+                    int16_bias_types=(TensorType.INT64,))
 
 
 def eval(context, node):
@@ -83,6 +88,15 @@ def eval(context, node):
             x_padded, taps, folded_bias, data.geometry, data.per_channel_output_multiplier,
             data.per_channel_output_shift, data.output_zero_point,
             data.output_activation_min, data.output_activation_max)
+    elif input.type == TensorType.INT16:
+        taps, bias_64 = data.filter_matrix, data.folded_bias
+        if taps is None:  # filter or bias is not a constant
+            taps, _ = depthwise_filter_taps(filter.data, None, 0, params.depth_multiplier)
+            bias_64 = None if bias is None else bias.data.astype(np.int64)
+        result = depthwise_conv_per_channel_16x8(
+            x_padded, taps, bias_64, data.geometry, data.per_channel_output_multiplier,
+            data.per_channel_output_shift, data.output_activation_min,
+            data.output_activation_max)
     else:
         raise unsupported_type(node, input)
     output.data[...] = result
@@ -122,6 +136,25 @@ def depthwise_conv_per_channel(x_padded, taps, folded_bias, geometry, multiplier
     acc = acc.reshape(g.batches, g.output_height, g.output_width, -1) + folded_bias
     return requantize_to_output(acc, multiplier, shift, output_offset, act_min, act_max,
                                 np.int8)
+
+
+def depthwise_conv_per_channel_16x8(x_padded, taps, bias, geometry, multiplier, shift,
+                                    act_min, act_max):
+    """reference_integer_ops::DepthwiseConvPerChannel for int16 input: for each output
+    channel, acc = sum over (filter_y, filter_x) of filter * input in int64 - no input
+    offset - + bias, the int64 MultiplyByQuantizedMultiplier, no output offset, clamp.
+
+    Each tap's product fits int32 (|filter * input| <= 2^22); the running sum is int64,
+    as the C++ accumulator is, so no filter size makes it wrap."""
+    g = geometry
+    acc = np.zeros((g.batches, g.output_height, g.output_width) + taps.shape[2:], np.int64)
+    for filter_y in range(g.filter_height):
+        for filter_x in range(g.filter_width):
+            acc += g.tap(x_padded, filter_y, filter_x)[..., None] * taps[filter_y, filter_x]
+    acc = acc.reshape(g.batches, g.output_height, g.output_width, -1)
+    if bias is not None:
+        acc += bias
+    return requantize_16x8(acc, multiplier, shift, 0, act_min, act_max, np.int64)
 
 
 @np.errstate(over="ignore", invalid="ignore")  # inf and NaN are results here, as in C++
@@ -165,7 +198,7 @@ c_struct("TfLiteDepthwiseConvParams", BUILTIN, m("padding", "enum"), m("stride_w
          m("dilation_width_factor", "int"), m("dilation_height_factor", "int"))
 
 SPEC = OpSpec(Op.DEPTHWISE_CONV_2D, register_depthwise_conv_2d, DepthwiseConv2DOptions,
-              (TensorType.FLOAT32, TensorType.INT8),
+              (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
               QuantizerRule(int8_version=3, weights_axis=3),
               ArenaRecipe("TfLiteDepthwiseConvParams", "OpDataConv", conv_like_arena_prepare(3)),
               optional_inputs=frozenset({2}))

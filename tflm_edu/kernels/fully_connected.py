@@ -2,10 +2,15 @@
 
 Mirrors tensorflow/lite/micro/kernels/fully_connected.cc and fully_connected_common.cc,
 with the arithmetic of reference_ops::FullyConnected (float) and
-reference_integer_ops::FullyConnected / FullyConnectedPerChannel (int8).
+reference_integer_ops::FullyConnected / FullyConnectedPerChannel (int8, and int16: "16x8").
 
 Shapes: filter is [output_depth, accum_depth]; the input is read as
 [batches, accum_depth] whatever its rank; the output is [batches, output_depth].
+
+16x8: int16 input and output, int8 weights, an int64 or int32 bias. The integer
+templates are the int8 ones - zero points are used as in int8 - but the accumulator is
+the bias type (int64, or int32 for an int32 bias or, without a bias, when the options'
+quantized_bias_type says int32), and so is the MultiplyByQuantizedMultiplier overload.
 """
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
-from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
+from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_shifts_16x8,
+                                                calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
                                                 exact_int_matmul, float32_dot_in_order,
-                                                quantize_multiplier, requantize_to_output)
+                                                quantize_multiplier, requantize_16x8,
+                                                requantize_to_output)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import FullyConnectedOptions
 from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
@@ -38,6 +45,7 @@ class OpDataFullyConnected:
     input_zero_point: int = 0
     filter_zero_point: int = 0
     output_zero_point: int = 0
+    accumulator: type | None = None  # int16: the C++ AccumScalar, np.int32 or np.int64
 
 
 def init(context, node):
@@ -71,15 +79,30 @@ def prepare(context, node):
         data.output_activation_min, data.output_activation_max = \
             calculate_activation_range_float(params.fused_activation_function)
         return
+    if input.type == TensorType.INT16:
+        ensure(filter.type == TensorType.INT8,
+               f"input type INT16 with filter type {type_name(filter.type)} is not supported: "
+               f"int16 fully connected needs int8 weights (16x8 quantization)")
+        # The 16x8 Eval reads the bias as int32 or as int64, whatever else it is.
+        ensure(bias is None or bias.type in (TensorType.INT64, TensorType.INT32),
+               f"bias is {type_name(bias.type) if bias else ''}; int16 fully connected "
+               f"needs INT64 or INT32 bias")
+        data.accumulator = accumulator_16x8(None if bias is None else bias.type,
+                                            params.quantized_bias_type)
+        _prepare_quantized(context, data, params, input, filter, bias, output, np.int16)
+        check_shifts_16x8(data.output_shift if not data.is_per_channel
+                          else data.per_channel_output_shift)
+        return
     if input.type != TensorType.INT8:
         raise unsupported_type(node, input)
     ensure(filter.type == TensorType.INT8, "int8 fully connected needs int8 weights")
-    _prepare_quantized(context, data, params, input, filter, output)
+    _prepare_quantized(context, data, params, input, filter, bias, output, np.int8)
 
 
-def _prepare_quantized(context, data, params, input, filter, output):
+def _prepare_quantized(context, data, params, input, filter, bias, output, output_dtype):
     ensure(input.quantization is not None and output.quantization is not None
-           and filter.quantization is not None, "int8 tensors must carry quantization")
+           and filter.quantization is not None,
+           f"{type_name(input.type)} tensors must carry quantization")
     data.is_per_channel = len(filter.quantization.scale) > 1
     if data.is_per_channel:
         # One multiplier and shift per output channel: two int32 arrays of persistent data.
@@ -88,14 +111,30 @@ def _prepare_quantized(context, data, params, input, filter, output):
         data.per_channel_output_multiplier = np.array([m for m, _ in multipliers], np.int64)
         data.per_channel_output_shift = np.array([s for _, s in multipliers], np.int64)
     else:
-        real_multiplier = float(input.scale) * float(filter.scale) / float(output.scale)
-        data.output_multiplier, data.output_shift = quantize_multiplier(real_multiplier)
+        data.output_multiplier, data.output_shift = quantize_multiplier(
+            per_tensor_multiplier(input, filter, bias, output))
     # TFLM stores offsets as the negated zero points of input and filter.
     data.input_zero_point = input.zero_point
     data.filter_zero_point = filter.zero_point
     data.output_zero_point = output.zero_point
     data.output_activation_min, data.output_activation_max = calculate_activation_range_quantized(
-        params.fused_activation_function, output.scale, output.zero_point)
+        params.fused_activation_function, output.scale, output.zero_point, output_dtype)
+
+
+def per_tensor_multiplier(input, filter, bias, output) -> float:
+    """GetQuantizedConvolutionMultipler (kernel_util.cc), with a bias: the bias scale must
+    match input scale x filter scale to within 2% of the output scale (TFLM refuses the
+    model otherwise); then the multiplier input scale x filter scale / output scale, in
+    double as the tflite-micro package computes it (the C++ tree at 90b983c rounds the
+    product of the scales to float first; test_kernel_int16x8 pins a case that shows)."""
+    if bias is not None:
+        input_product_scale = float(input.scale) * float(filter.scale)
+        scale_diff = abs(input_product_scale - float(bias.scale))
+        ensure(scale_diff / float(output.scale) <= 0.02,
+               f"bias scale {bias.scale:.6g} is not input scale x filter scale "
+               f"({input_product_scale:.6g}): they must agree to within 2% of the output "
+               f"scale ({output.scale:.6g})")
+    return float(input.scale) * float(filter.scale) / float(output.scale)
 
 
 def eval(context, node):
@@ -109,6 +148,15 @@ def eval(context, node):
     if input.type == TensorType.FLOAT32:
         result = fully_connected_float(x, filter.data, b, data.output_activation_min,
                                                  data.output_activation_max)
+    elif input.type == TensorType.INT16:
+        multiplier, shift = ((data.per_channel_output_multiplier, data.per_channel_output_shift)
+                             if data.is_per_channel else
+                             (data.output_multiplier, data.output_shift))
+        filter_offset = 0 if data.is_per_channel else -data.filter_zero_point
+        result = fully_connected_16x8(
+            x, filter.data, b, -data.input_zero_point, filter_offset,
+            data.output_zero_point, multiplier, shift, data.accumulator,
+            data.output_activation_min, data.output_activation_max)
     else:
         multiplier, shift = ((data.per_channel_output_multiplier, data.per_channel_output_shift)
                              if data.is_per_channel else
@@ -146,6 +194,23 @@ def fully_connected_int8(x, weights, bias, input_offset, filter_offset, output_o
         acc = acc + bias.astype(np.int64)
     return requantize_to_output(acc, multiplier, shift, output_offset, act_min, act_max,
                                 np.int8)
+
+
+def fully_connected_16x8(x, weights, bias, input_offset, filter_offset, output_offset,
+                         multiplier, shift, accumulator, act_min, act_max):
+    """reference_integer_ops::FullyConnected(PerChannel) for int16 input: the int8
+    arithmetic - offsets included - with the sum in the accumulator's type, the
+    MultiplyByQuantizedMultiplier overload of that type, and an int16 result.
+
+    The float64 BLAS product stays exact: |input + input_offset| < 2^17 and
+    |filter + filter_offset| <= 2^8 for zero points in their types' ranges, so a sum of K
+    terms is below 2^53 for any K < 2^28. The bias is added in int64."""
+    acc = exact_int_matmul(x.astype(np.int64) + input_offset,
+                           (weights.astype(np.int64) + filter_offset).T)
+    if bias is not None:
+        acc = acc + bias.astype(np.int64)
+    return requantize_16x8(acc, multiplier, shift, output_offset, act_min, act_max,
+                           accumulator)
 
 
 def count_macs(context, node):
@@ -189,7 +254,7 @@ c_struct("OpDataFullyConnected", KERNELS + "fully_connected.h",
          m("bias_scratch_index", "int", compression_only=True))
 
 SPEC = OpSpec(Op.FULLY_CONNECTED, register_fully_connected, FullyConnectedOptions,
-              (TensorType.FLOAT32, TensorType.INT8),
+              (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
               QuantizerRule(int8_version=4, weights_axis=0, per_channel_optional=True,
                             per_channel_version=12),
               ArenaRecipe("TfLiteFullyConnectedParams", "OpDataFullyConnected", arena_prepare),

@@ -20,7 +20,7 @@ from tflm_edu.errors import ModelError
 from tflm_edu.kernels.fixedpoint import (INT32_MAX, INT32_MIN, fixed_mul, rounding_divide_by_pot,
                                          wrap32)
 from tflm_edu.quantization import round_half_away_from_zero
-from tflm_edu.schema.enums import ActivationFunctionType
+from tflm_edu.schema.enums import ActivationFunctionType, TensorType
 
 
 # ----------------------------------------------------------------------------- multipliers
@@ -177,6 +177,69 @@ def requantize_to_output(acc, multiplier, shift, output_offset, act_min, act_max
     offset, clamp to the fused activation's range, store in the output type."""
     scaled = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset
     return np.clip(scaled, act_min, act_max).astype(dtype)
+
+
+# ----------------------------------------------------------------------------- 16x8 (int16 x int8)
+
+
+def accumulator_16x8(bias_type, quantized_bias_type) -> type:
+    """The C++ AccumScalar of a 16x8 CONV_2D or FULLY_CONNECTED Eval: int32 when the bias
+    is int32 or, without a bias, when the options' quantized_bias_type asks for int32;
+    int64 otherwise. (DEPTHWISE_CONV_2D always sums in int64.) The choice also picks the
+    overload of MultiplyByQuantizedMultiplier, and the two overloads round differently."""
+    if bias_type is not None:
+        return np.int32 if bias_type == TensorType.INT32 else np.int64
+    return np.int32 if quantized_bias_type == TensorType.INT32 else np.int64
+
+
+def wrap_to_accumulator(acc: int, accumulator) -> int:
+    """A Python int sum as the C++ accumulator (int32 or int64) holds it: wrapped in two's
+    complement. (A wrapped running sum equals the exact sum wrapped once at the end.)"""
+    bits = 32 if accumulator is np.int32 else 64
+    return ((acc + (1 << (bits - 1))) & ((1 << bits) - 1)) - (1 << (bits - 1))
+
+
+def multiply_by_quantized_multiplier_int64(x, quantized_multiplier, shift):
+    """MultiplyByQuantizedMultiplier(int64_t x, ...): the overload the 16x8 kernels call
+    on an int64 accumulator. It is not gemmlowp's doubling high multiply: the Q31
+    multiplier is first rounded to Q15 (saturating at 0x7FFF), then x * multiplier gets
+    one rounding right shift by 15 - shift (half rounds up, towards +inf), and the
+    result is truncated to int32. Vectorized over int64 arrays; the product wraps in 64
+    bits as the C++ one does. `shift` must be at most 14 (TFLM assumes below 8)."""
+    multiplier = np.asarray(quantized_multiplier, dtype=np.int64)
+    reduced = np.where(multiplier < 0x7FFF0000, (multiplier + (1 << 15)) >> 16, 0x7FFF)
+    total_shift = 15 - np.asarray(shift, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        result = (np.asarray(x, dtype=np.int64) * reduced
+                  + (np.int64(1) << (total_shift - 1))) >> total_shift
+    return wrap32(result)
+
+
+def check_shifts_16x8(shifts) -> None:
+    """The int64 MultiplyByQuantizedMultiplier shifts right by 15 - shift: a shift of 15
+    or more (an effective output scale of 2^14 or more) leaves nothing to shift by."""
+    largest = int(np.max(shifts, initial=0))
+    if largest > 14:
+        raise ModelError(f"an effective output scale (input scale x filter scale / output "
+                         f"scale) of 2^{largest - 1} or more cannot be requantized from an "
+                         f"int64 sum")
+
+
+def multiply_by_quantized_multiplier_for(acc, quantized_multiplier, shift, accumulator):
+    """The MultiplyByQuantizedMultiplier overload C++ picks for an accumulator of type
+    `accumulator` (np.int32: gemmlowp's, on the sum wrapped to 32 bits; np.int64: the
+    int64 overload). `acc` must already fit the accumulator."""
+    if accumulator is np.int32:
+        return multiply_by_quantized_multiplier(wrap32(acc), quantized_multiplier, shift)
+    return multiply_by_quantized_multiplier_int64(acc, quantized_multiplier, shift)
+
+
+def requantize_16x8(acc, multiplier, shift, output_offset, act_min, act_max, accumulator):
+    """The tail of a 16x8 kernel: the MultiplyByQuantizedMultiplier of the accumulator's
+    type, + output_offset (FULLY_CONNECTED only: the 16x8 convolutions add none), clamp,
+    int16."""
+    scaled = multiply_by_quantized_multiplier_for(acc, multiplier, shift, accumulator)
+    return np.clip(scaled + output_offset, act_min, act_max).astype(np.int16)
 
 
 def float32_dot_in_order(x, w):

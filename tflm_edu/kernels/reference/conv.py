@@ -1,7 +1,7 @@
 """CONV_2D by TFLM's reference loops: every output element is one dot product, in order.
 
 Mirrors tensorflow/lite/kernels/internal/reference/integer_ops/conv.h (ConvPerChannel,
-int8) and reference/conv.h (Conv, float32), called as ConvEval in
+int8, and its int16 template for 16x8) and reference/conv.h (Conv, float32), called as ConvEval in
 tensorflow/lite/micro/kernels/conv.cc does, with the ConvParams that ConvParamsQuantized /
 ConvParamsFloat (conv_common.cc) fill from the OpData. Init, Prepare and OpDataConv are the
 optimized kernel's (tflm_edu.kernels.conv): only eval differs.
@@ -12,7 +12,8 @@ sum over the receptive field, + bias, MultiplyByQuantizedMultiplier, + output of
 clamp. explain() runs the body alone, with a tracer.
 
 Values are read as Python ints (int8 -> int, as the C++ widens to int32_t) or numpy
-float32 scalars (so each float product and sum rounds as a C++ float does).
+float32 scalars (so each float product and sum rounds as a C++ float does). The 16x8 body
+wraps its Python int sum to the C++ accumulator (int32 or int64) before requantizing.
 """
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from tflm_edu.kernels import conv as optimized
 from tflm_edu.kernels.kernel_api import unsupported_type
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
-                                                multiply_by_quantized_multiplier)
+                                                multiply_by_quantized_multiplier,
+                                                multiply_by_quantized_multiplier_for,
+                                                wrap_to_accumulator)
 from tflm_edu.kernels.reference import NO_TRACE
 from tflm_edu.kernels.reference.types import ConvParams
 from tflm_edu.schema.enums import TensorType
@@ -46,6 +49,13 @@ def eval(context, node):
         conv_per_channel(conv_params_quantized(node.builtin_data, data),
                          data.per_channel_output_multiplier, data.per_channel_output_shift,
                          input.data, filter.data, bias, output.data)
+    elif input.type == TensorType.INT16:
+        # ConvEval's requires_int32_accum (bias type, or quantized_bias_type without a
+        # bias): decided by Prepare into the OpData.
+        conv_per_channel_16x8(conv_params_quantized(node.builtin_data, data),
+                              data.per_channel_output_multiplier,
+                              data.per_channel_output_shift, input.data, filter.data, bias,
+                              output.data, data.accumulator)
     else:
         raise unsupported_type(node, input)
 
@@ -58,6 +68,11 @@ def eval_at(context, node, index, tracer):
     if input.type == TensorType.FLOAT32:
         return conv_float_at(conv_params_float(node.builtin_data, data), input.data,
                              filter.data, bias, *index, tracer)
+    if input.type == TensorType.INT16:
+        return conv_per_channel_16x8_at(conv_params_quantized(node.builtin_data, data),
+                                        data.per_channel_output_multiplier,
+                                        data.per_channel_output_shift, input.data,
+                                        filter.data, bias, data.accumulator, *index, tracer)
     return conv_per_channel_at(conv_params_quantized(node.builtin_data, data),
                                data.per_channel_output_multiplier,
                                data.per_channel_output_shift, input.data, filter.data, bias,
@@ -139,6 +154,45 @@ def conv_per_channel_at(params, output_multiplier, output_shift, input_data, fil
     tracer.step("clamp", acc, activation_min=params.quantized_activation_min,
                 activation_max=params.quantized_activation_max)
     return acc
+
+
+def conv_per_channel_16x8(params, output_multiplier, output_shift, input_data, filter_data,
+                          bias_data, output_data, accumulator):
+    """reference_integer_ops::ConvPerChannel<AccumScalar> for int16 input: the outer
+    loops, one output element each; AccumScalar is `accumulator` (np.int32 or np.int64)."""
+    batches, output_height, output_width, output_depth = output_data.shape
+    for batch in range(batches):
+        for out_y in range(output_height):
+            for out_x in range(output_width):
+                for out_channel in range(output_depth):
+                    output_data[batch, out_y, out_x, out_channel] = conv_per_channel_16x8_at(
+                        params, output_multiplier, output_shift, input_data, filter_data,
+                        bias_data, accumulator, batch, out_y, out_x, out_channel)
+
+
+def conv_per_channel_16x8_at(params, output_multiplier, output_shift, input_data, filter_data,
+                             bias_data, accumulator, batch, out_y, out_x, out_channel,
+                             tracer=NO_TRACE):
+    """The 16x8 loop body: the int8 body without its offsets - the int16 loop adds neither
+    an input nor an output offset (int16 activations are symmetric) - with the sum held
+    in `accumulator` and requantized by that type's MultiplyByQuantizedMultiplier."""
+    acc = accumulate_per_channel(replace(params, input_offset=0), input_data, filter_data,
+                                 batch, out_y, out_x, out_channel, tracer)
+    tracer.step("acc", acc)
+    if bias_data is not None:
+        acc += int(bias_data[out_channel])
+        tracer.step("bias", acc, bias=int(bias_data[out_channel]))
+    acc = wrap_to_accumulator(acc, accumulator)
+    scaled_acc = int(multiply_by_quantized_multiplier_for(
+        acc, output_multiplier[out_channel], output_shift[out_channel], accumulator))
+    tracer.step("MultiplyByQuantizedMultiplier", scaled_acc,
+                multiplier=int(output_multiplier[out_channel]),
+                shift=int(output_shift[out_channel]))
+    scaled_acc = max(scaled_acc, params.quantized_activation_min)
+    scaled_acc = min(scaled_acc, params.quantized_activation_max)
+    tracer.step("clamp", scaled_acc, activation_min=params.quantized_activation_min,
+                activation_max=params.quantized_activation_max)
+    return scaled_acc
 
 
 def accumulate_per_channel(params, input_data, filter_data, batch, out_y, out_x, out_channel,

@@ -1,11 +1,11 @@
 """DEPTHWISE_CONV_2D by TFLM's reference loops: each input channel filtered on its own.
 
 Mirrors tensorflow/lite/kernels/internal/reference/integer_ops/depthwise_conv.h
-(DepthwiseConvPerChannel, int8) and reference/depthwiseconv_float.h (DepthwiseConv,
-float32), called as DepthwiseConvEval in tensorflow/lite/micro/kernels/depthwise_conv.cc
-does, with the DepthwiseParams of DepthwiseConvParamsQuantized / DepthwiseConvParamsFloat
-(depthwise_conv_common.cc). Init, Prepare and OpDataConv are the optimized kernel's
-(tflm_edu.kernels.depthwise_conv).
+(DepthwiseConvPerChannel, int8, and its int16 overload for 16x8) and
+reference/depthwiseconv_float.h (DepthwiseConv, float32), called as DepthwiseConvEval in
+tensorflow/lite/micro/kernels/depthwise_conv.cc does, with the DepthwiseParams of
+DepthwiseConvParamsQuantized / DepthwiseConvParamsFloat (depthwise_conv_common.cc). Init,
+Prepare and OpDataConv are the optimized kernel's (tflm_edu.kernels.depthwise_conv).
 
 Output channel m + in_channel * depth_multiplier is input channel in_channel through
 filter m; the filter is [1, filter_height, filter_width, output_depth]. As in conv.py, the
@@ -21,7 +21,9 @@ from tflm_edu.kernels import depthwise_conv as optimized
 from tflm_edu.kernels.kernel_api import unsupported_type
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
-                                                multiply_by_quantized_multiplier)
+                                                multiply_by_quantized_multiplier,
+                                                multiply_by_quantized_multiplier_int64,
+                                                wrap_to_accumulator)
 from tflm_edu.kernels.reference import NO_TRACE
 from tflm_edu.kernels.reference.conv import eval_tensors
 from tflm_edu.kernels.reference.types import DepthwiseParams
@@ -43,6 +45,11 @@ def eval(context, node):
                                    data.per_channel_output_multiplier,
                                    data.per_channel_output_shift, input.data, filter.data,
                                    bias, output.data)
+    elif input.type == TensorType.INT16:
+        depthwise_conv_per_channel_16x8(
+            depthwise_conv_params_quantized(node.builtin_data, data),
+            data.per_channel_output_multiplier, data.per_channel_output_shift, input.data,
+            filter.data, bias, output.data)
     else:
         raise unsupported_type(node, input)
 
@@ -59,6 +66,11 @@ def eval_at(context, node, index, tracer):
         return depthwise_conv_float_at(depthwise_conv_params_float(params, data), input.data,
                                        filter.data, bias, batch, out_y, out_x, in_channel, m,
                                        tracer)
+    if input.type == TensorType.INT16:
+        return depthwise_conv_per_channel_16x8_at(
+            depthwise_conv_params_quantized(params, data), data.per_channel_output_multiplier,
+            data.per_channel_output_shift, input.data, filter.data, bias, batch, out_y, out_x,
+            in_channel, m, tracer)
     return depthwise_conv_per_channel_at(
         depthwise_conv_params_quantized(params, data), data.per_channel_output_multiplier,
         data.per_channel_output_shift, input.data, filter.data, bias, batch, out_y, out_x,
@@ -141,6 +153,48 @@ def depthwise_conv_per_channel_at(params, output_multiplier, output_shift, input
     tracer.step("clamp", acc, activation_min=params.quantized_activation_min,
                 activation_max=params.quantized_activation_max)
     return acc
+
+
+def depthwise_conv_per_channel_16x8(params, output_multiplier, output_shift, input_data,
+                                    filter_data, bias_data, output_data):
+    """reference_integer_ops::DepthwiseConvPerChannel for int16 input: the outer loops."""
+    batches, output_height, output_width, _ = output_data.shape
+    input_depth = input_data.shape[3]
+    for batch in range(batches):
+        for out_y in range(output_height):
+            for out_x in range(output_width):
+                for in_channel in range(input_depth):
+                    for m in range(params.depth_multiplier):
+                        output_channel = m + in_channel * params.depth_multiplier
+                        output_data[batch, out_y, out_x, output_channel] = \
+                            depthwise_conv_per_channel_16x8_at(
+                                params, output_multiplier, output_shift, input_data,
+                                filter_data, bias_data, batch, out_y, out_x, in_channel, m)
+
+
+def depthwise_conv_per_channel_16x8_at(params, output_multiplier, output_shift, input_data,
+                                       filter_data, bias_data, batch, out_y, out_x,
+                                       in_channel, m, tracer=NO_TRACE):
+    """The 16x8 loop body: acc is an int64_t; no input offset, no output offset (int16
+    activations are symmetric); the int64 MultiplyByQuantizedMultiplier."""
+    output_channel = m + in_channel * params.depth_multiplier
+    acc = accumulate_per_channel(replace(params, input_offset=0), input_data, filter_data,
+                                 batch, out_y, out_x, in_channel, output_channel, tracer)
+    tracer.step("acc", acc)
+    if bias_data is not None:
+        acc += int(bias_data[output_channel])
+        tracer.step("bias", acc, bias=int(bias_data[output_channel]))
+    acc = wrap_to_accumulator(acc, np.int64)
+    scaled_acc = int(multiply_by_quantized_multiplier_int64(
+        acc, output_multiplier[output_channel], output_shift[output_channel]))
+    tracer.step("MultiplyByQuantizedMultiplier", scaled_acc,
+                multiplier=int(output_multiplier[output_channel]),
+                shift=int(output_shift[output_channel]))
+    scaled_acc = max(scaled_acc, params.quantized_activation_min)
+    scaled_acc = min(scaled_acc, params.quantized_activation_max)
+    tracer.step("clamp", scaled_acc, activation_min=params.quantized_activation_min,
+                activation_max=params.quantized_activation_max)
+    return scaled_acc
 
 
 def accumulate_per_channel(params, input_data, filter_data, batch, out_y, out_x, in_channel,

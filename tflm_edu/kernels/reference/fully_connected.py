@@ -13,6 +13,11 @@ and read as input_data[b, d], filter_data[out_c, d].
 
 Per tensor, the filter offset (-filter zero point) is added; per channel it is not - TFLM
 takes per-channel weights as symmetric, whatever zero point the model carries.
+
+int16 input (16x8) runs the same loops - they are C++ templates - with another
+accumulator: acc is an int64_t, or an int32_t when the bias is int32 (or, without a bias,
+when quantized_bias_type says int32), and MultiplyByQuantizedMultiplier is the overload
+for that type. int8 always sums in int32.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from tflm_edu.kernels import fully_connected as optimized
 from tflm_edu.kernels.kernel_api import unsupported_type
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
-                                                multiply_by_quantized_multiplier)
+                                                multiply_by_quantized_multiplier_for,
+                                                wrap_to_accumulator)
 from tflm_edu.kernels.reference import NO_TRACE
 from tflm_edu.kernels.reference.types import FullyConnectedParams
 from tflm_edu.schema.enums import TensorType
@@ -41,19 +47,19 @@ def eval(context, node):
     input_data, filter_data, bias_data, output_data = eval_arrays(context, node)
     data = node.user_data
     input = context.get_input(node, INPUT)
+    if input.type not in (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16):
+        raise unsupported_type(node, input)
     if input.type == TensorType.FLOAT32:
         fully_connected_float(fully_connected_params_float(node), input_data, filter_data,
                               bias_data, output_data)
-    elif input.type == TensorType.INT8 and data.is_per_channel:
+    elif data.is_per_channel:
         fully_connected_per_channel(fully_connected_params_quantized(data),
                                     data.per_channel_output_multiplier,
                                     data.per_channel_output_shift, input_data, filter_data,
-                                    bias_data, output_data)
-    elif input.type == TensorType.INT8:
-        fully_connected(fully_connected_params_quantized(data), input_data, filter_data,
-                        bias_data, output_data)
+                                    bias_data, output_data, accumulator_type(input, data))
     else:
-        raise unsupported_type(node, input)
+        fully_connected(fully_connected_params_quantized(data), input_data, filter_data,
+                        bias_data, output_data, accumulator_type(input, data))
 
 
 def eval_at(context, node, index, tracer):
@@ -63,16 +69,23 @@ def eval_at(context, node, index, tracer):
     data = node.user_data
     output = context.get_output(node, OUTPUT)
     b, out_c = divmod(int(np.ravel_multi_index(index, output.shape)), output_data.shape[1])
-    if context.get_input(node, INPUT).type == TensorType.FLOAT32:
+    input = context.get_input(node, INPUT)
+    if input.type == TensorType.FLOAT32:
         return fully_connected_float_at(fully_connected_params_float(node), input_data,
                                         filter_data, bias_data, b, out_c, tracer)
     if data.is_per_channel:
         return fully_connected_per_channel_at(
             fully_connected_params_quantized(data), data.per_channel_output_multiplier,
             data.per_channel_output_shift, input_data, filter_data, bias_data, b, out_c,
-            tracer)
+            accumulator_type(input, data), tracer)
     return fully_connected_at(fully_connected_params_quantized(data), input_data, filter_data,
-                              bias_data, b, out_c, tracer)
+                              bias_data, b, out_c, accumulator_type(input, data), tracer)
+
+
+def accumulator_type(input, data):
+    """The C++ acc type: int32_t for int8; for int16 the bias type, as the Eval's
+    requires_int32_accum decides (Prepare put it in the OpData)."""
+    return np.int32 if input.type == TensorType.INT8 else data.accumulator
 
 
 def eval_arrays(context, node):
@@ -116,17 +129,20 @@ def fully_connected_params_float(node) -> FullyConnectedParams:
 # --------------------------------------------------------------- integer_ops/fully_connected.h
 
 
-def fully_connected(params, input_data, filter_data, bias_data, output_data):
+def fully_connected(params, input_data, filter_data, bias_data, output_data,
+                    accumulator=np.int32):
     """reference_integer_ops::FullyConnected (one multiplier for the whole tensor)."""
     batches, output_depth = output_data.shape
     for b in range(batches):
         for out_c in range(output_depth):
             output_data[b, out_c] = fully_connected_at(params, input_data, filter_data,
-                                                       bias_data, b, out_c)
+                                                       bias_data, b, out_c, accumulator)
 
 
-def fully_connected_at(params, input_data, filter_data, bias_data, b, out_c, tracer=NO_TRACE):
-    """FullyConnected's loop body: both the input and the filter are offset."""
+def fully_connected_at(params, input_data, filter_data, bias_data, b, out_c,
+                       accumulator=np.int32, tracer=NO_TRACE):
+    """FullyConnected's loop body: both the input and the filter are offset; the sum is
+    held in `accumulator` (the C++ BiasType)."""
     accum_depth = filter_data.shape[1]
     acc = 0
     for d in range(accum_depth):
@@ -138,8 +154,9 @@ def fully_connected_at(params, input_data, filter_data, bias_data, b, out_c, tra
     if bias_data is not None:
         acc += int(bias_data[out_c])
         tracer.step("bias", acc, bias=int(bias_data[out_c]))
-    acc_scaled = int(multiply_by_quantized_multiplier(acc, params.output_multiplier,
-                                                      params.output_shift))
+    acc = wrap_to_accumulator(acc, accumulator)
+    acc_scaled = int(multiply_by_quantized_multiplier_for(acc, params.output_multiplier,
+                                                          params.output_shift, accumulator))
     tracer.step("MultiplyByQuantizedMultiplier", acc_scaled,
                 multiplier=params.output_multiplier, shift=params.output_shift)
     acc_scaled += params.output_offset
@@ -152,18 +169,19 @@ def fully_connected_at(params, input_data, filter_data, bias_data, b, out_c, tra
 
 
 def fully_connected_per_channel(params, output_multiplier, output_shift, input_data,
-                                filter_data, bias_data, output_data):
+                                filter_data, bias_data, output_data, accumulator=np.int32):
     """reference_integer_ops::FullyConnectedPerChannel (one multiplier per out_c)."""
     batches, output_depth = output_data.shape
     for b in range(batches):
         for out_c in range(output_depth):
             output_data[b, out_c] = fully_connected_per_channel_at(
                 params, output_multiplier, output_shift, input_data, filter_data, bias_data,
-                b, out_c)
+                b, out_c, accumulator)
 
 
 def fully_connected_per_channel_at(params, output_multiplier, output_shift, input_data,
-                                   filter_data, bias_data, b, out_c, tracer=NO_TRACE):
+                                   filter_data, bias_data, b, out_c, accumulator=np.int32,
+                                   tracer=NO_TRACE):
     """FullyConnectedPerChannel's loop body: the filter is symmetric, only the input is
     offset; the multiplier and shift are out_c's."""
     accum_depth = filter_data.shape[1]
@@ -177,8 +195,9 @@ def fully_connected_per_channel_at(params, output_multiplier, output_shift, inpu
     if bias_data is not None:
         acc += int(bias_data[out_c])
         tracer.step("bias", acc, bias=int(bias_data[out_c]))
-    acc_scaled = int(multiply_by_quantized_multiplier(acc, output_multiplier[out_c],
-                                                      output_shift[out_c]))
+    acc = wrap_to_accumulator(acc, accumulator)
+    acc_scaled = int(multiply_by_quantized_multiplier_for(acc, output_multiplier[out_c],
+                                                          output_shift[out_c], accumulator))
     tracer.step("MultiplyByQuantizedMultiplier", acc_scaled,
                 multiplier=int(output_multiplier[out_c]), shift=int(output_shift[out_c]))
     acc_scaled += params.output_offset
