@@ -38,7 +38,7 @@ from tflm_edu.memory.arena import MAX_AUTO_ARENA_BYTES, TensorArena, align_up
 from tflm_edu.memory.layout import get_target
 from tflm_edu.memory.plan_print import format_memory_plan
 from tflm_edu.memory.planner import ONLINE, make_planner
-from tflm_edu.op_resolver import SPECS, add_method_name
+from tflm_edu.op_resolver import add_method_name, spec_for_code
 from tflm_edu.schema import Model, as_model
 from tflm_edu.schema.enums import BuiltinOperator, NUMPY_DTYPE, TensorType, type_name
 from tflm_edu.schema.model import tensor_data
@@ -94,6 +94,7 @@ class SubgraphAllocation:
     nodes: list = field(default_factory=list)
     registrations: list = field(default_factory=list)
     arena_events: list = field(default_factory=list)  # per op: what its Prepare allocated
+    init_events: list = field(default_factory=list)   # per op: what its Init allocated
 
     def __repr__(self):
         return f"SubgraphAllocation({self.index}: {len(self.tensors)} tensors, {len(self.nodes)} ops)"
@@ -209,6 +210,7 @@ class MicroInterpreter:
         for sg, node, registration in self.all_nodes():   # InitSubgraphs
             if registration.init is not None:
                 node.user_data = self._call_kernel(sg, registration.init, node, "init")
+            sg.init_events.append(self._arena_recipe(sg, node, "init"))
         n_tensors = sum(len(sg.tensors) for sg in self.subgraphs)
         n_ops = sum(len(sg.nodes) for sg in self.subgraphs)
         where = f" in {len(self.subgraphs)} subgraphs" if len(self.subgraphs) > 1 else ""
@@ -226,13 +228,15 @@ class MicroInterpreter:
                                f"kernels prepared, {len(self.scratch_requests)} scratch "
                                f"buffer(s) requested", {"persistent_bytes": persistent})
 
-    def _arena_recipe(self, sg: SubgraphAllocation, node: Node) -> list:
-        """What TFLM's Prepare of this op puts in the arena (its OpSpec's ArenaRecipe)."""
+    def _arena_recipe(self, sg: SubgraphAllocation, node: Node, phase="prepare") -> list:
+        """What TFLM's Prepare (or Init, beyond its OpData) of this op puts in the arena:
+        its OpSpec's ArenaRecipe."""
         op = sg.subgraph.operators[node.index]
-        spec = SPECS.get(self.model.operator_codes[op.opcode_index].builtin_code)
+        spec = spec_for_code(self.model.operator_codes[op.opcode_index])
         recorder = allocator.PrepareRecorder(self.model, sg.subgraph, op, node.user_data)
-        if spec is not None:
-            spec.arena.prepare(recorder)
+        recipe = None if spec is None else getattr(spec.arena, phase)
+        if recipe is not None:
+            recipe(recorder)
         return recorder.events
 
     def _stage_plan(self) -> AllocationStage:
@@ -294,11 +298,14 @@ class MicroInterpreter:
                      for sg in self.subgraphs for t in sg.tensors
                      if t.is_variable and not self._offline_planned(sg.index, t.index)]
         events = [sg.arena_events[node.index] for sg, node, _ in ops]
+        recipes = [spec_for_code(self.model.operator_codes[
+            sg.subgraph.operators[node.index].opcode_index]).arena for sg, node, _ in ops]
         return allocator.ModelFacts(
-            self.model, self.subgraph, codes, [SPECS[c].arena for c in codes], events,
+            self.model, self.subgraph, codes, recipes, events,
             scratch_counts, planned, self.head_bytes, variables,
             resource_variables=(self.resource_variables.max_variable_count
-                                if self.resource_variables is not None else 0))
+                                if self.resource_variables is not None else 0),
+            init_events=[sg.init_events[node.index] for sg, node, _ in ops])
 
     def _allocate_arena(self) -> TensorArena:
         """TFLM's allocations on an arena of arena_size bytes (None: the smallest that
@@ -367,7 +374,7 @@ class MicroInterpreter:
             found.append([])
             for index, op in enumerate(subgraph.operators):
                 code = self.model.operator_codes[op.opcode_index]
-                registration = self.op_resolver.find_op(code.builtin_code)
+                registration = self.op_resolver.find_op(code.builtin_code, code.custom_code)
                 if registration is None:
                     where = f"subgraph {s} op {index}" if s else f"op {index}"
                     missing.setdefault((code.builtin_code, code.custom_code), []).append(where)

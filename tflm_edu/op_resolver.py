@@ -24,12 +24,13 @@ from tflm_edu.errors import AllocationError
 from tflm_edu.schema.enums import BuiltinOperator as Op
 
 
-def _discover_specs() -> dict:
-    """Every OpSpec declared by a module of tflm_edu.kernels (SPEC or SPECS), by op. This is
-    the one registry: the validator, the quantizer, the arena estimator and the checks read
-    it too (tflm_edu/kernels/op_spec.py says what a spec holds)."""
+def _discover_specs() -> tuple[dict, dict]:
+    """Every OpSpec declared by a module of tflm_edu.kernels (SPEC or SPECS): builtin ops by
+    op, custom ops (TFLM's Signal library) by name. This is the one registry: the
+    validator, the quantizer, the arena estimator and the checks read it too
+    (tflm_edu/kernels/op_spec.py says what a spec holds)."""
     import tflm_edu.kernels as package
-    specs = {}
+    specs, custom = {}, {}
     for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if module_info.ispkg:
             continue
@@ -37,13 +38,23 @@ def _discover_specs() -> dict:
         declared = getattr(module, "SPECS", None) or (
             [module.SPEC] if hasattr(module, "SPEC") else [])
         for spec in declared:
-            if spec.op in specs:
-                raise RuntimeError(f"{Op(spec.op).name} is declared twice (in {module.__name__})")
-            specs[Op(spec.op)] = spec
-    return dict(sorted(specs.items()))
+            table, key = (custom, spec.custom_name) if spec.op == Op.CUSTOM else \
+                (specs, Op(spec.op))
+            if key in table:
+                raise RuntimeError(f"{spec.name} is declared twice (in {module.__name__})")
+            table[key] = spec
+    return dict(sorted(specs.items())), dict(sorted(custom.items()))
 
 
-SPECS = _discover_specs()
+SPECS, CUSTOM_SPECS = _discover_specs()
+
+
+def spec_for_code(code):
+    """The OpSpec of an OperatorCode - a builtin op's, or a custom op's by its name - or
+    None when tflm_edu has no kernel for it."""
+    if code.builtin_code == Op.CUSTOM:
+        return CUSTOM_SPECS.get(code.custom_code)
+    return SPECS.get(code.builtin_code)
 
 
 # The reference family: for each op, the register function of the same name in the module
@@ -78,16 +89,20 @@ def reference_fallbacks() -> list:
     return [op for op in SPECS if op not in REFERENCE_OPS]
 
 
-def load_registration(op: int, kernels: str = "optimized"):
+def load_registration(op, kernels: str = "optimized"):
     """The op's Registration in the family `kernels` (its OpSpec's register function, or
-    its reference twin's)."""
-    op = Op(op)
-    register = REFERENCE[op] if kernels == "reference" and op in REFERENCE else \
-        SPECS[op].register
+    its reference twin's). `op`: a builtin op, or a custom op's name."""
+    if isinstance(op, str):
+        register, name = CUSTOM_SPECS[op].register, op
+    else:
+        op = Op(op)
+        register = REFERENCE[op] if kernels == "reference" and op in REFERENCE else \
+            SPECS[op].register
+        name = op.name
     try:
         return register()
     except Exception as e:
-        raise AllocationError(f"the {op.name} kernel could not be loaded: {e}") from e
+        raise AllocationError(f"the {name} kernel could not be loaded: {e}") from e
 
 
 def check_kernels(kernels: str) -> str:
@@ -117,17 +132,33 @@ class MicroMutableOpResolver:
         self.registrations[op] = None  # the kernel module is imported on first use
         return self
 
-    def find_op(self, op: int):
-        """The op's Registration, or None when it was not registered."""
-        if op not in self.registrations:
+    def add_custom(self, name: str):
+        """AddCustom(name, registration): a custom op, here one of tflm_edu's (TFLM's
+        Signal library ops, "SignalWindow", ...)."""
+        if name not in CUSTOM_SPECS:
+            raise ValueError(f"tflm_edu has no kernel for the custom op {name!r} (it has "
+                             f"{', '.join(CUSTOM_SPECS) or 'none'})")
+        if name in self.registrations:
+            raise ValueError(f"{name} is already registered")
+        if self.capacity is not None and len(self.registrations) >= self.capacity:
+            raise ValueError(f"resolver is full: capacity {self.capacity} reached while adding "
+                             f"{name}; make it MicroMutableOpResolver({self.capacity + 1})")
+        self.registrations[name] = None
+        return self
+
+    def find_op(self, op: int, custom_name: str | None = None):
+        """The op's Registration (a CUSTOM op's by its name), or None when it was not
+        registered."""
+        key = custom_name if op == Op.CUSTOM else op
+        if key not in self.registrations:
             return None
-        if self.registrations[op] is None:
-            self.registrations[op] = load_registration(op, self.kernels)
-        return self.registrations[op]
+        if self.registrations[key] is None:
+            self.registrations[key] = load_registration(key, self.kernels)
+        return self.registrations[key]
 
     @property
     def op_names(self):
-        return [op.name for op in self.registrations]
+        return [op if isinstance(op, str) else op.name for op in self.registrations]
 
     def __repr__(self):
         family = "" if self.kernels == "optimized" else f", kernels={self.kernels!r}"
@@ -156,8 +187,30 @@ def cpp_add_method_name(op) -> str:
                            for w in words)
 
 
+def custom_add_method_name(name: str) -> str:
+    """'add_filter_bank_log' for "SignalFilterBankLog": TFLM's resolver registers its Signal
+    ops with AddFilterBankLog() - the name without "Signal" (cpp_custom_add_method_name)."""
+    stem = name.removeprefix("Signal")
+    return "add_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", stem).lower()
+
+
+def cpp_custom_add_method_name(name: str) -> str:
+    """'AddPCAN' for "SignalPCAN", as micro_mutable_op_resolver.h spells it."""
+    return "Add" + name.removeprefix("Signal")
+
+
+def _make_custom_adder(name):
+    def add(self):
+        return self.add_custom(name)
+    add.__name__ = custom_add_method_name(name)
+    add.__doc__ = f"Register the {name} custom op ({cpp_custom_add_method_name(name)}() in TFLM)."
+    return add
+
+
 for _op in SPECS:
     setattr(MicroMutableOpResolver, add_method_name(_op), _make_adder(_op))
+for _name in CUSTOM_SPECS:
+    setattr(MicroMutableOpResolver, custom_add_method_name(_name), _make_custom_adder(_name))
 
 
 class AllOpsResolver(MicroMutableOpResolver):
@@ -167,15 +220,18 @@ class AllOpsResolver(MicroMutableOpResolver):
         super().__init__(kernels=kernels)
         for op in SPECS:
             self.add_builtin(op)
+        for name in CUSTOM_SPECS:
+            self.add_custom(name)
 
 
 def resolver_for_model(model, kernels: str = "optimized") -> MicroMutableOpResolver:
     """A resolver with exactly the model's builtin ops, sized like MicroMutableOpResolver<N>."""
     ops = []
     for code in model.operator_codes:
-        if code.builtin_code in SPECS and code.builtin_code not in ops:
-            ops.append(code.builtin_code)
+        key = code.custom_code if code.builtin_code == Op.CUSTOM else code.builtin_code
+        if spec_for_code(code) is not None and key not in ops:
+            ops.append(key)
     resolver = MicroMutableOpResolver(len(ops), kernels)
     for op in ops:
-        resolver.add_builtin(op)
+        resolver.add_custom(op) if isinstance(op, str) else resolver.add_builtin(op)
     return resolver

@@ -23,7 +23,6 @@ from tflm_edu.memory.layout import Target, get_target
 from tflm_edu.errors import ModelError
 from tflm_edu.memory.arena import align_up
 from tflm_edu.schema import Model, as_model
-from tflm_edu.schema.enums import op_name
 
 HEAD = "Head: tensors and scratch buffers (memory plan)"
 TEMP = "Temporary: room needed only while allocating"
@@ -180,11 +179,11 @@ def model_facts(model: Model):
     """Run tflm_edu's interpreter up to its memory plan; return (the facts TFLM's allocator
     needs - the same the interpreter commits its arena with -, the interpreter)."""
     from tflm_edu.interpreter import MicroInterpreter
-    from tflm_edu.op_resolver import SPECS, AllOpsResolver
+    from tflm_edu.op_resolver import SPECS, AllOpsResolver, spec_for_code
 
-    codes = [model.operator_codes[op.opcode_index].builtin_code
+    codes = [model.operator_codes[op.opcode_index]
              for subgraph in model.subgraphs for op in subgraph.operators]
-    missing = sorted({op_name(c) for c in codes if c not in SPECS})
+    missing = sorted({c.name for c in codes if spec_for_code(c) is None})
     if missing:
         raise ModelError(f"no arena recipe for {', '.join(missing)}: tflm_edu.arena_size "
                          f"knows what TFLM's kernels allocate for the {len(SPECS)} ops "

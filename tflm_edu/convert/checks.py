@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from tflm_edu.boards import FIRMWARE_FLASH_BYTES, FIRMWARE_RAM_BYTES, KIB, get_board
 from tflm_edu.errors import AllocationError, ModelError
-from tflm_edu.op_resolver import SPECS
+from tflm_edu.op_resolver import CUSTOM_SPECS, SPECS
 from tflm_edu.schema import Model, as_model_and_bytes
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 
@@ -107,10 +107,19 @@ def check_ops(model: Model) -> list[Finding]:
                     graph.tensors[op.inputs[0]].type)
     for (builtin, custom), code in used.items():
         if builtin == Op.CUSTOM:
-            findings.append(Finding(
-                "warning", "custom-op",
-                f"custom op {custom!r}: neither TFLM nor tflm_edu ships it; register your own "
-                f"implementation with op_resolver.AddCustom(\"{custom}\", ...)."))
+            if custom in CUSTOM_SPECS:
+                continue  # one of TFLM's Signal ops, which tflm_edu runs too
+            if custom and custom.startswith("Signal"):
+                findings.append(Finding(
+                    "warning", "tflm_edu-op",
+                    f"custom op {custom!r}: TFLM's signal library may have it (its resolver "
+                    f"registers Signal ops with Add{custom.removeprefix('Signal')}()), but "
+                    f"tflm_edu has no kernel for it and cannot simulate the model."))
+            else:
+                findings.append(Finding(
+                    "warning", "custom-op",
+                    f"custom op {custom!r}: neither TFLM nor tflm_edu ships it; register your "
+                    f"own implementation with op_resolver.AddCustom(\"{custom}\", ...)."))
             continue
         name = code.name
         if builtin not in TFLM_OPS:

@@ -47,10 +47,13 @@ class ArenaRecipe:
     tflm_edu.arena_size): the struct its Parse* function allocates for the builtin options,
     the OpData struct its Init allocates, and what its Prepare does, in order -
     prepare(recorder) calls recorder.temp_input(i) / temp_output(i) / persistent(bytes,
-    what) as the C++ Prepare does."""
+    what) as the C++ Prepare does. `init`, when given, is called the same way for what
+    Init allocates beyond one OpData struct (a custom op's state buffers, sized by its
+    options: recorder.user_data is the OpData tflm_edu's init returned)."""
     builtin_params: str | None
     op_data: str | None
     prepare: Callable
+    init: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,12 @@ class OpSpec:
     quantizer: QuantizerRule | None  # None: the int8 quantizer does not write this op
     arena: ArenaRecipe
     optional_inputs: frozenset = frozenset()
+    custom_name: str | None = None   # a CUSTOM op's name ("SignalWindow"); op is CUSTOM then
 
     @property
     def name(self) -> str:
         from tflm_edu.schema.enums import BuiltinOperator
-        return BuiltinOperator(self.op).name
+        return self.custom_name or BuiltinOperator(self.op).name
 
     def __repr__(self):
         return f"OpSpec({self.name})"

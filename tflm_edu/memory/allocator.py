@@ -222,6 +222,7 @@ class ModelFacts:
     head_bytes: int  # GetMaximumMemorySize() of the plan
     variables: list = field(default_factory=list)  # (variable_what(), bytes) per variable
     resource_variables: int = 0  # MicroResourceVariables::Create's max_num_variables
+    init_events: list | None = None  # per op: what Init allocates beyond its OpData
 
     @property
     def scratch_count(self) -> int:
@@ -320,6 +321,8 @@ def _init_kernels(arena, target, facts):
         if recipe.op_data is not None and target.sizeof(recipe.op_data) > 0:
             arena.allocate_persistent(target.sizeof(recipe.op_data), ARENA_ALIGNMENT,
                                       PERSISTENT_BUFFERS, recipe.op_data)
+        for _, nbytes, what in (facts.init_events[i] if facts.init_events else ()):
+            arena.allocate_persistent(nbytes, ARENA_ALIGNMENT, PERSISTENT_BUFFERS, what)
     arena.op_index = None
 
 

@@ -73,11 +73,13 @@ class ModelBuilder:
         return len(self.operator_codes) - 1
 
     def add_operator(self, op: int, inputs, outputs, options=None, version: int = 1,
-                     custom_options: bytes | None = None) -> int:
-        """Add an op reading `inputs` and writing `outputs` (tensor indices, -1 = absent)."""
+                     custom_options: bytes | None = None, custom_code: str | None = None) -> int:
+        """Add an op reading `inputs` and writing `outputs` (tensor indices, -1 = absent).
+        A CUSTOM op is named by `custom_code` and configured by `custom_options` (the
+        flexbuffer bytes its Init parses)."""
         union_type = opts.SPEC_BY_CLASS[type(options)].union_type if options is not None else 0
         self.operators.append(Operator(
-            opcode_index=self.opcode_index(op, version), inputs=tuple(inputs),
+            opcode_index=self.opcode_index(op, version, custom_code), inputs=tuple(inputs),
             outputs=tuple(outputs), builtin_options=options, builtin_options_type=union_type,
             custom_options=custom_options))
         return len(self.operators) - 1
