@@ -12,6 +12,7 @@ from tflm_edu.errors import InputError
 from tflm_edu.op_resolver import SPECS
 from tflm_edu.schema import BuiltinOperator as Op, TensorType, load_model, tensor_data, write_model
 from tflm_edu.schema.builder import ModelBuilder, quantization
+from tflm_edu.schema.options import GatherOptions
 from tflm_edu.train import architectures
 
 
@@ -104,10 +105,11 @@ def test_cli_check(capsys):
 
 def test_an_input_type_the_kernel_does_not_compute_is_reported():
     b = ModelBuilder()
-    x = b.add_input((1, 4), np.int16, quant=quantization(1 / 4096, 0))
-    y = b.add_tensor((1, 4), np.int16, quant=quantization(1 / 32768, 0))
-    b.add_operator(Op.LOGISTIC, [x], [y])          # tflm_edu's LOGISTIC: float32 and int8
+    x = b.add_input((4, 3), np.int16, quant=quantization(1 / 4096, 0))
+    indices = b.add_tensor((2,), np.int32, data=np.array([0, 2]))
+    y = b.add_tensor((2, 3), np.int16, quant=quantization(1 / 4096, 0))
+    b.add_operator(Op.GATHER, [x, indices], [y], GatherOptions())  # GATHER: float32, int8
     b.mark_output(y)
     found = [f for f in check_model(b.build()) if f.check == "tflm_edu-type"]
-    assert len(found) == 1 and "LOGISTIC on INT16 input" in found[0].message
+    assert len(found) == 1 and "GATHER on INT16 input" in found[0].message
     assert "FLOAT32, INT8" in found[0].message
