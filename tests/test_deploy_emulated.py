@@ -221,6 +221,39 @@ def test_example_model_arena_and_bytes_on_the_board(firmware, name, data):
     assert abs(measured - estimate) <= 16, (name, measured, estimate)
 
 
+# -- real models with streaming state, SVDF and int16 activations --------------------------
+
+STATEFUL_MODELS = ["mww_alexa", "tflm_models_keyword_scrambled", "seanet_seanet_conv13"]
+
+
+def shared_model(name):
+    path = SHARED_TFLM.parent / "models" / f"{name}.tflite"
+    if not path.is_file():
+        pytest.skip(f"{path} not found (needs ../shared/models)")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("name", STATEFUL_MODELS)
+def test_real_model_runs_invoke_after_invoke_on_the_board(firmware, name):
+    """A microWakeWord model (resource variables, CALL_ONCE, two subgraphs), TFLM's keyword
+    model (SVDF state) and a SEANet int16 layer: the board's outputs over consecutive
+    invokes equal tflm_edu's, which carries its state the same way; the smallest arena the
+    board accepts equals the Cortex-M estimate."""
+    data = shared_model(name)
+    host = Interpreter.from_bytes(data)
+    rng = np.random.default_rng(5)
+    detail = host.get_input_details(0)
+    with on_board(firmware(data)) as board:
+        for k in range(4):
+            x = random_input(rng, tuple(detail["shape"]), detail["dtype"])
+            y, _ = board.invoke(x)
+            host.set_input(x, 0)
+            host.invoke()
+            assert y.tobytes() == host.get_output(0).tobytes(), f"invoke {k}"
+        measured = board.smallest_arena()
+    assert measured == estimate_arena_size(data, "cortex-m").arena_bytes
+
+
 # -- the Cortex-M7, and Arm's CMSIS-NN kernels ---------------------------------------------
 
 def test_person_detect_on_cortex_m7(firmware):

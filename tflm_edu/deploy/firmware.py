@@ -309,6 +309,7 @@ def generate_project(model, board: str, out_dir, estimate=None,
     (see tflm-edu boards) into `out_dir`; returns the Project."""
     from tflm_edu.arena_size import estimate_arena_size
     from tflm_edu.convert.c_array import model_builtin_ops, op_resolver_source, to_c_array
+    from tflm_edu.kernels.resource_variables import MicroResourceVariables
     from tflm_edu.deploy.protocol import constants_header
     from tflm_edu.schema import as_bytes, read_model
     from tflm_edu.schema.enums import BuiltinOperator
@@ -325,8 +326,9 @@ def generate_project(model, board: str, out_dir, estimate=None,
         capacity = max(arena, target.memory.ram_bytes - EMULATOR_RESERVED_RAM)
     ops = [BuiltinOperator(op).name for op in model_builtin_ops(parsed)]
     sha = hashlib.sha256(data).digest()
+    variables = MicroResourceVariables.for_model(parsed)
 
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()  # the build runs make in other folders
     if out.exists() and not out.is_dir():
         raise DeployError(f"{out} exists and is not a folder: pass -o a directory")
     arduino = target.build_system == "arduino"
@@ -338,8 +340,9 @@ def generate_project(model, board: str, out_dir, estimate=None,
     texts = {"model_data" + cc_ext: model_cc, "model_data.h": model_h,
              "model_op_resolver.h": op_resolver_source(parsed, "op_resolver"),
              "protocol_constants.h": constants_header(),
-             "board_config.h": board_config_source(target, sha, estimate.arena_bytes, arena,
-                                                   capacity, ops)}
+             "board_config.h": board_config_source(
+                 target, sha, estimate.arena_bytes, arena, capacity, ops,
+                 variables.max_variable_count if variables is not None else 0)}
     for entry in COMMON_SOURCES + list(target.serial_sources):
         shipped, name = entry if isinstance(entry, tuple) else (entry, entry)
         texts[name.replace(".cc", cc_ext)] = firmware_source(shipped)
@@ -371,7 +374,7 @@ def _check_fits(target: BoardTarget, model_bytes: int, arena: int) -> None:
 
 
 def board_config_source(target: BoardTarget, sha: bytes, estimated: int, arena: int,
-                        capacity: int, ops: list) -> str:
+                        capacity: int, ops: list, resource_variables: int = 0) -> str:
     sha_lines = ",\n".join("    " + ", ".join(f"0x{b:02x}" for b in sha[i:i + 8])
                            for i in range(0, 32, 8))
     op_names = ", ".join(f'"{op}"' for op in ops) or '""'
@@ -404,6 +407,10 @@ constexpr size_t kTensorArenaCapacity = {capacity};
 
 constexpr uint8_t kOpCount = {len(ops)};
 constexpr const char* kOpNames[] = {{{op_names}}};
+
+// Resource variables (VAR_HANDLE): room for one per distinct shared_name, created in the
+// arena before the interpreter, as tflite-micro's Python runtime does. 0: none.
+#define TFLM_EDU_RESOURCE_VARIABLES {resource_variables}
 
 #endif  // TFLM_EDU_BOARD_CONFIG_H_
 """

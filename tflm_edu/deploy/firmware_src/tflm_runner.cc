@@ -14,6 +14,7 @@
 #include "tensorflow/lite/micro/memory_helpers.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_profiler_interface.h"
+#include "tensorflow/lite/micro/micro_resource_variable.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
 // TFLM releases before 2023 (the Arduino libraries of the TF 2.4 era among them) need an
@@ -151,6 +152,19 @@ bool TflmRunner::Configure(uint32_t arena_bytes, bool preserve_all) {
   static tflite::MicroErrorReporter error_reporter;
   g_interpreter = new (g_interpreter_storage) tflite::MicroInterpreter(
       model, op_resolver, g_tensor_arena, arena_bytes, &error_reporter);
+#elif TFLM_EDU_RESOURCE_VARIABLES > 0
+  // A model with resource variables: the allocator first, then the variable store in its
+  // tail, then the interpreter on that allocator (what the arena constructor does, plus
+  // the store). Keeping every tensor means the linear planner, as that constructor picks.
+  tflite::MicroAllocator* allocator = tflite::MicroAllocator::Create(
+      g_tensor_arena, arena_bytes,
+      preserve_all ? tflite::MemoryPlannerType::kLinear : tflite::MemoryPlannerType::kGreedy);
+  if (allocator == nullptr) return false;
+  tflite::MicroResourceVariables* variables =
+      tflite::MicroResourceVariables::Create(allocator, TFLM_EDU_RESOURCE_VARIABLES);
+  if (variables == nullptr) return false;
+  g_interpreter = new (g_interpreter_storage) tflite::MicroInterpreter(
+      model, op_resolver, allocator, variables, &g_profiler);
 #else
   g_interpreter = new (g_interpreter_storage) tflite::MicroInterpreter(
       model, op_resolver, g_tensor_arena, arena_bytes, nullptr, &g_profiler, preserve_all);
