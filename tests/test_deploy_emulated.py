@@ -223,11 +223,12 @@ def test_example_model_arena_and_bytes_on_the_board(firmware, name, data):
 
 # -- real models with streaming state, SVDF and int16 activations --------------------------
 
-STATEFUL_MODELS = ["mww_alexa", "tflm_models_keyword_scrambled", "seanet_seanet_conv13"]
+STATEFUL_MODELS = ["models/mww_alexa", "models/tflm_models_keyword_scrambled",
+                   "models/seanet_seanet_conv13", "reference/models/audio_preprocessor_int8"]
 
 
 def shared_model(name):
-    path = SHARED_TFLM.parent / "models" / f"{name}.tflite"
+    path = SHARED_TFLM.parent / f"{name}.tflite"
     if not path.is_file():
         pytest.skip(f"{path} not found (needs ../shared/models)")
     return path.read_bytes()
@@ -236,7 +237,8 @@ def shared_model(name):
 @pytest.mark.parametrize("name", STATEFUL_MODELS)
 def test_real_model_runs_invoke_after_invoke_on_the_board(firmware, name):
     """A microWakeWord model (resource variables, CALL_ONCE, two subgraphs), TFLM's keyword
-    model (SVDF state) and a SEANet int16 layer: the board's outputs over consecutive
+    model (SVDF state), a SEANet int16 layer and the micro_speech audio preprocessor (TFLM's
+    Signal ops, with noise estimates kept between frames): the board's outputs over consecutive
     invokes equal tflm_edu's, which carries its state the same way; the smallest arena the
     board accepts equals the Cortex-M estimate."""
     data = shared_model(name)

@@ -222,8 +222,8 @@ class MicroInterpreter:
         for sg, node, registration in self.all_nodes():   # PrepareSubgraphs
             self._call_kernel(sg, registration.prepare, node, "prepare")
             sg.arena_events.append(self._arena_recipe(sg, node))
-        persistent = sum(e[1] for sg in self.subgraphs for events in sg.arena_events
-                         for e in events if e[0] == "persistent")
+        persistent = sum(allocator.event_bytes(e[1], self.target) for sg in self.subgraphs
+                         for events in sg.arena_events for e in events if e[0] == "persistent")
         return AllocationStage("prepare", f"{sum(len(sg.nodes) for sg in self.subgraphs)} "
                                f"kernels prepared, {len(self.scratch_requests)} scratch "
                                f"buffer(s) requested", {"persistent_bytes": persistent})

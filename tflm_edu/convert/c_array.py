@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tflm_edu.errors import InputError
-from tflm_edu.op_resolver import cpp_add_method_name
+from tflm_edu.op_resolver import CUSTOM_SPECS, cpp_add_method_name, cpp_custom_add_method_name
 from tflm_edu.schema import Model, as_model, as_model_and_bytes
 from tflm_edu.schema.enums import BuiltinOperator, type_name
 
@@ -160,20 +160,25 @@ def op_resolver_source(model, resolver_name: str = "op_resolver") -> str:
     _check_name(resolver_name)
     model = as_model(model)
     ops = model_builtin_ops(model)
+    customs = sorted({c.custom_code for c in model.operator_codes
+                      if c.builtin_code == BuiltinOperator.CUSTOM and c.custom_code})
+    signal = [c for c in customs if c in CUSTOM_SPECS]   # TFLM's resolver has an adder
     lines = ["// The ops this model uses, made by tflm_edu (tflm-edu to-c).",
              "// Registering only these keeps unused kernels out of flash.",
              "#pragma once", "",
              '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"', "",
-             f"static tflite::MicroMutableOpResolver<{len(ops)}> {resolver_name};", "",
+             f"static tflite::MicroMutableOpResolver<{len(ops) + len(signal)}> "
+             f"{resolver_name};", "",
              "// Call once, before building the tflite::MicroInterpreter.",
              "inline void RegisterOps() {"]
     for op in ops:
         lines.append(f"  {resolver_name}.{cpp_add_method_name(op)}();")
+    for name in signal:   # TFLM's signal library: AddCustom("SignalWindow", ...) inside
+        lines.append(f"  {resolver_name}.{cpp_custom_add_method_name(name)}();")
     lines.append("}")
-    customs = sorted({c.custom_code for c in model.operator_codes
-                      if c.builtin_code == BuiltinOperator.CUSTOM and c.custom_code})
-    if customs:
-        lines.append(f"// Custom ops not registered here (add them yourself): {', '.join(customs)}")
+    others = [c for c in customs if c not in CUSTOM_SPECS]
+    if others:
+        lines.append(f"// Custom ops not registered here (add them yourself): {', '.join(others)}")
     return "\n".join(lines) + "\n"
 
 

@@ -310,6 +310,7 @@ def generate_project(model, board: str, out_dir, estimate=None,
     from tflm_edu.arena_size import estimate_arena_size
     from tflm_edu.convert.c_array import model_builtin_ops, op_resolver_source, to_c_array
     from tflm_edu.kernels.resource_variables import MicroResourceVariables
+    from tflm_edu.op_resolver import CUSTOM_SPECS
     from tflm_edu.deploy.protocol import constants_header
     from tflm_edu.schema import as_bytes, read_model
     from tflm_edu.schema.enums import BuiltinOperator
@@ -324,7 +325,8 @@ def generate_project(model, board: str, out_dir, estimate=None,
     capacity = arena
     if target.compile_kind == "emulated":
         capacity = max(arena, target.memory.ram_bytes - EMULATOR_RESERVED_RAM)
-    ops = [BuiltinOperator(op).name for op in model_builtin_ops(parsed)]
+    ops = [BuiltinOperator(op).name for op in model_builtin_ops(parsed)] + sorted(
+        {c.custom_code for c in parsed.operator_codes if c.custom_code in CUSTOM_SPECS})
     sha = hashlib.sha256(data).digest()
     variables = MicroResourceVariables.for_model(parsed)
 

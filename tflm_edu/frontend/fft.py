@@ -47,7 +47,7 @@ def max_abs16(frames: np.ndarray) -> np.ndarray:
     """MaxAbs16 of each frame (last axis), including its int16 wrap-around quirk."""
     frames = np.asarray(frames, dtype=np.int16)
     flat = frames.reshape(-1, frames.shape[-1])
-    peaks = np.abs(flat.astype(np.int32)).max(axis=1)
+    peaks = np.abs(flat.astype(np.int32)).max(axis=1, initial=0)
     for i in np.flatnonzero((flat == -32768).any(axis=1)):
         peaks[i] = _max_abs16_in_order(flat[i])
     return peaks.reshape(frames.shape[:-1])

@@ -12,8 +12,9 @@ centre, then falls to the centre of channel c+1. Each FFT bin between two centre
 two neighbours: `weight` (in Q12) to the channel whose centre lies above it, and
 `unweight` = 1 - weight to the one below. TFLM walks the bins once per band, keeping two
 running sums; because the sums are exact integers, one dense (channels x bins) matrix
-gives the same numbers, and a float64 matrix product is exact while every partial sum
-stays below 2**53 (here: < 32 terms of 2**12 * 2**32).
+gives the same numbers. The C code multiplies each int16 weight by a uint64 energy and
+adds in uint64, that is modulo 2**64; an int64 numpy matrix product wraps the same way,
+so it is exact even for the negative weights a hand-made bank may hold.
 """
 from __future__ import annotations
 
@@ -111,12 +112,12 @@ class FilterBankConfig:
                 f"{self.start_index}..{self.end_index - 1}, {self.weights.size} weights)")
 
     def matrix(self, spectrum_size: int) -> np.ndarray:
-        """The bank as a dense float64 (num_channels, spectrum_size) matrix of integers.
+        """The bank as a dense int64 (num_channels, spectrum_size) matrix.
 
         Output channel c (op output c) is channel c+1's weights plus channel c's unweights,
         exactly the two running sums of FilterbankAccumulateChannels.
         """
-        rows = np.zeros((self.num_channels + 1, spectrum_size))
+        rows = np.zeros((self.num_channels + 1, spectrum_size), dtype=np.int64)
         for chan in range(self.num_channels + 1):
             width = int(self.channel_widths[chan])
             bins = int(self.channel_frequency_starts[chan]) + np.arange(width)
@@ -167,6 +168,7 @@ def init_filter_bank(spectrum_size: int, sample_rate: int, num_channels: int,
 
 
 def filter_bank(energy: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """(..., bins) uint32 energies -> (..., channels) uint64 channel sums, exactly."""
-    sums = np.asarray(energy, dtype=np.float64) @ matrix.T
-    return sums.astype(np.uint64)
+    """(..., bins) uint32 energies -> (..., channels) uint64 channel sums, exactly
+    (modulo 2**64, as the C code's uint64 accumulators)."""
+    sums = np.asarray(energy).astype(np.int64) @ matrix.astype(np.int64).T
+    return sums.view(np.uint64)

@@ -68,14 +68,15 @@ def update_noise_estimates(config: SpectralSubtractionConfig, scaled_signal: np.
 
     `scaled_signal` is the signal already shifted up by smoothing_bits (as uint32).
     The products are formed in 64 bits as in the C code, then shifted back to Q0 and
-    stored in uint32 (they always fit: the two coefficients sum to 1.0).
+    stored in uint32 (they fit when the two coefficients sum to 1.0, as the op's wrapper
+    makes them; other options lose the high bits, as in C).
     """
     smoothing, keep = config.coefficients()
     shift = _U64(config.spectral_subtraction_bits)
     estimate = np.asarray(noise_estimate, dtype=_U64).copy()
     history = np.empty(scaled_signal.shape, dtype=_U64)
     for t, signal in enumerate(scaled_signal):
-        estimate = (signal * smoothing + estimate * keep) >> shift
+        estimate = as_uint32((signal * smoothing + estimate * keep) >> shift)
         if config.clamping:
             estimate = np.minimum(estimate, signal)
         history[t] = estimate

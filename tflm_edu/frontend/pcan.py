@@ -87,7 +87,7 @@ def wide_dynamic_function(noise: np.ndarray, lut: np.ndarray) -> np.ndarray:
     y0, a1, a2 = lut[base], lut[base + 1], lut[base + 2]
     result = as_int32((a2 * frac >> 5) + a1 * 32)
     result = as_int32(result * frac)
-    result = ((result + (1 << 14)) >> 15) + y0
+    result = (as_int32(result + (1 << 14)) >> 15) + y0  # the rounding add wraps in int32
     gain = np.where(x <= 2, lut[np.minimum(x, 2).astype(np.intp)], as_int16(result))
     return as_uint32(gain.astype(_U64))
 

@@ -96,8 +96,10 @@ class PrepareRecorder:
     def temp_output(self, i: int = 0) -> None:
         self._temp(self.op.outputs, i, "output")
 
-    def persistent(self, nbytes: int, what: str) -> None:
-        self.events.append(("persistent", int(nbytes), what))
+    def persistent(self, nbytes, what: str) -> None:
+        """`nbytes`: an int, or a function of the Target for a buffer holding pointers or
+        size_t (a kissfft state, a circular buffer), whose size depends on the ABI."""
+        self.events.append(("persistent", nbytes if callable(nbytes) else int(nbytes), what))
 
     # -- what the recipes read
     @property
@@ -119,6 +121,11 @@ class PrepareRecorder:
         tensor = self.subgraph.tensors[indices[i]]
         self.events.append(("temp_tensor", indices[i], quantization_channels(tensor),
                             f"temporary TfLiteTensor for {kind} {i}"))
+
+
+def event_bytes(nbytes, target) -> int:
+    """The bytes of a persistent event on `target` (see PrepareRecorder.persistent)."""
+    return int(nbytes(target)) if callable(nbytes) else nbytes
 
 
 def quantization_channels(tensor) -> int:
@@ -322,7 +329,8 @@ def _init_kernels(arena, target, facts):
             arena.allocate_persistent(target.sizeof(recipe.op_data), ARENA_ALIGNMENT,
                                       PERSISTENT_BUFFERS, recipe.op_data)
         for _, nbytes, what in (facts.init_events[i] if facts.init_events else ()):
-            arena.allocate_persistent(nbytes, ARENA_ALIGNMENT, PERSISTENT_BUFFERS, what)
+            arena.allocate_persistent(event_bytes(nbytes, target), ARENA_ALIGNMENT,
+                                      PERSISTENT_BUFFERS, what)
     arena.op_index = None
 
 
@@ -337,7 +345,8 @@ def _prepare_kernels(arena, target, facts):
                 _temp_tensor(arena, target, channels=event[2], what=event[3])
             else:
                 _, nbytes, what = event
-                arena.allocate_persistent(nbytes, ARENA_ALIGNMENT, PERSISTENT_BUFFERS, what)
+                arena.allocate_persistent(event_bytes(nbytes, target), ARENA_ALIGNMENT,
+                                          PERSISTENT_BUFFERS, what)
         # FinishPrepareNodeAllocations: temporaries go, the request list grows.
         requests += facts.scratch_counts[i]
         arena.reset_temp()
