@@ -55,7 +55,7 @@ import numpy as np
 from tflm_edu.kernels.fixedpoint import (INT32_MAX, count_leading_zeros_32, fixed_mul,
                                          fixed_sub, rescale, rounding_divide_by_pot, wrap32)
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
-from tflm_edu.kernels.libm import libm_function
+from tflm_edu.kernels.libm import logf
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier, \
     quantize_multiplier
@@ -265,21 +265,6 @@ def inv_sqrt_quantized_multiplier_exp(value):
                           multiplier)
     output_shift = np.where(negative, 0, output_shift)
     return np.where(small, INT32_MAX, multiplier), np.where(small, 0, -output_shift)
-
-
-def logf(x):
-    """std::log on float32 values, as the host's C library answers: glibc's logf, asked
-    element by element. Its result is float64 arithmetic rounded once with up to 0.82 ulp
-    of error, so about half of all results lie where a correctly rounded log could differ -
-    too many to single out, as libm.expf does. Without a loadable C library: float64 log
-    rounded once (correct except for a few last bits)."""
-    x = np.asarray(x, np.float32)
-    libm_logf = libm_function("logf")
-    if libm_logf is None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(x.astype(np.float64)).astype(np.float32)
-    flat = x.reshape(-1).tolist()
-    return np.fromiter(map(libm_logf, flat), np.float32, len(flat)).reshape(x.shape)
 
 
 # ----------------------------------------------------------------------------- registration

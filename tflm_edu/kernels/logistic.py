@@ -2,15 +2,26 @@
 
 Mirrors tensorflow/lite/micro/kernels/logistic.cc and logistic_common.cc
 (CalculateArithmeticOpDataLogistic), with the arithmetic of reference_ops::Logistic
-(float) and reference_integer_ops::Logistic (int8): gemmlowp's fixed-point logistic on
-the input rescaled to Q4.27, then a rounding shift to 8 bits.
+(float) and reference_integer_ops::Logistic (int8 and int16). int8: gemmlowp's
+fixed-point logistic on the input rescaled to Q4.27, then a rounding shift to 8 bits.
+int16: no gemmlowp at all - the input is rescaled to steps of 1/(3 * 4096) and read off a
+256-entry table of sigmoid(i / 24) by linear interpolation (sigmoid_table_uint16 of
+internal/common.h, rebuilt here by sigmoid_table_uint16()).
 
 The int8 output is always read as scale 1/256, zero point -128 (TFLM checks the zero
 point only): byte -128 means 0.0 and 127 means 255/256. Inputs farther than
 input_range_radius from the zero point saturate to -128 or 127 without any arithmetic.
 
-An int8 input has only 256 values, so prepare runs the reference function once on all of
-them and eval looks the bytes up: the same results as the C++ per-element loop.
+The int16 kernel needs a zero point of 0 on both sides and an output scale of 2^-15
+(within 1e-3 in log2, as CheckedLog2 tests it). The input scale 2^-12 is used as is
+(times 3); any other is turned into a multiplier below 2^15 and a right shift (TFLM only
+DCHECKs that bound: scales up to 65535 / 12288 are taken here, as the release build runs
+them; beyond, or below about 4e-14, the C++ arithmetic overflows and the model is
+refused).
+
+An int8 input has only 256 values and an int16 one 65,536, so prepare runs the reference
+function once on all of them and eval looks the results up: the same results as the C++
+per-element loop.
 """
 from __future__ import annotations
 
@@ -19,12 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
+from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.fixedpoint import (exp_on_negative_values, fixed_neg, fixed_sub, one,
                                          one_over_one_plus_x_for_x_in_0_1,
                                          rounding_divide_by_pot, select, wrap32)
-from tflm_edu.kernels.libm import expf
+from tflm_edu.kernels.libm import expf, libm_function
 from tflm_edu.kernels.quantization_util import (calculate_input_radius,
                                                 multiply_by_quantized_multiplier)
 from tflm_edu.quantization import round_half_away_from_zero
@@ -33,9 +44,12 @@ from tflm_edu.memory.layout import KERNELS, c_struct, m
 
 INPUT, OUTPUT = 0, 0
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
+ALL_INT16 = np.arange(-32768, 32768, dtype=np.int16)
 
 INPUT_INTEGER_BITS = 4  # the fixed-point input is Q4.27: [-16, 16)
 OUTPUT_INTEGER_BITS = 8  # Q0.31 -> a right shift by 23 leaves 8 bits
+INT16_INPUT_INTEGER_BITS = 3  # a power-of-two int16 input scale is 2^-12 (Q3.12)
+INT16_OUTPUT_FRACTIONAL_BITS = 15  # the int16 output scale is 2^-15
 
 
 @dataclass
@@ -44,8 +58,9 @@ class OpDataLogistic:
     input_range_radius: int = 0
     input_multiplier: int = 0
     input_left_shift: int = 0
-    # Not in TFLM: the kernel's output for each of the 256 int8 inputs (index x + 128).
-    # The C++ evaluates the same fixed-point function per element on every Eval.
+    # Not in TFLM: the kernel's output for each of the 256 int8 inputs (index x + 128) or
+    # each of the 65,536 int16 inputs (index x + 32768). The C++ evaluates the same
+    # function per element on every Eval.
     output_table: np.ndarray | None = None
 
 
@@ -60,6 +75,12 @@ def prepare(context, node):
     ensure(tuple(output.shape) == tuple(input.shape),
            f"output shape {list(output.shape)} differs from input shape {list(input.shape)}")
     if input.type == TensorType.FLOAT32:
+        return
+    if input.type == TensorType.INT16:
+        data.input_multiplier, data.input_left_shift = prepare_int16(
+            input, output, pot_left_shifts=(0,))
+        data.output_table = logistic_int16(ALL_INT16, data.input_multiplier,
+                                           data.input_left_shift)
         return
     if input.type != TensorType.INT8:
         raise unsupported_type(node, input)
@@ -89,11 +110,59 @@ def prepare_fixed_point_input(input_scale, input_integer_bits):
     return multiplier, left_shift, radius
 
 
+def prepare_int16(input, output, pot_left_shifts):
+    """The int16 prepare of LOGISTIC and TANH. Both zero points must be 0 and the output
+    scale 2^-15. An input scale 2^(e - 12) with e in pot_left_shifts (LOGISTIC: {0},
+    TANH: {0, 1}) is a power-of-two case: multiplier 0 (eval uses 3 << left_shift).
+    Any other becomes input_scale * 3 * 4096 doubled until it passes 32767 / 2 (at most 31
+    times), then truncated: the input times it, shifted right, is in steps of
+    1 / (3 * 4096). Returns (input_multiplier, input_left_shift)."""
+    ensure_quantized(input, np.int16)
+    ensure_quantized(output, np.int16)
+    ensure(input.zero_point == 0,
+           f"an int16 input must have zero point 0, got {input.zero_point}")
+    ensure(output.zero_point == 0,
+           f"an int16 output must have zero point 0, got {output.zero_point}")
+    is_pot, scale_log2 = checked_log2(input.scale)
+    left_shift = (15 - INT16_INPUT_INTEGER_BITS) + scale_log2
+    if is_pot and left_shift in pot_left_shifts:
+        multiplier = 0
+    else:
+        real_multiplier = float(input.scale) * 4096.0 * 3.0
+        left_shift = 0
+        while real_multiplier <= 32767.0 / 2.0 and left_shift <= 30:
+            left_shift += 1
+            real_multiplier *= 2.0
+        multiplier = int(real_multiplier)
+        # The C++ only DCHECKs multiplier <= 32767 (release builds go on, and so does
+        # this kernel); beyond 65535 the int32 product x * multiplier can overflow. And 0
+        # would be taken for the power-of-two case (3 << 31 overflows).
+        ensure(multiplier <= 65535, f"input scale {input.scale:g} is too large for the int16 "
+                                    f"kernel (above 65535 / 12288)")
+        ensure(multiplier > 0, f"input scale {input.scale:g} is too small for the int16 kernel")
+    is_pot, output_log2 = checked_log2(output.scale)
+    ensure(is_pot and output_log2 == -INT16_OUTPUT_FRACTIONAL_BITS,
+           f"an int16 output must have scale 2^-15, got {output.scale:g}")
+    return multiplier, left_shift
+
+
+def checked_log2(x):
+    """CheckedLog2: log2 of the float32 x as logf(x) * (1 / logf(2)) in float32, rounded
+    half away from zero. Returns (whether x is a power of two within 1e-3 in log2, the
+    rounded log2)."""
+    logf = libm_function("logf") or (lambda v: float(np.float32(math.log(v))))
+    x_log2 = np.float32(logf(float(x))) * (np.float32(1.0) / np.float32(logf(2.0)))
+    rounded = np.float32(round_half_away_from_zero(x_log2))
+    return bool(abs(x_log2 - rounded) < np.float32(1e-3)), int(rounded)
+
+
 def eval(context, node):
     data: OpDataLogistic = node.user_data
     input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
     if input.type == TensorType.FLOAT32:
         result = logistic_float(input.data)
+    elif input.type == TensorType.INT16:
+        result = data.output_table[input.data.astype(np.intp) + 32768]
     else:
         result = data.output_table[input.data.astype(np.intp) + 128]
     output.data[...] = result.reshape(output.data.shape)
@@ -126,6 +195,48 @@ def logistic_int8(x, input_zero_point, input_range_radius, input_multiplier,
     return output.astype(np.int8)
 
 
+def sigmoid_table_uint16():
+    """sigmoid_table_uint16 (internal/common.h): sigmoid(i / 24) for i = 0..255 in 0.16
+    fixed point, the table of the int16 LOGISTIC and TANH. Between two entries the kernels
+    interpolate linearly, which falls short of the (concave) curve by up to h^2 |f''| / 8
+    (h = 1/24); each entry is raised by half that, so the error swings evenly to both
+    sides. The last entry is the top of the range, 65535 (the curve there is 65534.4).
+    This rule reproduces TFLM's table entry for entry (the tests compare them)."""
+    x = np.arange(256) / 24.0
+    s = 1.0 / (1.0 + np.exp(-x))
+    second_derivative = s * (1 - s) * (1 - 2 * s)
+    table = round_half_away_from_zero(65536.0 * (s - second_derivative / (16 * 24.0 ** 2)))
+    table[-1] = 65535
+    return table.astype(np.int64)
+
+
+SIGMOID_TABLE_UINT16 = sigmoid_table_uint16()
+
+
+def scale_int16_input(x, input_multiplier, input_left_shift):
+    """The int16 kernels' first step: the input in steps of 1/(3 * 4096) (a power-of-two
+    scale, multiplier 0, uses 3 << left_shift and no shift), rounded half up."""
+    if input_multiplier == 0:
+        input_multiplier, input_left_shift = 3 << input_left_shift, 0
+    rounding = (1 << (input_left_shift - 1)) if input_left_shift > 0 else 0
+    return (x.astype(np.int64) * input_multiplier + rounding) >> input_left_shift
+
+
+def logistic_int16(x, input_multiplier, input_left_shift):
+    """reference_integer_ops::Logistic (int16): |input| in 1/4096 steps of x * 3/4 picks
+    a table segment by its top bits (>> 9) and interpolates with the low 9; the result
+    has 10 extra bits, rounded off at the end. Negative inputs use 1 - sigmoid(|x|);
+    |input| beyond the table saturates to 32767/32768."""
+    input_data = scale_int16_input(x, input_multiplier, input_left_shift)
+    abs_input = np.abs(input_data)
+    uh = np.minimum(abs_input >> 9, 254)
+    ua, ub = SIGMOID_TABLE_UINT16[uh], SIGMOID_TABLE_UINT16[uh + 1]
+    result = np.where(abs_input >> 9 >= 255, 0x7FFF << 10,
+                      (ua << 9) + (abs_input & 0x1FF) * (ub - ua))
+    result = np.where(input_data >= 0, result + (1 << 9), (1 << 25) - result + (1 << 9) - 1)
+    return (result >> 10).astype(np.int16)
+
+
 def fixed_point_logistic(a, integer_bits: int):
     """gemmlowp::logistic: 1 / (1 + exp(-|a|)) for the magnitude, 1 - that for negative a,
     exactly 1/2 at zero. Input Q(integer_bits), output Q0.31."""
@@ -147,6 +258,7 @@ c_struct("OpDataLogistic", KERNELS + "logistic.h", m("input_zero_point", "int32"
          m("input_range_radius", "int32"), m("input_multiplier", "int32"),
          m("input_left_shift", "int"))
 
-SPEC = OpSpec(Op.LOGISTIC, register_logistic, None, (TensorType.FLOAT32, TensorType.INT8),
+SPEC = OpSpec(Op.LOGISTIC, register_logistic, None,
+              (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
               QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 256, -128)),
               ArenaRecipe(None, "OpDataLogistic", inputs_then_output(1)))

@@ -1,8 +1,11 @@
-"""MEAN: the average over some axes of a tensor (axes from a second, int32 input).
+"""MEAN, SUM and REDUCE_MAX: the average, the sum or the largest value over some axes of
+a tensor (axes from a second, int32 input).
 
 Mirrors tensorflow/lite/micro/kernels/reduce.cc and reduce_common.cc (OpDataReduce,
-PrepareMeanOrSumHelper, EvalMeanHelper), with the arithmetic of reference_ops::Mean
-(float) and reference_ops::QuantizedMeanOrSum (int8, int16).
+PrepareMeanOrSumHelper, PrepareMinMaxHelper, EvalMeanHelper, EvalSumHelper,
+EvalMaxHelper), with the arithmetic of reference_ops::Mean (float),
+reference_ops::QuantizedMeanOrSum (int8, int16: MEAN and SUM) and
+reference_ops::ReduceGeneric (float SUM, REDUCE_MAX).
 
 Axes may be negative (counted from the end) and may repeat (a repeat counts once).
 keep_dims only changes the output's shape, not its bytes: reduced axes stay as size 1.
@@ -11,6 +14,16 @@ Float: every output is a float32 running sum in the order the input is stored, t
 division by the number of reduced elements. Integer: an exact int32 sum, then
 (sum - zero_point * count) times input_scale / (output_scale * count) as one quantized
 multiplier - the division by the count is folded into the multiplier.
+
+SUM is MEAN without the division: float32 running sums in memory order; integer, the same
+int32 sum and (sum - zero_point * count) times input_scale / output_scale.
+
+REDUCE_MAX starts every output at the type's lowest value (-FLT_MAX, not -inf; -128) and
+keeps an element only if it is greater than the current one: NaN never wins, an all -inf
+row gives -FLT_MAX, and between 0.0 and -0.0 the first one met stays. TFLM's REDUCE_MAX
+takes float32 and int8 only (int16 fails at Eval), and an int8 one must have the same
+scale and zero point on both sides (Eval checks it; this kernel checks at prepare). It
+uses the same OpDataReduce, but needs no accumulator.
 """
 from __future__ import annotations
 
@@ -30,6 +43,7 @@ from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT, AXIS, OUTPUT = 0, 1, 0
 QUANTIZED_TYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
+MAX_TYPES = (TensorType.FLOAT32, TensorType.INT8)
 
 
 @dataclass
@@ -55,29 +69,71 @@ def init(context, node):
 
 
 def prepare(context, node):
+    """PrepareMeanOrSumHelper (MEAN and SUM)."""
     data: OpDataReduce = node.user_data
-    params = node.builtin_data or ReducerOptions()
-    ensure(len(node.inputs) == 2 and len(node.outputs) == 1,
-           f"mean takes 2 inputs (data, axis) and 1 output, got {len(node.inputs)} and "
-           f"{len(node.outputs)}")
-    input, axis = context.get_input(node, INPUT), context.get_input(node, AXIS)
-    output = context.get_output(node, OUTPUT)
-    ensure(axis is not None, "mean needs an axis tensor")
-    ensure(axis.type == TensorType.INT32, "the axis tensor must be int32")
-    ensure(output.type == input.type, "input and output types differ")
+    input, axis, output = _prepare_common(context, node)
     if input.type != TensorType.FLOAT32 and input.type not in QUANTIZED_TYPES:
         raise unsupported_type(node, input)
     data.num_axis = axis.num_elements
     data.num_output_elements = output.num_elements
+    _resolve_constant_axis(node, input, axis, output)
+    if input.type in QUANTIZED_TYPES:
+        _prepare_quantized(context, data, input, output)
+    # Index scratch of the C++ reference loop: one int per input dimension, one per axis.
+    data.scratch_input_iter_idx = context.request_scratch_buffer_in_arena(4 * len(input.shape))
+    data.scratch_resolved_axis_idx = context.request_scratch_buffer_in_arena(4 * data.num_axis)
+
+
+def _prepare_common(context, node):
+    """The checks every reduction makes (PrepareSimple's among them)."""
+    name = node.op_name.lower()
+    ensure(len(node.inputs) == 2 and len(node.outputs) == 1,
+           f"{name} takes 2 inputs (data, axis) and 1 output, got {len(node.inputs)} and "
+           f"{len(node.outputs)}")
+    input, axis = context.get_input(node, INPUT), context.get_input(node, AXIS)
+    output = context.get_output(node, OUTPUT)
+    ensure(axis is not None, f"{name} needs an axis tensor")
+    ensure(axis.type == TensorType.INT32, "the axis tensor must be int32")
+    ensure(output.type == input.type, "input and output types differ")
+    return input, axis, output
+
+
+def _resolve_constant_axis(node, input, axis, output):
+    """The axes resolved once when the axis tensor is constant, and the output's size
+    checked against them."""
+    data: OpDataReduce = node.user_data
+    params = node.builtin_data or ReducerOptions()
     if axis.data is not None:
         data.resolved_axis = resolve_axis(len(input.shape), axis.data.reshape(-1))
         expected = reduced_shape(input.shape, data.resolved_axis, params.keep_dims)
         ensure(output.num_elements == int(np.prod(expected, dtype=np.int64)),
                f"output {list(output.shape)} should have the shape {list(expected)} "
                f"(input {list(input.shape)} reduced over axes {list(data.resolved_axis)})")
-    if input.type in QUANTIZED_TYPES:
-        _prepare_quantized(context, data, input, output)
-    # Index scratch of the C++ reference loop: one int per input dimension, one per axis.
+
+
+def prepare_max(context, node):
+    """PrepareMinMaxHelper: no accumulator, only the index scratch; TFLM's Eval refuses
+    other types and an int8 rescale, checked here at prepare."""
+    data: OpDataReduce = node.user_data
+    input, axis, output = _prepare_common(context, node)
+    if input.type not in MAX_TYPES:
+        raise unsupported_type(node, input)
+    _resolve_constant_axis(node, input, axis, output)
+    if input.type == TensorType.INT8:
+        # EvalMinMaxHelper compares the float32 scales and the zero points (0.0 and 0
+        # without quantization parameters: an unquantized int8 tensor is accepted).
+        ensure(np.float32(input.scale) == np.float32(output.scale)
+               and input.zero_point == output.zero_point,
+               f"an int8 reduce max must keep its quantization: input scale "
+               f"{input.scale:g} zero point {input.zero_point}, output scale "
+               f"{output.scale:g} zero point {output.zero_point}")
+        if output.scale > 0:  # PrepareSimple's multiplier (Eval never reads it)
+            data.multiplier, data.shift = quantize_multiplier(
+                float(np.float32(input.scale)) / float(np.float32(output.scale)))
+    data.input_zp, data.input_scale = input.zero_point, input.scale
+    data.output_zp, data.output_scale = output.zero_point, output.scale
+    data.num_output_elements = output.num_elements
+    data.num_axis = axis.num_elements
     data.scratch_input_iter_idx = context.request_scratch_buffer_in_arena(4 * len(input.shape))
     data.scratch_resolved_axis_idx = context.request_scratch_buffer_in_arena(4 * data.num_axis)
 
@@ -118,6 +174,40 @@ def reduced_shape(shape, resolved_axis, keep_dims):
 
 
 def eval(context, node):
+    """EvalMeanHelper."""
+    data: OpDataReduce = node.user_data
+    input, output, resolved_axis = _eval_setup(context, node)
+    if input.type == TensorType.FLOAT32:
+        result = mean_float(input.data, resolved_axis)
+    else:
+        sums = context.get_scratch_buffer(data.scratch_accumulator_idx).view(np.int32)
+        result = quantized_mean(input.data, resolved_axis, data.input_zp, data.multiplier,
+                                data.shift, data.output_zp, sums)
+    output.data.reshape(-1)[...] = result.reshape(-1)
+
+
+def eval_sum(context, node):
+    """EvalSumHelper."""
+    data: OpDataReduce = node.user_data
+    input, output, resolved_axis = _eval_setup(context, node)
+    if input.type == TensorType.FLOAT32:
+        result = sum_float(input.data, resolved_axis)
+    else:
+        sums = context.get_scratch_buffer(data.scratch_accumulator_idx).view(np.int32)
+        result = quantized_mean(input.data, resolved_axis, data.input_zp, data.multiplier,
+                                data.shift, data.output_zp, sums, compute_sum=True)
+    output.data.reshape(-1)[...] = result.reshape(-1)
+
+
+def eval_max(context, node):
+    """EvalMaxHelper."""
+    input, output, resolved_axis = _eval_setup(context, node)
+    output.data.reshape(-1)[...] = reduce_max(input.data, resolved_axis).reshape(-1)
+
+
+def _eval_setup(context, node):
+    """The axes (resolved at prepare, or now when computed by the graph) and the index
+    scratch of the C++ loop, filled as it fills it."""
     data: OpDataReduce = node.user_data
     input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
     resolved_axis = data.resolved_axis
@@ -127,19 +217,13 @@ def eval(context, node):
         expected = int(np.prod(reduced_shape(input.shape, resolved_axis, False), dtype=np.int64))
         if expected != output.num_elements:
             raise ModelError(f"output {list(output.shape)} does not hold the {expected} "
-                             f"means over axes {list(resolved_axis)}")
+                             f"{node.op_name.lower()} results over axes {list(resolved_axis)}")
     # TFLM's loop keeps its index counters and int32 sums in the scratch buffers the plan
     # placed in the arena head: they are used here too, so a wrong plan would show.
     scratch = context.get_scratch_buffer
     scratch(data.scratch_input_iter_idx).view(np.int32)[...] = 0
     scratch(data.scratch_resolved_axis_idx).view(np.int32)[:len(resolved_axis)] = resolved_axis
-    if input.type == TensorType.FLOAT32:
-        result = mean_float(input.data, resolved_axis)
-    else:
-        sums = scratch(data.scratch_accumulator_idx).view(np.int32)
-        result = quantized_mean(input.data, resolved_axis, data.input_zp, data.multiplier,
-                                data.shift, data.output_zp, sums)
-    output.data.reshape(-1)[...] = result.reshape(-1)
+    return input, output, resolved_axis
 
 
 # ----------------------------------------------------------------------------- reference math
@@ -168,10 +252,11 @@ def mean_float(x, resolved_axis):
 
 
 def quantized_mean(x, resolved_axis, input_zero_point, output_multiplier, output_shift,
-                   output_zero_point, sums=None):
+                   output_zero_point, sums=None, compute_sum=False):
     """reference_ops::QuantizedMeanOrSum (mean): an int32 sum per output (kept in `sums`, the
     kernel's scratch buffer, when given), then MultiplyByQuantizedMultiplier((sum - zp *
-    count), multiplier / count, shift) + output zero point, clamped to the output type."""
+    count), multiplier / count, shift) + output zero point, clamped to the output type.
+    With compute_sum (SUM) the multiplier is not divided by the count."""
     info = np.iinfo(x.dtype)
     rows, count = _sums_in_memory_order(x, resolved_axis)
     if rows.size == 0:
@@ -180,11 +265,37 @@ def quantized_mean(x, resolved_axis, input_zero_point, output_multiplier, output
     if sums is not None:
         sums[:len(temp_sum)] = temp_sum
         temp_sum = sums[:len(temp_sum)].astype(np.int64)
-    output_multiplier, output_shift = fold_count_into_multiplier(
-        output_multiplier, output_shift, count)
+    if not compute_sum:
+        output_multiplier, output_shift = fold_count_into_multiplier(
+            output_multiplier, output_shift, count)
     shifted_sum = wrap32(temp_sum - input_zero_point * count)
     output = multiply_by_quantized_multiplier(shifted_sum, output_multiplier, output_shift)
     return np.clip(output + output_zero_point, info.min, info.max).astype(x.dtype)
+
+
+def sum_float(x, resolved_axis):
+    """ReduceGeneric with +, from 0.0f: float32 running sums in memory order."""
+    rows, count = _sums_in_memory_order(x, resolved_axis)
+    if rows.size == 0:
+        return np.zeros(rows.shape[0], np.float32)
+    return np.cumsum(rows, axis=1, dtype=np.float32)[:, -1] + np.float32(0.0)
+
+
+def reduce_max(x, resolved_axis):
+    """ReduceGeneric with (in > current ? in : current), from the type's lowest value.
+    NaN is never greater, so it never wins; equal values keep the first one, which only
+    shows for zeros: the sign of the first zero met stays."""
+    rows, count = _sums_in_memory_order(x, resolved_axis)
+    lowest = np.finfo(x.dtype).min if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    if rows.size == 0:
+        return np.full(rows.shape[0], lowest, x.dtype)
+    if x.dtype.kind != "f":
+        return np.maximum(rows.max(axis=1), lowest).astype(x.dtype)
+    result = np.where(np.isnan(rows), lowest, rows).max(axis=1)
+    result = np.maximum(result, lowest)  # -inf never beats -FLT_MAX
+    is_zero = rows == 0
+    first_zero = rows[np.arange(rows.shape[0]), np.argmax(is_zero, axis=1)]
+    return np.where(result == 0, first_zero, result).astype(x.dtype)
 
 
 def fold_count_into_multiplier(output_multiplier, output_shift, count):
@@ -200,6 +311,15 @@ def register_mean():
     return Registration("MEAN", prepare=prepare, eval=eval, init=init, max_version=3)
 
 
+def register_sum():
+    return Registration("SUM", prepare=prepare, eval=eval_sum, init=init, max_version=2)
+
+
+def register_reduce_max():
+    return Registration("REDUCE_MAX", prepare=prepare_max, eval=eval_max, init=init,
+                        max_version=3)
+
+
 def arena_prepare(k):
     """PrepareMeanOrSumHelper, then PrepareSimple."""
     k.temp_input(0)
@@ -211,6 +331,17 @@ def arena_prepare(k):
         k.temp_output(0)
 
 
+def arena_prepare_max(k):
+    """PrepareSimple (its output only for int8), then PrepareMinMaxHelper."""
+    k.temp_input(0)
+    k.temp_input(1)
+    if k.input(0).type == TensorType.INT8:
+        k.temp_output(0)
+    k.temp_input(0)
+    k.temp_output(0)
+    k.temp_input(1)
+
+
 # The C structs this kernel puts in the arena, member by member as TFLM declares them
 # (tflm_edu.memory.layout lays them out for each target).
 c_struct("TfLiteReducerParams", BUILTIN, m("keep_dims", "bool"))
@@ -220,6 +351,14 @@ c_struct("OpDataReduce", KERNELS + "reduce.h", m("multiplier", "int32"), m("shif
          m("output_zp", "int"), m("output_scale", "float"), m("num_output_elements", "int"),
          m("num_axis", "int"))
 
-SPEC = OpSpec(Op.MEAN, register_mean, ReducerOptions, (TensorType.FLOAT32, *QUANTIZED_TYPES),
-              QuantizerRule(int8_version=2),
-              ArenaRecipe("TfLiteReducerParams", "OpDataReduce", arena_prepare))
+SPECS = [
+    OpSpec(Op.MEAN, register_mean, ReducerOptions, (TensorType.FLOAT32, *QUANTIZED_TYPES),
+           QuantizerRule(int8_version=2),
+           ArenaRecipe("TfLiteReducerParams", "OpDataReduce", arena_prepare)),
+    OpSpec(Op.SUM, register_sum, ReducerOptions, (TensorType.FLOAT32, *QUANTIZED_TYPES),
+           QuantizerRule(int8_version=2),
+           ArenaRecipe("TfLiteReducerParams", "OpDataReduce", arena_prepare)),
+    OpSpec(Op.REDUCE_MAX, register_reduce_max, ReducerOptions, MAX_TYPES,
+           QuantizerRule(int8_version=2, output="same_as_input"),
+           ArenaRecipe("TfLiteReducerParams", "OpDataReduce", arena_prepare_max)),
+]
