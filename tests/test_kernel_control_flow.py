@@ -56,6 +56,34 @@ def while_model():
     return b.build()
 
 
+def counting_model(limit=5):
+    """(i, x) = WHILE(i < limit) { i = i + 1; x = x + x }: x doubled limit - i times."""
+    b = ModelBuilder()
+    i = b.add_input((1,), np.int32, "i")
+    x = b.add_input(SHAPE, np.float32, "x")
+    i_out = b.add_tensor((1,), np.int32, "i_out")
+    y = b.mark_output(b.add_tensor(SHAPE, np.float32, "y"))
+    b.mark_output(i_out)
+    b.add_operator(Op.WHILE, [i, x], [i_out, y], WhileOptions(1, 2))
+    b.begin_subgraph("cond")
+    k = b.add_input((1,), np.int32, "k")
+    b.add_input(SHAPE, np.float32, "v")
+    bound = b.add_tensor((1,), np.int32, "limit", data=np.array([limit], np.int32))
+    less = b.mark_output(b.add_tensor((1,), np.bool_, "less"))
+    b.add_operator(Op.LESS, [k, bound], [less])
+    b.begin_subgraph("body")
+    k = b.add_input((1,), np.int32, "k")
+    v = b.add_input(SHAPE, np.float32, "v")
+    one = b.add_tensor((1,), np.int32, "one", data=np.array([1], np.int32))
+    k_next = b.add_tensor((1,), np.int32, "k_next")
+    doubled = b.add_tensor(SHAPE, np.float32, "doubled")
+    b.add_operator(Op.ADD, [k, one], [k_next], AddOptions())
+    b.add_operator(Op.ADD, [v, v], [doubled], AddOptions())
+    b.mark_output(k_next)
+    b.mark_output(doubled)
+    return b.build()
+
+
 def run_both(model, inputs):
     data = write_model(model)
     ours = MicroInterpreter(read_model(data), AllOpsResolver(), None)
@@ -86,7 +114,16 @@ def test_while_runs_the_body_while_cond_says_so(flag, expected):
     assert flag_ours.tobytes() == flag_theirs.reshape(flag_ours.shape).tobytes()
 
 
-@pytest.mark.parametrize("make", [if_model, while_model])
+@pytest.mark.parametrize("start", [0, 3, 5, 9])
+def test_while_counts_as_tflm_does(start):
+    (ours, theirs), (i_ours, i_theirs) = run_both(counting_model(5),
+                                                  [np.array([start], np.int32), X])
+    assert ours.tobytes() == theirs.reshape(ours.shape).tobytes() == \
+        (X * np.float32(2 ** max(0, 5 - start))).tobytes()
+    assert i_ours.tolist() == [max(start, 5)] and i_ours.tobytes() == i_theirs.tobytes()
+
+
+@pytest.mark.parametrize("make", [if_model, while_model, counting_model])
 def test_arena_equals_tflm(make):
     model = make()
     estimate = estimate_arena_size(model, "host")
