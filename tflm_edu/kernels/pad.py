@@ -1,8 +1,13 @@
-"""PAD: surround the input with a constant, paddings[d] = [before, after] per dimension.
+"""PAD and PADV2: surround the input with a constant, paddings[d] = [before, after] per
+dimension.
 
 Mirrors tensorflow/lite/micro/kernels/pad.cc and pad_common.cc (OpData with PadParams,
 PadPrepare, PadEval), with the arithmetic of reference_ops::Pad / PadImageStyle (which
 writes each output element in order: the pad value, or the next input element).
+
+TFLM registers PAD and PADV2 with the same Init, Prepare and Eval: both take 2 or 3 inputs
+(the converter writes PADV2 when the model gives constant_values), so PADV2 here is the
+same registration under its own name.
 
 The pad value: a third input (constant_values, a one-element tensor of the input's type)
 if present; otherwise 0.0 for float32, the output zero point for int8 (the quantized
@@ -22,7 +27,7 @@ import numpy as np
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
-from tflm_edu.schema.options import PadOptions
+from tflm_edu.schema.options import PadOptions, PadV2Options
 from tflm_edu.memory.layout import KERNELS, TYPES, c_struct, m
 
 INPUT, PADDINGS, CONSTANT_VALUES, OUTPUT = 0, 1, 2, 0
@@ -51,12 +56,14 @@ def init(context, node):
 
 def prepare(context, node):
     data: OpData = node.user_data
-    ensure(len(node.inputs) in (2, 3), f"PAD takes 2 or 3 inputs, got {len(node.inputs)}")
-    ensure(len(node.outputs) == 1, f"PAD has 1 output, got {len(node.outputs)}")
+    ensure(len(node.inputs) in (2, 3),
+           f"{node.op_name} takes 2 or 3 inputs, got {len(node.inputs)}")
+    ensure(len(node.outputs) == 1, f"{node.op_name} has 1 output, got {len(node.outputs)}")
     input, paddings = context.get_input(node, INPUT), context.get_input(node, PADDINGS)
     constant_values = context.get_input(node, CONSTANT_VALUES) if len(node.inputs) == 3 else None
     output = context.get_output(node, OUTPUT)
-    ensure(input is not None and paddings is not None, "PAD needs an input and paddings")
+    ensure(input is not None and paddings is not None,
+           f"{node.op_name} needs an input and paddings")
     if input.type not in SUPPORTED_TYPES:
         raise unsupported_type(node, input)
     ensure(input.type == output.type, "input and output types differ")
@@ -152,6 +159,10 @@ def register_pad():
     return Registration("PAD", prepare=prepare, eval=eval, init=init, max_version=5)
 
 
+def register_padv2():
+    return Registration("PADV2", prepare=prepare, eval=eval, init=init, max_version=4)
+
+
 def arena_prepare(k):
     """PadPrepare: input, paddings, constant_values (PADV2 only), output."""
     k.temp_input(0)
@@ -172,3 +183,6 @@ c_struct("OpDataPad", KERNELS + "pad.h (OpData)", m("params", "PadParams"),
 SPEC = OpSpec(Op.PAD, register_pad, PadOptions, SUPPORTED_TYPES,
               QuantizerRule(int8_version=2, output="same_as_input"),
               ArenaRecipe(None, "OpDataPad", arena_prepare))
+SPEC_PADV2 = OpSpec(Op.PADV2, register_padv2, PadV2Options, SUPPORTED_TYPES, None,
+                    ArenaRecipe(None, "OpDataPad", arena_prepare))
+SPECS = [SPEC, SPEC_PADV2]
