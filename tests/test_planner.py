@@ -67,3 +67,54 @@ def test_text_chart_marks_each_buffer_over_its_lifetime():
     assert chart[0] == "0" * 40 + "." * 40
     assert chart[1] == "0" * 40 + "1" * 40
     assert chart[2] == "*" * 40 + "1" * 40
+
+
+def unused_tensors_model(count, seed=0):
+    """A FULLY_CONNECTED with `count` extra tensors no op touches (lifetime -1..-1), of
+    random sizes: TFLM still plans each of them."""
+    from tflm_edu.schema.builder import ModelBuilder
+    from tflm_edu.schema.enums import BuiltinOperator as Op
+    from tflm_edu.schema.options import FullyConnectedOptions
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.add_input((1, 8), np.float32)
+    w = b.add_tensor((4, 8), np.float32, data=rng.standard_normal((4, 8)))
+    y = b.mark_output(b.add_tensor((1, 4), np.float32))
+    b.add_operator(Op.FULLY_CONNECTED, [x, w, -1], [y], FullyConnectedOptions())
+    for size in rng.integers(1, 40, count):
+        b.add_tensor((int(size),), np.float32)
+    return b.build()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_never_live_buffers_take_the_same_offsets_as_the_full_walk(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    fast, walked = GreedyMemoryPlanner(), GreedyMemoryPlanner()
+    for _ in range(60):
+        first = int(rng.integers(-1, 6))
+        last = -1 if first < 0 else int(rng.integers(first, 8))
+        size = int(rng.integers(1, 8)) * 16
+        for planner in (fast, walked):
+            planner.add_buffer(size, first, last)
+    monkeypatch.setattr(walked, "_never_live", lambda: set())
+    assert fast.offsets == walked.offsets
+    assert not fast.do_any_buffers_overlap()
+
+
+def test_unused_tensors_are_planned_as_tflm_plans_them():
+    from tflm_edu.arena_size import estimate_arena_size
+    from tflm_edu.arena_size.oracle import smallest_arena_tflm
+    model = unused_tensors_model(300)
+    estimate = estimate_arena_size(model, "host")
+    assert estimate.arena_bytes == smallest_arena_tflm(model)
+
+
+def test_overlap_check_finds_a_clash():
+    planner = GreedyMemoryPlanner()
+    planner.add_buffer(32, 0, 2, offline_offset=0)
+    planner.add_buffer(32, 1, 3, offline_offset=16)   # alive together, bytes 16-32 shared
+    planner.add_buffer(64, 4, 5, offline_offset=0)    # same bytes, other time: fine
+    assert planner.do_any_buffers_overlap()
+    planner.buffers[1].first_time_used = 3            # now apart in time
+    planner._offsets = None
+    assert not planner.do_any_buffers_overlap()

@@ -99,10 +99,15 @@ def load_registration(op, kernels: str = "optimized"):
         register = REFERENCE[op] if kernels == "reference" and op in REFERENCE else \
             SPECS[op].register
         name = op.name
-    try:
-        return register()
-    except Exception as e:
-        raise AllocationError(f"the {name} kernel could not be loaded: {e}") from e
+    if register not in _LOADED:   # one TFLMRegistration per kernel, shared like TFLM's
+        try:
+            _LOADED[register] = register()
+        except Exception as e:
+            raise AllocationError(f"the {name} kernel could not be loaded: {e}") from e
+    return _LOADED[register]
+
+
+_LOADED: dict = {}   # register function -> its Registration (no state of its own)
 
 
 def check_kernels(kernels: str) -> str:

@@ -58,16 +58,20 @@ def round_to_nearest(x):
         return np.where(keep, floor_val, floor_val + np.float32(1.0)).astype(np.float32)
 
 
+floor_eval, ceil_eval, round_eval = (make_eval(np.floor), make_eval(np.ceil),
+                                     make_eval(round_to_nearest))
+
+
 def register_floor():
-    return Registration("FLOOR", prepare=prepare, eval=make_eval(np.floor))
+    return Registration("FLOOR", prepare=prepare, eval=floor_eval)
 
 
 def register_ceil():
-    return Registration("CEIL", prepare=prepare, eval=make_eval(np.ceil))
+    return Registration("CEIL", prepare=prepare, eval=ceil_eval)
 
 
 def register_round():
-    return Registration("ROUND", prepare=prepare, eval=make_eval(round_to_nearest))
+    return Registration("ROUND", prepare=prepare, eval=round_eval)
 
 
 # No Parse params and no OpData; FLOOR has no Prepare, CEIL's and ROUND's fetch the

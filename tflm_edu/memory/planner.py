@@ -8,6 +8,7 @@ stay 16-byte aligned.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 ONLINE = -1  # kOnlinePlannedBuffer: the planner chooses the offset
@@ -54,13 +55,19 @@ class MemoryPlanner:
         return max((o + b.size for o, b in zip(self.offsets, self.buffers)), default=0)
 
     def do_any_buffers_overlap(self) -> bool:
+        """Two buffers alive at the same time whose bytes overlap? A sweep over the buffers
+        in offset order: each is compared only with those whose bytes it reaches into."""
         offsets = self.offsets
-        for i, a in enumerate(self.buffers):
-            for j in range(i + 1, len(self.buffers)):
-                b = self.buffers[j]
-                if a.overlaps_in_time(b) and offsets[i] < offsets[j] + b.size \
-                        and offsets[j] < offsets[i] + a.size:
-                    return True
+        order = sorted(range(len(self.buffers)), key=lambda i: offsets[i])
+        reaching: list[int] = []   # buffers whose bytes extend past the current offset
+        for i in order:
+            a = self.buffers[i]
+            if a.size == 0:
+                continue
+            reaching = [j for j in reaching if offsets[j] + self.buffers[j].size > offsets[i]]
+            if any(a.overlaps_in_time(self.buffers[j]) for j in reaching):
+                return True
+            reaching.append(i)
         return False
 
     def _calculate_offsets(self) -> list[int]:
@@ -107,16 +114,38 @@ class GreedyMemoryPlanner(MemoryPlanner):
 
     def _calculate_offsets(self):
         offsets = [ONLINE] * len(self.buffers)
+        never_live = self._never_live()
+        stacked = 0  # the never-live buffers, stacked in placement order (see _never_live)
         placed: list[int] = []  # buffer ids, kept sorted by offset (TFLM's linked list)
+        placed_offsets: list[int] = []
         for buffer_id in self._placement_order():
             wanted = self.buffers[buffer_id]
+            if buffer_id in never_live:
+                offsets[buffer_id], stacked = stacked, stacked + wanted.size
+                continue
             if wanted.offline_offset != ONLINE:
                 offset = wanted.offline_offset
             else:
                 offset = self._first_gap(wanted, placed, offsets)
             offsets[buffer_id] = offset
-            self._insert_sorted(placed, buffer_id, offset, offsets)
+            # A new buffer goes after every entry whose offset is <= its own (TFLM inserts
+            # before the first entry with a strictly greater offset).
+            position = bisect_right(placed_offsets, offset)
+            placed.insert(position, buffer_id)
+            placed_offsets.insert(position, offset)
         return offsets
+
+    def _never_live(self) -> set:
+        """Buffers no op ever touches (lifetime -1..-1: a tensor nothing reads or writes).
+        They overlap in time only one another when every other buffer starts at step 0 or
+        later - and then TFLM's walk places each one on top of the ones before it, with no
+        gap: their offsets are running sums of their sizes in placement order. Computing
+        that directly keeps thousands of unused tensors from costing quadratic time."""
+        never = {i for i, b in enumerate(self.buffers)
+                 if b.last_time_used < 0 and b.offline_offset == ONLINE}
+        if any(b.first_time_used < 0 for i, b in enumerate(self.buffers) if i not in never):
+            return set()
+        return never
 
     def _first_gap(self, wanted, placed, offsets) -> int:
         """Walk the buffers alive at the same time in offset order; stop at the first gap
@@ -130,17 +159,6 @@ class GreedyMemoryPlanner(MemoryPlanner):
                 break
             candidate = max(candidate, offsets[other_id] + other.size)
         return candidate
-
-    @staticmethod
-    def _insert_sorted(placed, buffer_id, offset, offsets):
-        # A new buffer goes after every entry whose offset is <= its own (TFLM inserts
-        # before the first entry with a strictly greater offset).
-        position = len(placed)
-        for k, other_id in enumerate(placed):
-            if offsets[other_id] > offset:
-                position = k
-                break
-        placed.insert(position, buffer_id)
 
 
 PLANNERS = {"greedy": GreedyMemoryPlanner, "linear": LinearMemoryPlanner}
