@@ -1,23 +1,31 @@
-"""ABS, SQRT, RSQRT, SQUARE and LOG: one function applied to every element.
+"""ABS, SQRT, RSQRT, SQUARE, LOG, SIN, COS and LOGICAL_NOT: one function applied to
+every element.
 
 Mirrors tensorflow/lite/micro/kernels/elementwise.cc (OpDataAbsRsqrt, GenericPrepare,
-PrepareAbsRsqrt, AbsEval, SqrtEval, RsqrtEval, SquareEval, LogEval, AbsEvalQuantized,
-RsqrtEvalQuantized) and GetInvSqrtQuantizedMultiplierExp
-(tensorflow/lite/kernels/internal/common.h). SIN, COS and LOGICAL_NOT live in the same
-TFLM file; tflm_edu does not have them yet. NEG is in neg.py, EXP in exp.py.
+PrepareAbsRsqrt, AbsEval, SqrtEval, RsqrtEval, SquareEval, LogEval, SinEval, CosEval,
+LogicalNotEval, AbsEvalQuantized, RsqrtEvalQuantized) and
+GetInvSqrtQuantizedMultiplierExp (tensorflow/lite/kernels/internal/common.h). NEG is in
+neg.py, EXP in exp.py.
 
-Float32 is all that SQRT, SQUARE and LOG take; they run one C++ expression per element:
+Float32 is all that SQRT, SQUARE, LOG, SIN and COS take; they run one C++ expression per
+element:
 
     SQRT    std::sqrt(x)      IEEE square root, correctly rounded - numpy's is the same
     SQUARE  x * x             one float32 product
     LOG     std::log(x)       the C library's logf, not correctly rounded (see below)
     RSQRT   1.f / std::sqrt(x)  two correctly rounded float32 steps
     ABS     std::abs(x)       clears the sign bit (of NaN too)
+    SIN     std::sin(x)       the C library's sinf, as for LOG
+    COS     std::cos(x)       the C library's cosf
+
+LOGICAL_NOT takes bool only and writes !x.
 
 LOG on the host is glibc's logf (the tflite-micro package links the system's
 libm.so.6, logf@GLIBC_2.27). It is not correctly rounded - up to 0.82 ulp off, so not
 only next to midpoints between floats, where libm.expf's trick of asking the C library
 for just a few elements suffices: here logf() asks the C library for every element.
+SIN and COS do the same with glibc's sinf and cosf (which are not correctly rounded
+either; without a loadable C library, float64 sin / cos rounded once stands in).
 
 The quantized paths (ABS: int8, int16; RSQRT: int8, int16) work on value = q - zero_point:
 
@@ -55,13 +63,13 @@ import numpy as np
 from tflm_edu.kernels.fixedpoint import (INT32_MAX, count_leading_zeros_32, fixed_mul,
                                          fixed_sub, rescale, rounding_divide_by_pot, wrap32)
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
-from tflm_edu.kernels.libm import logf
+from tflm_edu.kernels.libm import libm_function, logf
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier, \
     quantize_multiplier
 from tflm_edu.memory.layout import KERNELS, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
-from tflm_edu.schema.options import AbsOptions, SquareOptions
+from tflm_edu.schema.options import AbsOptions, CosOptions, LogicalNotOptions, SquareOptions
 
 INPUT, OUTPUT = 0, 0   # kElementwiseInputTensor, kElementwiseOutputTensor
 
@@ -69,6 +77,7 @@ QUANTIZED_DTYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
 ABS_TYPES = (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16)      # IsAbsSupportedType
 RSQRT_TYPES = (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16)
 FLOAT_ONLY = (TensorType.FLOAT32,)                                       # IsNumericSupportedType
+BOOL_ONLY = (TensorType.BOOL,)                                           # IsLogicalSupportedType
 RSQRT_SHIFT = 20   # kShift in RsqrtEvalQuantized: keeps 1/sqrt(value) an integer
 
 
@@ -104,6 +113,11 @@ def _check_io(context, node, supported):
 
 def generic_prepare(context, node):
     _check_io(context, node, FLOAT_ONLY)
+
+
+def logical_prepare(context, node):
+    """GenericPrepare<IsLogicalSupportedType> (LOGICAL_NOT)."""
+    _check_io(context, node, BOOL_ONLY)
 
 
 def abs_init(context, node):
@@ -186,6 +200,18 @@ def log_eval(context, node):
     _write(context, node, logf(_float_input(context, node)))
 
 
+def sin_eval(context, node):
+    _write(context, node, libm_each("sinf", np.sin, _float_input(context, node)))
+
+
+def cos_eval(context, node):
+    _write(context, node, libm_each("cosf", np.cos, _float_input(context, node)))
+
+
+def logical_not_eval(context, node):
+    _write(context, node, np.logical_not(context.get_input(node, INPUT).data.reshape(-1)))
+
+
 def rsqrt_eval(context, node):
     data: OpDataAbsRsqrt = node.user_data
     x = context.get_input(node, INPUT).data.reshape(-1)
@@ -207,6 +233,18 @@ def _float_input(context, node):
 
 def _write(context, node, result):
     context.get_output(node, OUTPUT).data.reshape(-1)[...] = result
+
+
+def libm_each(name, fallback, x):
+    """The C library's float function `name` applied to every element of float32 `x`, as
+    libm.logf does for logf; `fallback` (a numpy float64 function, rounded once) where no
+    C library can be loaded."""
+    function = libm_function(name)
+    if function is None:
+        with np.errstate(invalid="ignore"):
+            return fallback(x.astype(np.float64)).astype(np.float32)
+    flat = x.reshape(-1).tolist()
+    return np.fromiter(map(function, flat), np.float32, len(flat)).reshape(x.shape)
 
 
 # ----------------------------------------------------------------------------- reference math
@@ -276,7 +314,7 @@ def register_abs():
 
 
 def register_sqrt():
-    return Registration("SQRT", prepare=generic_prepare, eval=sqrt_eval, max_version=1)
+    return Registration("SQRT", prepare=generic_prepare, eval=sqrt_eval, max_version=2)
 
 
 def register_rsqrt():
@@ -290,6 +328,19 @@ def register_square():
 
 def register_log():
     return Registration("LOG", prepare=generic_prepare, eval=log_eval, max_version=2)
+
+
+def register_sin():
+    return Registration("SIN", prepare=generic_prepare, eval=sin_eval, max_version=1)
+
+
+def register_cos():
+    return Registration("COS", prepare=generic_prepare, eval=cos_eval, max_version=1)
+
+
+def register_logical_not():
+    return Registration("LOGICAL_NOT", prepare=logical_prepare, eval=logical_not_eval,
+                        max_version=1)
 
 
 # The C struct this file puts in the arena, member by member as TFLM declares it
@@ -309,5 +360,11 @@ SPECS = [
     OpSpec(Op.SQUARE, register_square, SquareOptions, FLOAT_ONLY, None,
            ArenaRecipe(None, None, inputs_then_output(1))),
     OpSpec(Op.LOG, register_log, None, FLOAT_ONLY, None,
+           ArenaRecipe(None, None, inputs_then_output(1))),
+    OpSpec(Op.SIN, register_sin, None, FLOAT_ONLY, None,
+           ArenaRecipe(None, None, inputs_then_output(1))),
+    OpSpec(Op.COS, register_cos, CosOptions, FLOAT_ONLY, None,
+           ArenaRecipe(None, None, inputs_then_output(1))),
+    OpSpec(Op.LOGICAL_NOT, register_logical_not, LogicalNotOptions, BOOL_ONLY, None,
            ArenaRecipe(None, None, inputs_then_output(1))),
 ]

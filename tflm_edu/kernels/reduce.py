@@ -1,11 +1,12 @@
-"""MEAN, SUM and REDUCE_MAX: the average, the sum or the largest value over some axes of
-a tensor (axes from a second, int32 input).
+"""MEAN, SUM, REDUCE_MAX, REDUCE_MIN and REDUCE_ALL: the average, the sum, the largest or
+smallest value, or the logical and, over some axes of a tensor (axes from a second, int32
+input).
 
 Mirrors tensorflow/lite/micro/kernels/reduce.cc and reduce_common.cc (OpDataReduce,
-PrepareMeanOrSumHelper, PrepareMinMaxHelper, EvalMeanHelper, EvalSumHelper,
-EvalMaxHelper), with the arithmetic of reference_ops::Mean (float),
+PrepareMeanOrSumHelper, PrepareMinMaxHelper, PrepareAllHelper, EvalMeanHelper,
+EvalSumHelper, EvalMaxHelper, EvalMinHelper, EvalAllHelper), with the arithmetic of reference_ops::Mean (float),
 reference_ops::QuantizedMeanOrSum (int8, int16: MEAN and SUM) and
-reference_ops::ReduceGeneric (float SUM, REDUCE_MAX).
+reference_ops::ReduceGeneric (float SUM, REDUCE_MAX, REDUCE_MIN, REDUCE_ALL).
 
 Axes may be negative (counted from the end) and may repeat (a repeat counts once).
 keep_dims only changes the output's shape, not its bytes: reduced axes stay as size 1.
@@ -24,6 +25,15 @@ row gives -FLT_MAX, and between 0.0 and -0.0 the first one met stays. TFLM's RED
 takes float32 and int8 only (int16 fails at Eval), and an int8 one must have the same
 scale and zero point on both sides (Eval checks it; this kernel checks at prepare). It
 uses the same OpDataReduce, but needs no accumulator.
+
+REDUCE_MIN is REDUCE_MAX mirrored (the same Prepare, the same types and checks): every
+output starts at the type's highest value (FLT_MAX, not inf; 127) and an element replaces
+it only if it is smaller, so NaN never wins, an all +inf row gives FLT_MAX, and the first
+zero met keeps its sign.
+
+REDUCE_ALL takes bool only: every output starts true and is and-ed with its elements; a
+reduction over no elements gives true. Its Prepare (PrepareAllHelper) fills the same
+OpDataReduce fields as REDUCE_MAX's and requests the same two index scratch buffers.
 """
 from __future__ import annotations
 
@@ -44,6 +54,7 @@ from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 INPUT, AXIS, OUTPUT = 0, 1, 0
 QUANTIZED_TYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
 MAX_TYPES = (TensorType.FLOAT32, TensorType.INT8)
+ALL_TYPES = (TensorType.BOOL,)
 
 
 @dataclass
@@ -120,16 +131,33 @@ def prepare_max(context, node):
         raise unsupported_type(node, input)
     _resolve_constant_axis(node, input, axis, output)
     if input.type == TensorType.INT8:
+        name = node.op_name.lower().replace("_", " ")
         # EvalMinMaxHelper compares the float32 scales and the zero points (0.0 and 0
         # without quantization parameters: an unquantized int8 tensor is accepted).
         ensure(np.float32(input.scale) == np.float32(output.scale)
                and input.zero_point == output.zero_point,
-               f"an int8 reduce max must keep its quantization: input scale "
+               f"an int8 {name} must keep its quantization: input scale "
                f"{input.scale:g} zero point {input.zero_point}, output scale "
                f"{output.scale:g} zero point {output.zero_point}")
         if output.scale > 0:  # PrepareSimple's multiplier (Eval never reads it)
             data.multiplier, data.shift = quantize_multiplier(
                 float(np.float32(input.scale)) / float(np.float32(output.scale)))
+    _prepare_index_scratch(context, data, input, axis, output)
+
+
+def prepare_all(context, node):
+    """PrepareAllHelper: bool only (the output's type is checked at Eval in TFLM, here)."""
+    data: OpDataReduce = node.user_data
+    input, axis, output = _prepare_common(context, node)
+    if input.type not in ALL_TYPES:
+        raise unsupported_type(node, input)
+    _resolve_constant_axis(node, input, axis, output)
+    _prepare_index_scratch(context, data, input, axis, output)
+
+
+def _prepare_index_scratch(context, data, input, axis, output):
+    """The tail of PrepareMinMaxHelper and PrepareAllHelper: the quantization parameters
+    copied, and the index scratch of the C++ loop requested."""
     data.input_zp, data.input_scale = input.zero_point, input.scale
     data.output_zp, data.output_scale = output.zero_point, output.scale
     data.num_output_elements = output.num_elements
@@ -205,6 +233,18 @@ def eval_max(context, node):
     output.data.reshape(-1)[...] = reduce_max(input.data, resolved_axis).reshape(-1)
 
 
+def eval_min(context, node):
+    """EvalMinHelper."""
+    input, output, resolved_axis = _eval_setup(context, node)
+    output.data.reshape(-1)[...] = reduce_min(input.data, resolved_axis).reshape(-1)
+
+
+def eval_all(context, node):
+    """EvalAllHelper."""
+    input, output, resolved_axis = _eval_setup(context, node)
+    output.data.reshape(-1)[...] = reduce_all(input.data, resolved_axis).reshape(-1)
+
+
 def _eval_setup(context, node):
     """The axes (resolved at prepare, or now when computed by the graph) and the index
     scratch of the C++ loop, filled as it fills it."""
@@ -235,7 +275,8 @@ def _sums_in_memory_order(x, resolved_axis):
     kept = [i for i in range(x.ndim) if i not in resolved_axis]
     reduced = sorted(resolved_axis)
     count = int(np.prod([x.shape[i] for i in reduced], dtype=np.int64))
-    return np.transpose(x, kept + reduced).reshape(-1, count), count
+    outputs = int(np.prod([x.shape[i] for i in kept], dtype=np.int64))
+    return np.transpose(x, kept + reduced).reshape(outputs, count), count
 
 
 def mean_float(x, resolved_axis):
@@ -298,6 +339,30 @@ def reduce_max(x, resolved_axis):
     return np.where(result == 0, first_zero, result).astype(x.dtype)
 
 
+def reduce_min(x, resolved_axis):
+    """ReduceGeneric with (in < current ? in : current), from the type's highest value:
+    reduce_max mirrored (NaN never wins, +inf never beats FLT_MAX, the first zero stays)."""
+    rows, count = _sums_in_memory_order(x, resolved_axis)
+    highest = np.finfo(x.dtype).max if x.dtype.kind == "f" else np.iinfo(x.dtype).max
+    if rows.size == 0:
+        return np.full(rows.shape[0], highest, x.dtype)
+    if x.dtype.kind != "f":
+        return np.minimum(rows.min(axis=1), highest).astype(x.dtype)
+    result = np.where(np.isnan(rows), highest, rows).min(axis=1)
+    result = np.minimum(result, highest)
+    is_zero = rows == 0
+    first_zero = rows[np.arange(rows.shape[0]), np.argmax(is_zero, axis=1)]
+    return np.where(result == 0, first_zero, result).astype(x.dtype)
+
+
+def reduce_all(x, resolved_axis):
+    """ReduceGeneric with (in && current), from true."""
+    rows, count = _sums_in_memory_order(x, resolved_axis)
+    if rows.size == 0:
+        return np.ones(rows.shape[0], np.bool_)
+    return np.all(rows, axis=1)
+
+
 def fold_count_into_multiplier(output_multiplier, output_shift, count):
     """Divide the quantized multiplier by `count`: first shift it left by up to
     floor(log2(count)) bits (at most 32, and never past a total shift of -31) to keep
@@ -318,6 +383,16 @@ def register_sum():
 def register_reduce_max():
     return Registration("REDUCE_MAX", prepare=prepare_max, eval=eval_max, init=init,
                         max_version=3)
+
+
+def register_reduce_min():
+    return Registration("REDUCE_MIN", prepare=prepare_max, eval=eval_min, init=init,
+                        max_version=3)
+
+
+def register_reduce_all():
+    return Registration("REDUCE_ALL", prepare=prepare_all, eval=eval_all, init=init,
+                        max_version=1)
 
 
 def arena_prepare(k):
@@ -342,6 +417,15 @@ def arena_prepare_max(k):
     k.temp_input(1)
 
 
+def arena_prepare_all(k):
+    """PrepareAllHelper, with PrepareSimple inside it (a bool output never allocated)."""
+    k.temp_input(0)
+    k.temp_output(0)
+    k.temp_input(1)
+    k.temp_input(0)
+    k.temp_input(1)
+
+
 # The C structs this kernel puts in the arena, member by member as TFLM declares them
 # (tflm_edu.memory.layout lays them out for each target).
 c_struct("TfLiteReducerParams", BUILTIN, m("keep_dims", "bool"))
@@ -361,4 +445,9 @@ SPECS = [
     OpSpec(Op.REDUCE_MAX, register_reduce_max, ReducerOptions, MAX_TYPES,
            QuantizerRule(int8_version=2, output="same_as_input"),
            ArenaRecipe("TfLiteReducerParams", "OpDataReduce", arena_prepare_max)),
+    OpSpec(Op.REDUCE_MIN, register_reduce_min, ReducerOptions, MAX_TYPES,
+           QuantizerRule(int8_version=2, output="same_as_input"),
+           ArenaRecipe("TfLiteReducerParams", "OpDataReduce", arena_prepare_max)),
+    OpSpec(Op.REDUCE_ALL, register_reduce_all, ReducerOptions, ALL_TYPES, None,
+           ArenaRecipe("TfLiteReducerParams", "OpDataReduce", arena_prepare_all)),
 ]
