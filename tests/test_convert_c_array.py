@@ -122,3 +122,24 @@ def test_headers_compile_against_stub_tflm(tmp_path):
     subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-Wno-unused-variable", "-I.",
                     "main.cc", "model_data.cc", "-o", "main"], cwd=tmp_path, check=True)
     assert subprocess.run([str(tmp_path / "main")]).returncode == 0
+
+
+def test_every_adder_name_is_in_tflms_resolver_header():
+    """The generated op resolver calls AddXxx() for each op: every one of tflm_edu's ops,
+    builtin and Signal, must be spelt as micro_mutable_op_resolver.h spells it."""
+    import re
+    import tarfile
+    from conftest import SHARED_TFLM
+    from tflm_edu.op_resolver import (CUSTOM_SPECS, SPECS, cpp_add_method_name,
+                                      cpp_custom_add_method_name)
+    archive = SHARED_TFLM / "tflm_tree.tar.gz"
+    if not archive.is_file():
+        pytest.skip(f"TFLM's sources are not at {SHARED_TFLM} (needs ../shared/tflm)")
+    with tarfile.open(archive) as tar:
+        member = next(m for m in tar.getmembers()
+                      if m.name.endswith("tensorflow/lite/micro/micro_mutable_op_resolver.h"))
+        header = tar.extractfile(member).read().decode()
+    adders = set(re.findall(r"TfLiteStatus (Add\w+)\(", header))
+    names = [cpp_add_method_name(op) for op in SPECS] + \
+        [cpp_custom_add_method_name(n) for n in CUSTOM_SPECS]
+    assert [n for n in names if n not in adders] == []

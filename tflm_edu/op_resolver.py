@@ -184,9 +184,17 @@ def add_method_name(op) -> str:
     return "add_" + Op(op).name.lower()
 
 
+# Where micro_mutable_op_resolver.h does not follow its own spelling rule.
+CPP_ADDER_SPELLINGS = {Op.UNIDIRECTIONAL_SEQUENCE_LSTM: "AddUnidirectionalSequenceLSTM",
+                       Op.PADV2: "AddPadV2", Op.BATCH_MATMUL: "AddBatchMatMul",
+                       Op.CUMSUM: "AddCumSum"}
+
+
 def cpp_add_method_name(op) -> str:
     """'AddConv2D' for CONV_2D, as in micro_mutable_op_resolver.h: each word of the op's
     name capitalized, and a dimension suffix ("2D") kept upper-case."""
+    if op in CPP_ADDER_SPELLINGS:
+        return CPP_ADDER_SPELLINGS[Op(op)]
     words = Op(op).name.split("_")
     return "Add" + "".join(w.upper() if re.fullmatch(r"\d+D", w) else w.capitalize()
                            for w in words)

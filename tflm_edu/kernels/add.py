@@ -137,7 +137,7 @@ def count_macs(context, node):
 
 
 def register_add():
-    return Registration("ADD", prepare=prepare, eval=eval, init=init, max_version=5,
+    return Registration("ADD", prepare=prepare, eval=eval, init=init, max_version=6,
                         count_macs=count_macs)
 
 

@@ -83,7 +83,7 @@ def float_to_integer(x, dtype):
 
 
 def register_cast():
-    return Registration("CAST", prepare=prepare, eval=eval, max_version=7)
+    return Registration("CAST", prepare=prepare, eval=eval, max_version=8)
 
 
 # The C structs this kernel puts in the arena, member by member as TFLM declares them

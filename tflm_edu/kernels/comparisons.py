@@ -164,11 +164,11 @@ def _registration(name, predicate, types, max_version):
 
 
 def register_equal():
-    return _registration("EQUAL", operator.eq, EQUALITY_TYPES, 4)
+    return _registration("EQUAL", operator.eq, EQUALITY_TYPES, 5)
 
 
 def register_not_equal():
-    return _registration("NOT_EQUAL", operator.ne, EQUALITY_TYPES, 3)
+    return _registration("NOT_EQUAL", operator.ne, EQUALITY_TYPES, 4)
 
 
 def register_greater():

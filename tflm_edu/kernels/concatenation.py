@@ -135,7 +135,7 @@ def concatenation(values, axis):
 
 def register_concatenation():
     return Registration("CONCATENATION", prepare=prepare, eval=eval, init=init,
-                        max_version=4)
+                        max_version=5)
 
 
 def arena_prepare(k):

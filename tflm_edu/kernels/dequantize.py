@@ -82,7 +82,7 @@ def eval(context, node):
 
 
 def register_dequantize():
-    return Registration("DEQUANTIZE", prepare=prepare, eval=eval, init=init, max_version=6)
+    return Registration("DEQUANTIZE", prepare=prepare, eval=eval, init=init, max_version=8)
 
 
 # The C structs this kernel puts in the arena, member by member as TFLM declares them

@@ -221,7 +221,7 @@ def count_macs(context, node):
 
 def register_fully_connected():
     return Registration("FULLY_CONNECTED", prepare=prepare, eval=eval, init=init,
-                        max_version=13, count_macs=count_macs)
+                        max_version=14, count_macs=count_macs)
 
 
 def arena_prepare(k):

@@ -142,7 +142,7 @@ def count_macs(context, node):
 
 
 def register_mul():
-    return Registration("MUL", prepare=prepare, eval=eval, init=init, max_version=7,
+    return Registration("MUL", prepare=prepare, eval=eval, init=init, max_version=8,
                         count_macs=count_macs)
 
 

@@ -160,7 +160,7 @@ def register_pad():
 
 
 def register_padv2():
-    return Registration("PADV2", prepare=prepare, eval=eval, init=init, max_version=4)
+    return Registration("PADV2", prepare=prepare, eval=eval, init=init, max_version=5)
 
 
 def arena_prepare(k):

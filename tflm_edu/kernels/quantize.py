@@ -137,7 +137,7 @@ def requantize(x, multiplier, shift, input_zero_point, output_zero_point, dtype)
 
 
 def register_quantize():
-    return Registration("QUANTIZE", prepare=prepare, eval=eval, init=init, max_version=4)
+    return Registration("QUANTIZE", prepare=prepare, eval=eval, init=init, max_version=6)
 
 
 # The C structs this kernel puts in the arena, member by member as TFLM declares them

@@ -2,26 +2,30 @@
 
 Mirrors signal/micro/kernels/fft_auto_scale_kernel.cc and fft_auto_scale_common.cc
 (FftAutoScalePrepare, FftAutoScaleEval), and signal/micro/kernels/rfft.cc (RfftInitAll,
-RfftPrepare, RfftEval) with signal/src/rfft_int16.cc. The arithmetic is tflm_edu.frontend:
-fft.fft_auto_scale (FftAutoScale, MaxAbs16) and fft.rfft / kiss_fft.KissFftr16 (kissfft's
-int16 fixed-point real FFT, butterfly for butterfly).
+RfftPrepare, RfftEval) with signal/src/rfft_int16.cc, rfft_int32.cc and rfft_float.cc. The
+arithmetic is tflm_edu.frontend: fft.fft_auto_scale (FftAutoScale, MaxAbs16) and fft.rfft /
+kiss_fft.KissFftr (kissfft's real FFT in its int16, int32 and float builds, butterfly for
+butterfly).
 
 SignalFftAutoScale: input 0 int16 [n]; outputs 0 the scaled frame int16 [n] and 1 the
 shift it applied, an int32 scalar. It has no options and no Init. Eval scales as many
 samples as the output holds (output->dims->data[0]).
 
 SignalRfft: input 0 [..., input_length], output 0 [..., 2 * bins] (re, im interleaved).
-Custom options `T` (the TensorType, read by name) and `fft_length` (entry 1). Init
-allocates the op's params and the kissfft state (kiss_fftr_alloc's memneeded bytes,
-tabulated twiddles); Prepare requests a scratch buffer of fft_length samples, into which
-Eval copies each frame and zero-pads it. tflm_edu builds int16 (the type the micro_speech
-preprocessor uses); float32 and int32, which the TFLM kernel also has, are refused.
+Custom options `T` (the TensorType, read by name: INT16, INT32 or FLOAT32, and FLOAT32
+when absent) and `fft_length` (entry 1). Init (RfftInitAll) allocates the op's params and
+the kissfft state of that type (kiss_fftr_alloc's memneeded bytes, tabulated twiddles);
+Prepare requests a scratch buffer of fft_length samples, into which Eval copies each frame
+and zero-pads it. The int16 FFT is the micro_speech preprocessor's.
 
 What TFLM leaves unchecked and tflm_edu refuses: a frame longer than fft_length (the
 zero-padding memset gets a negative length), an odd fft_length (kiss_fftr_alloc fails and
-the state is null), an output row shorter than fft_length / 2 + 1 bins or with fewer rows
-than the input (Eval writes past it), and for FftAutoScale an output longer than its
-input (Eval reads past it).
+the state is never set up), a half length with a prime factor above 5 or of 1 (kissfft's
+generic butterfly dereferences a NULL scratch: the real TFLM segfaults), a T other than
+the three (RfftInitAll returns no params and Prepare reads through the null pointer), an
+output row shorter than fft_length / 2 + 1 bins or with fewer rows than the input (Eval
+writes past it), and for FftAutoScale an output longer than its input (Eval reads past
+it).
 """
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflm_edu.errors import ModelError
-from tflm_edu.frontend.fft import fft_auto_scale, kiss_fftr16, rfft
+from tflm_edu.frontend.fft import fft_auto_scale, kiss_fftr, rfft
+from tflm_edu.frontend.kiss_fft import unsupported_length
 from tflm_edu.kernels.kernel_api import Registration, ensure
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
 from tflm_edu.kernels.signal_common import HOST_POINTER_BYTES, ensure_io, ensure_tensor, \
@@ -80,7 +84,8 @@ def auto_scale_arena_prepare(k):
 
 TYPE_KEY = "T"        # read by name: flexbuffers::Map::operator["T"]
 FFT_LENGTH_INDEX = 1  # 'fft_length' ('T' sorts first)
-RFFT_TYPES = {TensorType.INT16: np.int16}
+RFFT_TYPES = {TensorType.INT16: np.int16, TensorType.INT32: np.int32,
+              TensorType.FLOAT32: np.float32}   # RfftInitAll's three cases
 # kissfft's structs (kiss_fft.c v130 and tools/kiss_fftr.c): kiss_fft_state holds nfft,
 # inverse and factors[2 * MAXFACTORS] ints, then its twiddles; kiss_fftr_state three
 # pointers (substate, tmpbuf, super_twiddles).
@@ -105,24 +110,26 @@ class TfLiteAudioFrontendRfftParams:
     input_size: int = 0
     input_length: int = 0
     output_length: int = 0  # complex values per output row
-    fft_type: int = TensorType.INT16
+    fft_type: int = TensorType.INT16   # typeToTfLiteType<T>()
     scratch_buffer_index: int = -1
 
 
-def rfft_init(context, node):
+def fft_options(node, op_name: str) -> tuple[int, int]:
+    """(T, fft_length) of SignalRfft / SignalIrfft, checked as their InitAll needs them."""
     opts = options(node)
     fft_type = opts.get(TYPE_KEY)   # absent: 0, which is FLOAT32
     ensure(fft_type in RFFT_TYPES,
-           f"SignalRfft of type {type_name(fft_type)} (option T = {fft_type}): tflm_edu "
-           f"builds the int16 FFT only (TFLM's RfftInitAll takes float32, int16 and int32)")
+           f"{op_name} of type {type_name(fft_type)} (option T = {fft_type}): TFLM's "
+           f"kernel takes int16, int32 and float32 (its Init returns no params otherwise)")
     fft_length = opts.element_as_int32(FFT_LENGTH_INDEX, "fft_length")
-    ensure(fft_length >= 4 and fft_length % 2 == 0,
-           f"SignalRfft's fft_length is {fft_length}: kissfft's real FFT needs an even "
-           f"length of at least 4")
-    try:
-        kiss_fftr16(fft_length)   # the state Init tabulates, built once per length
-    except NotImplementedError as e:
-        raise ModelError(f"SignalRfft of length {fft_length}: {e}") from None
+    why = unsupported_length(fft_length)
+    ensure(why is None, f"{op_name}'s fft_length: {why}")
+    return fft_type, fft_length
+
+
+def rfft_init(context, node):
+    fft_type, fft_length = fft_options(node, "SignalRfft")
+    kiss_fftr(fft_length, RFFT_TYPES[fft_type])   # the state Init tabulates, built once
     return TfLiteAudioFrontendRfftParams(fft_length, fft_type=fft_type)
 
 
@@ -169,7 +176,7 @@ def rfft_eval(context, node):
         # The frame is copied into the scratch buffer and zero-padded there, as in TFLM.
         work_area[:params.input_length] = samples[start:start + params.input_length]
         work_area[params.input_length:params.fft_length] = 0
-        spectrum = rfft(work_area[None, :params.fft_length], params.fft_length)
+        spectrum = rfft(work_area[None, :params.fft_length], params.fft_length, dtype)
         first = 2 * frame * params.output_length
         out[first:first + 2 * bins] = spectrum[0]
 

@@ -120,7 +120,7 @@ def slice_block(x, slices):
 
 
 def register_slice():
-    return Registration("SLICE", prepare=prepare, eval=eval, init=init, max_version=6)
+    return Registration("SLICE", prepare=prepare, eval=eval, init=init, max_version=7)
 
 
 # TFLM's ParseSlice allocates no params struct and SLICE has no Init; Prepare takes

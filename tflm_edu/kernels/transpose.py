@@ -100,7 +100,7 @@ def transpose(x, perm):
 
 
 def register_transpose():
-    return Registration("TRANSPOSE", prepare=prepare, eval=eval, init=init, max_version=7)
+    return Registration("TRANSPOSE", prepare=prepare, eval=eval, init=init, max_version=8)
 
 
 # TFLM's ParseTranspose allocates no params struct and TRANSPOSE has no Init: its only

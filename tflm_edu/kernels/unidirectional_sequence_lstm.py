@@ -349,7 +349,7 @@ def register_unidirectional_sequence_lstm():
     # TFLM does not check the version; TFLite writes 1 (float and integer) to 4 (hybrid
     # and diagonal variants, which the type and shape checks refuse).
     return Registration("UNIDIRECTIONAL_SEQUENCE_LSTM", prepare=prepare, eval=eval,
-                        init=init, max_version=4, count_macs=count_macs)
+                        init=init, max_version=5, count_macs=count_macs)
 
 
 def arena_prepare(k):

@@ -85,7 +85,7 @@ def unpack(x, axis):
 
 
 def register_unpack():
-    return Registration("UNPACK", prepare=prepare, eval=eval, init=init, max_version=4)
+    return Registration("UNPACK", prepare=prepare, eval=eval, init=init, max_version=5)
 
 
 # ParseUnpack allocates TfLiteUnpackParams; no Init, no Prepare.
