@@ -220,13 +220,14 @@ def test_rfft_of_the_preprocessors_scaled_window():
 
 def test_rfft_refusals():
     refuses(rfft_model(512, (600,)), "longer than")
-    refuses(rfft_model(30, (8,)), "radix")             # 15 = 3 x 5: not rebuilt here
+    refuses(rfft_model(28, (8,)), "radix 7")           # 14 = 2 x 7: TFLM crashes
     refuses(rfft_model(15, (8,), opts={"T": 7, "fft_length": 15}), "even")
     refuses(signal_model("SignalRfft", [((8,), np.int16)], [((6,), np.int16)],
                          {"T": 7, "fft_length": 8}), "complex values")
     refuses(rfft_model(8, (3, 8), out_rows=(2,)), "fewer rows")
-    refuses(rfft_model(8, (8,), tensor_type=TensorType.INT32, dtype=np.int32), "int16 FFT only")
-    refuses(rfft_model(8, (8,), opts={"fft_length": 8}), "FLOAT32|float32")  # T absent: 0
+    refuses(rfft_model(8, (8,), tensor_type=TensorType.INT8, dtype=np.int8), "INT8")
+    refuses(rfft_model(8, (8,), opts={"T": 0, "fft_length": 8}), "FLOAT32")  # int16 tensors
+    refuses(rfft_model(8, (8,), opts={"fft_length": 8}), "past the end")  # entry 1 missing
 
 
 # ----------------------------------------------------------------------------- SignalEnergy

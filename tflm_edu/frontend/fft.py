@@ -1,14 +1,22 @@
-"""Stages 2 and 3, SignalFftAutoScale and SignalRfft: normalise the frame, then FFT it.
+"""Stages 2 and 3, SignalFftAutoScale and SignalRfft: normalise the frame, then FFT it;
+and SignalIrfft, the way back.
 
 Mirrors signal/src/fft_auto_scale.cc (FftAutoScale), signal/src/max_abs.cc (MaxAbs16,
-the portable branch), signal/micro/kernels/fft_auto_scale_kernel.cc, signal/src/rfft_int16.cc
-and signal/micro/kernels/rfft.cc, plus get_pow2_fft_length() of
-python/tflite_micro/signal/ops/fft_ops.py. The FFT itself lives in kiss_fft.py.
+the portable branch), signal/micro/kernels/fft_auto_scale_kernel.cc, signal/src/rfft_*.cc
+(RfftInt16Apply, RfftInt32Apply, RfftFloatApply) and signal/src/irfft_*.cc (the
+IrfftApply three), plus get_pow2_fft_length() of python/tflite_micro/signal/ops/fft_ops.py.
+The FFT itself lives in kiss_fft.py.
 
 Why auto-scale: the int16 FFT divides by its length as it goes, so a quiet frame would
 lose most of its bits. Shifting the frame left until its peak uses all 15 magnitude bits
 keeps the precision; the shift is remembered and undone later, after the square root
 (SignalFilterBankSquareRoot shifts right by the same amount).
+
+Scaling: in int16 and int32 every stage divides by its radix, so rfft is the DFT divided
+by fft_length and irfft the inverse DFT proper (numpy's irfft): a round trip gives
+x / fft_length, give or take the roundings. In float kissfft scales nothing - rfft is the
+plain DFT, kissfft's inverse returns fft_length times the signal - and IrfftFloatApply
+divides by fft_length afterwards, so a round trip gives x back.
 """
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ import math
 import numpy as np
 
 from tflm_edu.frontend.bits import as_int16, bit_length
-from tflm_edu.frontend.kiss_fft import KissFftr16
+from tflm_edu.frontend.kiss_fft import KissFftr, KissFftr16, arithmetic_for
 
 
 def get_pow2_fft_length(input_length: int) -> tuple[int, int]:
@@ -71,20 +79,55 @@ def fft_auto_scale(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=None)
+def kiss_fftr(fft_length: int, dtype=np.int16, inverse: bool = False) -> KissFftr:
+    """One prepared kissfft state per length, type and direction, like the state
+    RfftInit / IrfftInit allocate once per op."""
+    return KissFftr(fft_length, dtype, inverse)
+
+
+@functools.lru_cache(maxsize=None)
 def kiss_fftr16(fft_length: int) -> KissFftr16:
-    """One prepared FFT per length, like the state RfftInit allocates once per op."""
+    """The forward int16 state (the micro_speech preprocessor's FFT)."""
     return KissFftr16(fft_length)
 
 
-def rfft(frames: np.ndarray, fft_length: int) -> np.ndarray:
-    """SignalRfft (int16): zero-pad each frame to fft_length, transform it.
+def _dtype_of(frames, dtype):
+    """The FFT's sample type: `dtype` if given, else the frames' own (else int16)."""
+    if dtype is None:
+        kind = getattr(frames, "dtype", None)
+        dtype = kind if kind is not None and np.dtype(kind) in (
+            np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.float32)) else np.int16
+    return arithmetic_for(dtype).dtype
 
-    Returns (..., fft_length + 2) int16 laid out as the op's output tensor:
+
+def rfft(frames: np.ndarray, fft_length: int, dtype=None) -> np.ndarray:
+    """SignalRfft (RfftApply): zero-pad each frame to fft_length, transform it.
+
+    `dtype`: int16, int32 or float32 (the frames' own type when not given). Returns
+    (..., fft_length + 2) of that type laid out as the op's output tensor:
     re0, im0, re1, im1, ... for the fft_length / 2 + 1 bins from DC to Nyquist.
     """
-    frames = np.asarray(frames, dtype=np.int16)
+    dtype = _dtype_of(frames, dtype)
+    frames = np.asarray(frames, dtype=dtype)
     lead, length = frames.shape[:-1], frames.shape[-1]
-    padded = np.zeros((int(np.prod(lead, dtype=np.int64)), fft_length), dtype=np.int16)
+    padded = np.zeros((int(np.prod(lead, dtype=np.int64)), fft_length), dtype=dtype)
     padded[:, :length] = frames.reshape(-1, length)
-    spectrum = kiss_fftr16(fft_length)(padded)
+    spectrum = kiss_fftr(fft_length, dtype).fftr(padded)
     return spectrum.reshape(*lead, fft_length + 2)
+
+
+def irfft(spectra: np.ndarray, fft_length: int, dtype=None) -> np.ndarray:
+    """SignalIrfft (IrfftApply): fft_length samples from each row of fft_length / 2 + 1
+    bins (re, im interleaved; any further values in a row are not read).
+
+    `dtype`: int16, int32 or float32 (the spectra's own type when not given). In float
+    the output is divided by fft_length after the transform, as IrfftFloatApply does.
+    """
+    dtype = _dtype_of(spectra, dtype)
+    spectra = np.asarray(spectra, dtype=dtype)
+    lead, bins = spectra.shape[:-1], fft_length // 2 + 1
+    rows = spectra.reshape(-1, spectra.shape[-1])[:, :2 * bins]
+    samples = kiss_fftr(fft_length, dtype, inverse=True).fftri(rows)
+    if dtype == np.float32:
+        samples = samples / np.float32(fft_length)
+    return samples.reshape(*lead, fft_length)
