@@ -391,7 +391,7 @@ def test_depthwise_int32_bias_is_refused():
 def test_fc_int16_bias_is_refused():
     """The 16x8 FULLY_CONNECTED reads an int16 bias as int64 (garbage in TFLM)."""
     model = fc_model(2, 12, 3, I16, bias_dtype=np.int16, seed=54)
-    assert "int16 fully connected needs INT64 or INT32 bias" in prepare_error(model)
+    assert "a INT16 FULLY_CONNECTED reads it as INT64 or INT32" in prepare_error(model)
 
 
 def test_effective_scale_beyond_the_int64_requantizer_is_refused():

@@ -160,3 +160,32 @@ def test_unsupported_type_is_rejected():
                          tensor((1, 2, 2, 1), np.int32))
     with pytest.raises(ModelError, match="INT32 is not supported"):
         allocate(model)
+
+
+@pytest.mark.parametrize("op", [Op.AVERAGE_POOL_2D, Op.MAX_POOL_2D])
+@pytest.mark.parametrize("dtype", [np.float32, np.int8])
+@pytest.mark.parametrize("filter_hw, stride_hw", [((60001, 3), (1, 1)),
+                                                  ((5, 1 << 15), (2, 1 << 12))])
+def test_huge_filters_cost_no_more_than_the_image(op, dtype, filter_hw, stride_hw):
+    """A filter of 60,001 rows over a 6x7 image: only the taps that reach the image are
+    read (as TFLM's loops clip the window), and the bytes equal the real TFLM's."""
+    check_model(pool_model(op, (1, 6, 7, 3), filter_hw, stride_hw, Padding.SAME, dtype))
+
+
+@pytest.mark.parametrize("filter_hw", [(1 << 20, 3), ((1 << 31) - 1, 1)])
+def test_a_padding_beyond_int16_is_refused(filter_hw):
+    """TFLM keeps the padding in an int16 field: 524,287 rows of padding become -1 and its
+    answers go wrong (the last row comes out as the lowest float). tflm_edu refuses."""
+    model = pool_model(Op.MAX_POOL_2D, (1, 6, 7, 3), filter_hw, (1, 1), Padding.SAME,
+                       np.float32, out_shape=(1, 6, 7, 3))
+    interpreter = MicroInterpreter(read_model(write_model(model)), AllOpsResolver(), None)
+    with pytest.raises(ModelError, match="int16"):
+        interpreter.allocate_tensors()
+
+
+def test_conv_dilation_beyond_int16_is_refused():
+    from models import conv_model
+    model = conv_model(np.int8, dilation=(1 << 16, 1))
+    interpreter = MicroInterpreter(read_model(write_model(model)), AllOpsResolver(), None)
+    with pytest.raises(ModelError, match="dilation_h 65,536 does not fit the int16"):
+        interpreter.allocate_tensors()

@@ -645,3 +645,10 @@ def test_huge_dilation_is_refused_without_a_huge_buffer(no_huge_allocations):
                                      dilation_w_factor=2**31 - 1))
     model.subgraphs[0].tensors[3].shape = (1, 5, 5, 4)
     expect_allocation_failure(model, ModelError, "op 0 (CONV_2D)", "dilation")
+
+
+def test_offline_plan_that_overlaps_live_buffers_is_refused():
+    """Input (8 bytes) and output both at offset 0, alive together at step 1: the real TFLM
+    would let the output overwrite the input while the op reads it."""
+    expect_allocation_failure(offline_plan_model([0, -1, -1, 0]), ModelError,
+                              "in the same bytes while both are alive")

@@ -13,6 +13,11 @@ class AllocationError(RuntimeError):
     """allocate_tensors() failed: a missing op, or an arena that is too small."""
 
 
+class KernelError(RuntimeError):
+    """A kernel failed on a model it had accepted: a bug in tflm_edu, not in the model.
+    The message names the op; please report it."""
+
+
 class InputError(ValueError):
     """Data handed to the interpreter has the wrong shape or dtype."""
 

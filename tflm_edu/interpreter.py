@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tflm_edu.errors import AllocationError, ModelError
+from tflm_edu.errors import AllocationError, KernelError, ModelError
 from tflm_edu.kernels.kernel_api import MicroContext, MicroTensor, Node, QuantizationView
 from tflm_edu.kernels.resource_variables import MicroResourceVariables
 from tflm_edu.memory import allocator
@@ -248,6 +248,8 @@ class MicroInterpreter:
                                     b.offline_offset, b.name)
         for b, offset in zip(planned, self.planner.offsets):
             b.offset = offset
+        if any(b.offline_offset != ONLINE for b in planned):
+            self._check_offline_plan(planned)
         self.head_bytes = self.planner.get_maximum_memory_size()
         return AllocationStage("plan", f"{self.planner.name} plan of {len(planned)} buffers: "
                                f"{self.head_bytes:,} bytes of head",
@@ -339,11 +341,18 @@ class MicroInterpreter:
             raise ModelError(f"{where} ({t.name!r}) has type {type_name(t.type)}, which "
                              f"tflm_edu cannot hold")
         quant = None
-        if t.quantization is not None and t.quantization.scale:
-            q = t.quantization
-            zero_points = q.zero_point or (0,) * len(q.scale)
-            quant = QuantizationView(np.asarray(q.scale, np.float32),
-                                     np.asarray(zero_points, np.int64).astype(np.int32),
+        q = t.quantization
+        # TFLM treats a tensor as quantized only when it has both scales and zero points
+        if q is not None and q.scale and q.zero_point:
+            scales = np.asarray(q.scale, np.float32)
+            bad = scales[~(np.isfinite(scales) & (scales > 0))]
+            if bad.size:
+                raise ModelError(f"{where} ({t.name!r}) has the quantization scale "
+                                 f"{float(bad[0])}: a scale must be positive and finite")
+            if len(q.zero_point) != len(q.scale):
+                raise ModelError(f"{where} ({t.name!r}) has {len(q.scale)} scales but "
+                                 f"{len(q.zero_point)} zero points (TFLM reads one per scale)")
+            quant = QuantizationView(scales, np.asarray(q.zero_point, np.int64).astype(np.int32),
                                      q.quantized_dimension)
         tensor = MicroTensor(index, t.name, t.type, tuple(t.shape), quant,
                              is_variable=t.is_variable)
@@ -481,6 +490,19 @@ class MicroInterpreter:
                                  f"cannot call subgraph 0 or itself")
         return indices
 
+    def _check_offline_plan(self, planned: list) -> None:
+        """TFLM trusts OfflineMemoryAllocation: offsets that put two live buffers in the
+        same bytes make one overwrite the other, and its outputs come out corrupted."""
+        pair = self.planner.overlapping_pair()
+        if pair is not None:
+            a, b = (planned[i] for i in pair)
+            raise ModelError(
+                f"{OFFLINE_MEMORY_ALLOCATION} puts {a.name!r} (bytes {a.offset:,}-"
+                f"{a.offset + a.bytes:,}, steps {a.first_created}-{a.last_used}) and {b.name!r} "
+                f"(bytes {b.offset:,}-{b.offset + b.bytes:,}, steps {b.first_created}-"
+                f"{b.last_used}) in the same bytes while both are alive: TFLM would run it "
+                f"and corrupt one of them")
+
     def _offline_planned(self, subgraph: int, index: int) -> bool:
         return bool(self.buffers) and any(
             b.subgraph == subgraph and b.tensor_index == index and b.offline_offset != ONLINE
@@ -527,7 +549,10 @@ class MicroInterpreter:
         if log is None:
             context = sg.context
             for node, registration in zip(sg.nodes, sg.registrations):
-                registration.eval(context, node)
+                try:
+                    registration.eval(context, node)
+                except Exception as e:
+                    raise _eval_failure(node, e) from e
             return
         try:   # steps() is watching: record what each op of the called subgraph does
             for node, registration in zip(sg.nodes, sg.registrations):
@@ -538,7 +563,10 @@ class MicroInterpreter:
     def _run_recorded(self, sg: SubgraphAllocation, node: Node, registration) -> StepEvent:
         self._call_log = calls = []
         start = time.perf_counter()
-        registration.eval(sg.context, node)
+        try:
+            registration.eval(sg.context, node)
+        except Exception as e:
+            raise _eval_failure(node, e) from e
         seconds = time.perf_counter() - start
         tensors = sg.tensors
         return StepEvent(node.index, node.op_name, node,
@@ -663,6 +691,20 @@ def _touch(info: BufferInfo, step: int, first: bool, last: bool = True) -> None:
         info.first_created = step
     if last:
         info.last_used = step
+
+
+def _eval_failure(node: Node, error: Exception) -> Exception:
+    """What invoke() raises when an op's Eval fails. A ModelError is a model problem only
+    Eval can see (a run-time index out of range, a resource variable never assigned): it
+    gets the op's name. Anything else is a bug in tflm_edu's kernel, and says so."""
+    if isinstance(error, KernelError):
+        return error
+    if isinstance(error, ModelError):
+        if str(error).startswith(("op ", "subgraph ")):
+            return error   # already labelled (a kernel's own message, a nested subgraph)
+        return ModelError(f"{node.label} eval: {error}")
+    return KernelError(f"internal error in tflm_edu's {node.op_name} kernel at {node.label}, "
+                       f"please report it with the model: {type(error).__name__}: {error}")
 
 
 def _reset_value(tensor) -> int:

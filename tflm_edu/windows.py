@@ -19,6 +19,24 @@ from numpy.lib.stride_tricks import as_strided
 from tflm_edu.schema.enums import Padding
 
 
+# The most elements of a bordered input (the image plus the border its windows reach) a
+# conv or pooling kernel may allocate: a hostile stride, dilation or filter size must not
+# turn a tiny model into gigabytes.
+MAX_BORDERED_ELEMENTS = 1 << 26
+INT16_MAX = 32767
+
+
+def check_int16_fields(op: str, **values) -> None:
+    """TFLM copies strides, dilations and paddings into int16_t fields (ConvParams,
+    PaddingValues) before it computes: a value above 32,767 is silently truncated and the
+    C++ computes something else. Refuse it, naming the field."""
+    from tflm_edu.errors import ModelError
+    for name, value in values.items():
+        if int(value) > INT16_MAX:
+            raise ModelError(f"{name} {int(value):,} does not fit the int16 field TFLM's {op} "
+                             f"keeps it in (at most {INT16_MAX:,}): TFLM would compute with a "
+                             f"truncated value, so tflm_edu refuses the model")
+
 def compute_out_size(padding: int, image_size: int, filter_size: int, stride: int,
                      dilation: int = 1) -> int:
     """ComputeOutSize: output length of a conv or pool along one axis."""

@@ -40,13 +40,13 @@ from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_shifts_1
                                                 requantize_to_output)
 from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType, type_name
 from tflm_edu.schema.options import Conv2DOptions
-from tflm_edu.windows import compute_out_size, compute_padding_with_offset, tap, window_view
+from tflm_edu.windows import (MAX_BORDERED_ELEMENTS, check_int16_fields, compute_out_size,
+                              compute_padding_with_offset, tap, window_view)
 from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT, FILTER, BIAS, OUTPUT = 0, 1, 2, 0
 QUANTIZED_DIMENSION = 0  # per-channel filter scales run along the output channels
 
-MAX_BORDERED_ELEMENTS = 1 << 26  # elements of the bordered input a conv may allocate
 
 
 @dataclass
@@ -216,6 +216,9 @@ def compute_geometry(params, input, filter, output) -> ConvGeometry:
                                                   in_h, filter_h, out_h)
     pad_w, offset_w = compute_padding_with_offset(params.stride_w, params.dilation_w_factor,
                                                   in_w, filter_w, out_w)
+    check_int16_fields("ConvParams", stride_h=params.stride_h, stride_w=params.stride_w,
+                       dilation_h=params.dilation_h_factor, dilation_w=params.dilation_w_factor,
+                       padding_height=pad_h, padding_width=pad_w)
     geometry = ConvGeometry(batches, in_h, in_w, depth, filter_h, filter_w, out_h, out_w,
                             params.stride_h, params.stride_w, params.dilation_h_factor,
                             params.dilation_w_factor,

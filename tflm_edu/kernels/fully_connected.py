@@ -70,6 +70,16 @@ def prepare(context, node):
     ensure(bias is None or bias.num_elements == output_depth,
            f"bias has {bias.num_elements if bias else 0} elements for {output_depth} outputs")
     ensure(input.type == output.type, "input and output types differ")
+    # TFLM's Prepare accepts only the default weights layout (not SHUFFLED4x16INT8, ...)
+    ensure(params.weights_format == 0, f"weights_format {params.weights_format} is not "
+                                       f"supported: TFLM runs DEFAULT (0) weights only")
+    # Eval reads the bias as float, int32 or int64 by the input's type, whatever it is.
+    wanted = {TensorType.FLOAT32: (TensorType.FLOAT32,), TensorType.INT8: (TensorType.INT32,),
+              TensorType.INT16: (TensorType.INT64, TensorType.INT32)}.get(input.type, ())
+    ensure(bias is None or not wanted or bias.type in wanted,
+           f"bias is {type_name(bias.type) if bias else ''}; a {type_name(input.type)} "
+           f"FULLY_CONNECTED reads it as {' or '.join(type_name(t) for t in wanted)} "
+           f"(TFLM would reinterpret its bytes)")
     if input.type == TensorType.FLOAT32:
         # A "hybrid" model (float activations, int8 weights) is TFLite-only: TFLM refuses it.
         ensure(filter.type == TensorType.FLOAT32,
@@ -83,10 +93,6 @@ def prepare(context, node):
         ensure(filter.type == TensorType.INT8,
                f"input type INT16 with filter type {type_name(filter.type)} is not supported: "
                f"int16 fully connected needs int8 weights (16x8 quantization)")
-        # The 16x8 Eval reads the bias as int32 or as int64, whatever else it is.
-        ensure(bias is None or bias.type in (TensorType.INT64, TensorType.INT32),
-               f"bias is {type_name(bias.type) if bias else ''}; int16 fully connected "
-               f"needs INT64 or INT32 bias")
         data.accumulator = accumulator_16x8(None if bias is None else bias.type,
                                             params.quantized_bias_type)
         _prepare_quantized(context, data, params, input, filter, bias, output, np.int16)
@@ -144,7 +150,7 @@ def eval(context, node):
     output = context.get_output(node, OUTPUT)
     accum_depth = filter.shape[1]
     x = input.data.reshape(-1, accum_depth)
-    b = None if bias is None else bias.data
+    b = None if bias is None else bias.data.reshape(-1)   # TFLM reads it flat: [n, 1] too
     if input.type == TensorType.FLOAT32:
         result = fully_connected_float(x, filter.data, b, data.output_activation_min,
                                                  data.output_activation_max)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tflm_edu.errors import ModelError
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
@@ -25,7 +26,8 @@ from tflm_edu.kernels.quantization_util import (activation_function_with_min_max
                                                 calculate_activation_range_quantized)
 from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType
 from tflm_edu.schema.options import Pool2DOptions
-from tflm_edu.windows import compute_padding_height_width, tap as tap_slice
+from tflm_edu.windows import (MAX_BORDERED_ELEMENTS, check_int16_fields,
+                              compute_padding_height_width, tap as tap_slice)
 from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT, OUTPUT = 0, 0
@@ -96,6 +98,8 @@ def _check_shapes(data, params, input, output):
         compute_padding_height_width(params.stride_h, params.stride_w, 1, 1,
                                      height, width, params.filter_height,
                                      params.filter_width, params.padding)
+    check_int16_fields("PoolParams", padding_height=data.padding_height,
+                       padding_width=data.padding_width)
     ensure(out_height > 0 and out_width > 0,
            f"a {params.filter_height}x{params.filter_width} filter does not fit in a "
            f"{height}x{width} input (the output would be empty)")
@@ -151,24 +155,40 @@ def max_eval(context, node):
 # ----------------------------------------------------------------------------- reference math
 
 
+def useful_taps(pad, out_size, stride, filter_size, in_size) -> tuple[int, int]:
+    """Along one axis, the taps [first, last) that fall inside the image for at least one
+    output position; every other tap reads only border (TFLM's loops clip them away)."""
+    return max(0, pad - (out_size - 1) * stride), min(filter_size, pad + in_size)
+
+
 def window_taps(input, window, out_shape, fill):
     """Yield, for filter_y then filter_x (the reference loop order), the input value under
     that tap for every output position: an [batches, out_height, out_width, depth] strided
     view. Taps outside the image read `fill`, a value chosen so it cannot change the
-    result (0 for a sum, the type's lowest value for a max)."""
+    result (0 for a sum, the type's lowest value for a max) - so taps that never reach the
+    image are skipped, and a huge filter costs no more than the image it covers."""
     filter_height, filter_width, stride_height, stride_width, pad_top, pad_left = window
     out_height, out_width = out_shape
     batches, height, width, depth = input.shape
-    # Enough padding on every side for the last window; the planner's SAME padding puts
-    # the odd row or column at the bottom / right.
-    pad_bottom = max(0, (out_height - 1) * stride_height + filter_height - pad_top - height)
-    pad_right = max(0, (out_width - 1) * stride_width + filter_width - pad_left - width)
+    y0, y1 = useful_taps(pad_top, out_height, stride_height, filter_height, height)
+    x0, x1 = useful_taps(pad_left, out_width, stride_width, filter_width, width)
+    # Border on every side for the last window's useful taps (SAME padding puts the odd
+    # row or column at the bottom / right); the windows now start at tap y0, x0.
+    top, left = pad_top - y0, pad_left - x0
+    bottom = max(0, (out_height - 1) * stride_height + (y1 - y0) - top - height)
+    right = max(0, (out_width - 1) * stride_width + (x1 - x0) - left - width)
+    elements = batches * (top + height + bottom) * (left + width + right) * depth
+    if elements > MAX_BORDERED_ELEMENTS:
+        raise ModelError(f"the pooling windows (filter {filter_height}x{filter_width}, "
+                         f"stride {stride_height}x{stride_width}) need a bordered input of "
+                         f"{elements:,} elements; tflm_edu refuses more than "
+                         f"{MAX_BORDERED_ELEMENTS:,}")
     padded = input
-    if pad_top or pad_bottom or pad_left or pad_right:
-        padded = np.pad(input, ((0, 0), (pad_top, pad_bottom), (pad_left, pad_right), (0, 0)),
+    if top or bottom or left or right:
+        padded = np.pad(input, ((0, 0), (top, bottom), (left, right), (0, 0)),
                         constant_values=fill)
-    for filter_y in range(filter_height):
-        for filter_x in range(filter_width):
+    for filter_y in range(y1 - y0):
+        for filter_x in range(x1 - x0):
             yield tap_slice(padded, out_shape, (stride_height, stride_width), (1, 1),
                             filter_y, filter_x)
 

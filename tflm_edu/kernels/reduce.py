@@ -205,6 +205,9 @@ def eval(context, node):
     """EvalMeanHelper."""
     data: OpDataReduce = node.user_data
     input, output, resolved_axis = _eval_setup(context, node)
+    if output.num_elements and any(input.shape[a] == 0 for a in resolved_axis):
+        raise ModelError(f"MEAN over an empty axis of the input {list(input.shape)}: TFLM "
+                         f"divides by zero elements (its kernel crashes)")
     if input.type == TensorType.FLOAT32:
         result = mean_float(input.data, resolved_axis)
     else:

@@ -67,7 +67,7 @@ from tflm_edu.kernels.quantization_util import (activation_function_with_min_max
 from tflm_edu.memory.layout import BUILTIN, KERNELS, TYPES, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType, type_name
 from tflm_edu.schema.options import TransposeConvOptions
-from tflm_edu.windows import compute_out_size, compute_padding_with_offset
+from tflm_edu.windows import check_int16_fields, compute_out_size, compute_padding_with_offset
 
 OUTPUT_SHAPE, FILTER, INPUT, BIAS, OUTPUT = 0, 1, 2, 3, 0
 QUANTIZED_DIMENSION = 0  # per-channel filter scales run along the output channels
@@ -223,6 +223,8 @@ def compute_geometry(params, input, filter, output) -> Geometry:
         conv_out = compute_out_size(params.padding, size, filter_size, stride)
         pads.append(compute_padding_with_offset(stride, 1, size, filter_size, conv_out))
     (pad_h, offset_h), (pad_w, offset_w) = pads
+    check_int16_fields("ConvParams", stride_h=params.stride_h, stride_w=params.stride_w,
+                       padding_height=pad_h, padding_width=pad_w)
     return Geometry(batches, input_height, input_width, input_depth, filter_height,
                     filter_width, output_height, output_width, output_depth, params.stride_h,
                     params.stride_w, PaddingValues(pad_w, pad_h, offset_w, offset_h))

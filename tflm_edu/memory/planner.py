@@ -55,8 +55,12 @@ class MemoryPlanner:
         return max((o + b.size for o, b in zip(self.offsets, self.buffers)), default=0)
 
     def do_any_buffers_overlap(self) -> bool:
-        """Two buffers alive at the same time whose bytes overlap? A sweep over the buffers
-        in offset order: each is compared only with those whose bytes it reaches into."""
+        return self.overlapping_pair() is not None
+
+    def overlapping_pair(self) -> tuple[int, int] | None:
+        """Two buffers alive at the same time whose bytes overlap, or None. A sweep over
+        the buffers in offset order: each is compared only with those whose bytes it
+        reaches into."""
         offsets = self.offsets
         order = sorted(range(len(self.buffers)), key=lambda i: offsets[i])
         reaching: list[int] = []   # buffers whose bytes extend past the current offset
@@ -65,10 +69,11 @@ class MemoryPlanner:
             if a.size == 0:
                 continue
             reaching = [j for j in reaching if offsets[j] + self.buffers[j].size > offsets[i]]
-            if any(a.overlaps_in_time(self.buffers[j]) for j in reaching):
-                return True
+            for j in reaching:
+                if a.overlaps_in_time(self.buffers[j]):
+                    return (j, i) if j < i else (i, j)
             reaching.append(i)
-        return False
+        return None
 
     def _calculate_offsets(self) -> list[int]:
         raise NotImplementedError
