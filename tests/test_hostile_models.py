@@ -120,3 +120,14 @@ def test_a_model_problem_seen_at_eval_is_a_model_error_naming_the_op():
     interpreter.input(1).data[...] = 9
     with pytest.raises(ModelError, match=r"^op 0 \(GATHER\)"):
         interpreter.invoke()
+
+
+def test_non_empty_intermediates_are_refused_as_tflm_refuses_them():
+    model = fc_model(1, 4, 2, np.float32)
+    sg = model.subgraphs[0]
+    extra = len(sg.tensors)
+    sg.tensors.append(dataclasses.replace(sg.tensors[3], name="scratch", buffer=0))
+    sg.operators[0] = dataclasses.replace(sg.operators[0], intermediates=(extra,))
+    with pytest.raises(ModelError, match="intermediate tensor 4 of 8 bytes"):
+        allocate(model)
+    assert tflm_outcome(write_model(model), [np.ones((1, 4), np.float32)]) == "refuses"

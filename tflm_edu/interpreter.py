@@ -356,6 +356,12 @@ class MicroInterpreter:
                                      q.quantized_dimension)
         tensor = MicroTensor(index, t.name, t.type, tuple(t.shape), quant,
                              is_variable=t.is_variable)
+        buffer = self.model.buffers[t.buffer] if 0 <= t.buffer < len(self.model.buffers) else None
+        if buffer is not None and buffer.offset > 1:
+            raise ModelError(f"{where} ({t.name!r}) keeps its data outside the FlatBuffer "
+                             f"(buffer {t.buffer}: offset {buffer.offset:,}, {buffer.size:,} "
+                             f"bytes, a >2 GB model's layout): TFLM reads only inline data "
+                             f"and would run without these values, so tflm_edu refuses")
         # A variable gets its own bytes in the tail even when the model gives it data
         # (AllocateVariables replaces the pointer), and starts from its reset value.
         constant = None if t.is_variable else tensor_data(self.model, t)
@@ -427,6 +433,7 @@ class MicroInterpreter:
         For a one-subgraph model the scopes are the op steps: graph inputs appear at step 0,
         op i runs at step i + 1, graph outputs stay alive to the last step. An op that calls
         a subgraph (CALL_ONCE) opens new scopes for it before its own inputs' last use."""
+        self._check_intermediates()
         offline = self._offline_offsets()
         infos, self._info_base = [], []
         for sg in self.subgraphs:
@@ -471,6 +478,17 @@ class MicroInterpreter:
                     info.first_created, info.last_used = start, self._scope
         for i in sg.subgraph.outputs:
             _touch(infos[base + i], self._scope, first=True)
+
+    def _check_intermediates(self) -> None:
+        """ValidateSubgraph: TFLM plans no intermediate tensors, so it refuses an op whose
+        intermediates need bytes (an LSTM's, of shape [0], need none)."""
+        for sg in self.subgraphs:
+            for node, op in zip(sg.nodes, sg.subgraph.operators):
+                for i in op.intermediates:
+                    if 0 <= i < len(sg.tensors) and sg.tensors[i].nbytes:
+                        raise ModelError(f"{node.label} has the intermediate tensor {i} of "
+                                         f"{sg.tensors[i].nbytes:,} bytes: TFLM supports "
+                                         f"only empty intermediates and refuses the model")
 
     def _called_subgraphs(self, node: Node) -> list[int]:
         """The subgraphs a control-flow op runs (MarkSubgraphLifetimesIfNecessary)."""

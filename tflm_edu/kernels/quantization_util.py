@@ -38,6 +38,12 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:  # too small to represent: TFLM flushes it to zero
         return 0, 0
+    if shift > 31:
+        # real >= 2^31: no int32 can hold the value it scales (TFLM's shifts by 32 or more
+        # are undefined in C++). Scales that far apart are a broken model.
+        raise ModelError(f"a requantization multiplier of {real_multiplier:g} (2^{shift - 1} "
+                         f"or more) needs a shift of {shift}: the scales are too far apart for "
+                         f"TFLM's int32 arithmetic")
     return int(q_fixed), shift
 
 
