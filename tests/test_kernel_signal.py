@@ -667,7 +667,7 @@ def test_arena_estimate_is_the_real_tflms(name):
     arena_is_tflms(ARENA_MODELS[name]())
 
 
-@pytest.mark.parametrize("name", list(CUSTOM_SPECS))
+@pytest.mark.parametrize("name", [n for n in CUSTOM_SPECS if n.startswith("Signal")])
 def test_custom_specs_are_complete(name):
     """What test_op_spec checks of the builtin ops, for the Signal ops."""
     spec = CUSTOM_SPECS[name]

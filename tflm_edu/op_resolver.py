@@ -137,18 +137,20 @@ class MicroMutableOpResolver:
         self.registrations[op] = None  # the kernel module is imported on first use
         return self
 
-    def add_custom(self, name: str):
-        """AddCustom(name, registration): a custom op, here one of tflm_edu's (TFLM's
-        Signal library ops, "SignalWindow", ...)."""
-        if name not in CUSTOM_SPECS:
+    def add_custom(self, name: str, registration=None):
+        """AddCustom(name, registration): a custom op - one of tflm_edu's (TFLM's Signal
+        library ops, "SignalWindow", ...) when no registration is given, or your own
+        kernel: a Registration with init / prepare / eval written in Python."""
+        if registration is None and name not in CUSTOM_SPECS:
             raise ValueError(f"tflm_edu has no kernel for the custom op {name!r} (it has "
-                             f"{', '.join(CUSTOM_SPECS) or 'none'})")
-        if name in self.registrations:
+                             f"{', '.join(CUSTOM_SPECS) or 'none'}); pass a Registration "
+                             f"to register your own")
+        if name in self.registrations and registration is None:
             raise ValueError(f"{name} is already registered")
         if self.capacity is not None and len(self.registrations) >= self.capacity:
             raise ValueError(f"resolver is full: capacity {self.capacity} reached while adding "
                              f"{name}; make it MicroMutableOpResolver({self.capacity + 1})")
-        self.registrations[name] = None
+        self.registrations[name] = registration   # None: loaded on first use
         return self
 
     def find_op(self, op: int, custom_name: str | None = None):
@@ -200,15 +202,25 @@ def cpp_add_method_name(op) -> str:
                            for w in words)
 
 
+# The custom ops whose adder is not "Add" + the name without "Signal": (C++, Python).
+CUSTOM_ADDER_SPELLINGS = {"CIRCULAR_BUFFER": ("AddCircularBuffer", "add_circular_buffer"),
+                          "TFLite_Detection_PostProcess": ("AddDetectionPostprocess",
+                                                           "add_detection_postprocess")}
+
+
 def custom_add_method_name(name: str) -> str:
     """'add_filter_bank_log' for "SignalFilterBankLog": TFLM's resolver registers its Signal
     ops with AddFilterBankLog() - the name without "Signal" (cpp_custom_add_method_name)."""
+    if name in CUSTOM_ADDER_SPELLINGS:
+        return CUSTOM_ADDER_SPELLINGS[name][1]
     stem = name.removeprefix("Signal")
     return "add_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", stem).lower()
 
 
 def cpp_custom_add_method_name(name: str) -> str:
     """'AddPCAN' for "SignalPCAN", as micro_mutable_op_resolver.h spells it."""
+    if name in CUSTOM_ADDER_SPELLINGS:
+        return CUSTOM_ADDER_SPELLINGS[name][0]
     return "Add" + name.removeprefix("Signal")
 
 

@@ -229,7 +229,8 @@ def _validate_dataflow(model, subgraph, where):
                                  f"({tensors[t].name!r}) before any op writes it: the graph has "
                                  f"a cycle or a missing producer")
         for t in op.outputs:
-            if t in ready and t not in empty:
+            # a variable tensor is state an op may update in place (CIRCULAR_BUFFER's output)
+            if t in ready and t not in empty and not tensors[t].is_variable:
                 raise ModelError(f"{where}, op {o} ({name}) writes tensor {t} "
                                  f"({tensors[t].name!r}), which already has a value")
             ready.add(t)
