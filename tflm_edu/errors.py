@@ -18,6 +18,11 @@ class KernelError(RuntimeError):
     The message names the op; please report it."""
 
 
+class ModelFileNotFound(FileNotFoundError, ValueError):
+    """No model file at that path. A ValueError too: tflite_micro's runtime raises
+    ValueError("Invalid model file path") there, so scripts that catch it work unchanged."""
+
+
 class InputError(ValueError):
     """Data handed to the interpreter has the wrong shape or dtype."""
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from tflm_edu.errors import AllocationError, KernelError, ModelError
 from tflm_edu.kernels.kernel_api import MicroContext, MicroTensor, Node, QuantizationView
+from tflm_edu.kernels.op_spec import ArenaRecipe, nothing
 from tflm_edu.kernels.resource_variables import MicroResourceVariables
 from tflm_edu.memory import allocator
 from tflm_edu.memory.arena import MAX_AUTO_ARENA_BYTES, TensorArena, align_up
@@ -44,6 +45,7 @@ from tflm_edu.schema.enums import BuiltinOperator, NUMPY_DTYPE, TensorType, type
 from tflm_edu.schema.model import tensor_data
 
 OFFLINE_MEMORY_ALLOCATION = "OfflineMemoryAllocation"
+UNKNOWN_ARENA_USE = ArenaRecipe(None, None, nothing)
 
 
 @dataclass
@@ -141,6 +143,7 @@ class MicroInterpreter:
         self.before_op_hooks, self.after_op_hooks = [], []
         self.allocated = False
         self._call_log = None              # while steps() runs an op: events of called subgraphs
+        self.last_status = 0               # what the last op's Eval returned (kTfLiteAbort)
 
     # The main subgraph (0) - what invoke() runs and what inputs and outputs belong to.
     @property
@@ -300,8 +303,10 @@ class MicroInterpreter:
                      for sg in self.subgraphs for t in sg.tensors
                      if t.is_variable and not self._offline_planned(sg.index, t.index)]
         events = [sg.arena_events[node.index] for sg, node, _ in ops]
-        recipes = [spec_for_code(self.model.operator_codes[
-            sg.subgraph.operators[node.index].opcode_index]).arena for sg, node, _ in ops]
+        specs = [spec_for_code(self.model.operator_codes[
+            sg.subgraph.operators[node.index].opcode_index]) for sg, node, _ in ops]
+        # A custom op written by the user has no recipe: nothing is known of its arena use
+        recipes = [UNKNOWN_ARENA_USE if spec is None else spec.arena for spec in specs]
         return allocator.ModelFacts(
             self.model, self.subgraph, codes, recipes, events,
             scratch_counts, planned, self.head_bytes, variables,
@@ -548,17 +553,20 @@ class MicroInterpreter:
 
     # ------------------------------------------------------------------ running
 
-    def invoke(self) -> None:
+    def invoke(self) -> int:
+        """Run the model; returns TFLM's status: 0, or kTfLiteAbort (15) when an op asked
+        to stop the graph there (CIRCULAR_BUFFER until it holds enough frames)."""
         if self.before_op_hooks or self.after_op_hooks:
             for _ in self.steps():
                 pass
-            return
+            return self.last_status
         self._ensure_allocated()
-        self.invoke_subgraph(0)
+        return self.invoke_subgraph(0)
 
-    def invoke_subgraph(self, index: int) -> None:
-        """MicroGraph::InvokeSubgraph: run every op of subgraph `index`. invoke() runs
-        subgraph 0; CALL_ONCE (IF, WHILE) run the others from inside their Eval."""
+    def invoke_subgraph(self, index: int) -> int:
+        """MicroGraph::InvokeSubgraph: run every op of subgraph `index`, stopping at an op
+        whose Eval returns a status (kTfLiteAbort). invoke() runs subgraph 0; CALL_ONCE
+        (IF, WHILE) run the others from inside their Eval."""
         if not 0 <= index < len(self.subgraphs):
             raise ModelError(f"subgraph {index} does not exist: the model has "
                              f"{len(self.subgraphs)}")
@@ -568,21 +576,26 @@ class MicroInterpreter:
             context = sg.context
             for node, registration in zip(sg.nodes, sg.registrations):
                 try:
-                    registration.eval(context, node)
+                    status = registration.eval(context, node)
                 except Exception as e:
                     raise _eval_failure(node, e) from e
-            return
+                if status:
+                    return status
+            return 0
         try:   # steps() is watching: record what each op of the called subgraph does
             for node, registration in zip(sg.nodes, sg.registrations):
                 log.append(self._run_recorded(sg, node, registration))
+                if self.last_status:
+                    return self.last_status
         finally:
             self._call_log = log
+        return 0
 
     def _run_recorded(self, sg: SubgraphAllocation, node: Node, registration) -> StepEvent:
         self._call_log = calls = []
         start = time.perf_counter()
         try:
-            registration.eval(sg.context, node)
+            self.last_status = registration.eval(sg.context, node) or 0
         except Exception as e:
             raise _eval_failure(node, e) from e
         seconds = time.perf_counter() - start
@@ -598,6 +611,7 @@ class MicroInterpreter:
         Running every step gives exactly the bytes invoke() gives."""
         self._ensure_allocated()
         main = self.subgraphs[0]
+        self.last_status = 0
         for node, registration in zip(main.nodes, main.registrations):
             for hook in self.before_op_hooks:
                 hook(self, node)
@@ -608,6 +622,8 @@ class MicroInterpreter:
             for hook in self.after_op_hooks:
                 hook(self, event)
             yield event
+            if self.last_status:   # kTfLiteAbort: the graph stops after this op
+                return
 
     def add_hook(self, before=None, after=None) -> None:
         """before(interpreter, node) runs before each op; after(interpreter, event) after."""
