@@ -436,3 +436,11 @@ def _two_subgraph_model():
     model = one_op("fc")
     model.subgraphs.append(model.subgraphs[0])
     return write_model(model)
+
+
+def test_docs_struct_tables_are_the_declarations():
+    """docs/arena_size.md lists every struct tflm_edu lays out, with the sizes it uses."""
+    from conftest import ROOT
+    from tflm_edu.memory.layout import struct_tables_markdown
+    doc = (ROOT / "docs" / "arena_size.md").read_text()
+    assert struct_tables_markdown() in doc, "regenerate docs/arena_size.md's struct tables"

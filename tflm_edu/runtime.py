@@ -150,6 +150,8 @@ def _register_custom(resolver, registerer) -> None:
     """One entry of custom_op_registerers into the resolver."""
     from tflm_edu.kernels.kernel_api import Registration
     from tflm_edu.kernels.op_spec import OpSpec
+    if isinstance(registerer, str):
+        return   # the name of a C++ registerer (a script written for TFLM): nothing to load
     if isinstance(registerer, OpSpec):
         registerer = registerer.register
     registration = registerer() if callable(registerer) and \

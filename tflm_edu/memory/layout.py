@@ -305,3 +305,43 @@ def get_target(target) -> Target:
         return TARGETS[str(target).lower()]
     except KeyError:
         raise ValueError(f"unknown target {target!r}; choose one of {sorted(TARGETS)}") from None
+
+
+# ------------------------------------------------------------------ the documented tables
+
+STRUCT_GROUPS = (
+    ("Tensors, nodes and the allocator's per-model arrays",
+     ("tensorflow/lite/core/c/common.h", ALLOC, "tensorflow/lite/micro/micro_allocation_info")),
+    ("The allocator objects (created inside the arena)",
+     (ARENA, PLANNER, "tensorflow/lite/micro/memory_planner/", "tensorflow/lite/core/api/",
+      "tensorflow/lite/micro/micro_allocator.cc", "tensorflow/lite/micro/recording",
+      "tensorflow/lite/micro/micro_resource_variable")),
+    ("Builtin options (parsed into the tail, one per op)", (BUILTIN,)),
+    ("Kernel OpData and what Init and Prepare keep (16-byte aligned)", ("",)),
+)
+
+
+def struct_tables_markdown() -> str:
+    """docs/arena_size.md's struct tables: every struct declared here and in the kernel
+    modules, sizeof / alignof on each target, grouped by where TFLM declares it. The doc
+    holds this text verbatim (a test checks): regenerate it with
+    `python -c "from tflm_edu.memory.layout import struct_tables_markdown as t; print(t())"`."""
+    _import_kernels()
+
+    def group(d: StructDecl) -> int:
+        if d.polymorphic or d.bases:   # the allocator classes
+            return 1
+        return next(i for i, (_, prefixes) in enumerate(STRUCT_GROUPS)
+                    if any(d.header.startswith(p) for p in prefixes))
+
+    lines = []
+    for i, (title, _) in enumerate(STRUCT_GROUPS):
+        names = [n for n, d in STRUCTS.items() if group(d) == i]
+        lines += [f"### {title}", "", "| struct | " + " | ".join(TARGETS) + " |",
+                  "|---|" + "---|" * len(TARGETS)]
+        for n in names:
+            cells = [f"{t.sizeof(n)} / {t.alignof(n)}" for t in TARGETS.values()]
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
