@@ -167,3 +167,13 @@ def test_every_missing_op_is_named_at_once():
     message = str(info.value)
     assert "needs 2 ops" in message and "'CALL_ONCE' (op 0)" in message
     assert "'VAR_HANDLE' (op 1 and 1 more)" in message
+
+
+def test_the_step_debugger_says_when_an_op_ran_another_subgraph():
+    from tflm_edu.debugger import StepDebugger
+    interpreter = MicroInterpreter(accumulator_model(np.int8, [[1, 2, 3, 4]]),
+                                   AllOpsResolver(), None)
+    interpreter.allocate_tensors()
+    debugger = StepDebugger(interpreter)
+    debugger.step()
+    assert "CALL_ONCE, running 2 op(s) of subgraph 1" in debugger.status_text()

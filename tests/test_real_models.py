@@ -124,3 +124,12 @@ def test_streaming_state_persists_between_invokes():
     assert interpreter.resource_variables is not None
     assert len(interpreter.resource_variables.variables) == \
         interpreter.resource_variables.max_variable_count > 0
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_every_intermediate_tensor_equals_tflms(name):
+    """compare_layers: every op output of the main graph against the real TFLM's
+    preserve-all-tensors mode, on a seeded input."""
+    from tflm_edu.compare import compare_layers
+    report = compare_layers(model_bytes(name), oracle="tflite-micro", seed=1)
+    assert report.rows and report.matches, str(report)

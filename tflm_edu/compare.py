@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tflm_edu.schema.enums import TensorType
+
 from tflm_edu.errors import InputError, check_input
 from tflm_edu.schema import as_bytes, write_model
 
@@ -128,6 +130,8 @@ def compare_layers(model, inputs=None, oracle: str = "auto", interpreter=None,
     report = Comparison(oracle)
     for node in interpreter.nodes:
         for index in node.outputs:
+            if interpreter.tensors[index].type == TensorType.RESOURCE:
+                continue   # a resource handle holds an id, not data (TFLM cannot read it)
             report.rows.append(_difference(node, index, interpreter.tensors[index],
                                            ours[index], theirs(index)))
     return report
@@ -149,11 +153,20 @@ def run_tflm_edu(interpreter, inputs) -> dict:
 
 def _run_tflite_micro(data: bytes, interpreter, inputs):
     from tflite_micro.python.tflite_micro import runtime
-    arena = sum(t.nbytes for t in interpreter.tensors if not t.is_constant) + ORACLE_ARENA_SLACK
-    with contextlib.redirect_stdout(io.StringIO()):
-        oracle = runtime.Interpreter.from_bytes(
-            data, arena_size=arena,
-            intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    # Every tensor keeps its bytes (the linear plan), plus the tail: larger models keep
+    # more in the tail (per-channel data), so double the room until TFLM allocates.
+    arena = sum(t.nbytes for sg in interpreter.subgraphs for t in sg.tensors
+                if not t.is_constant) + ORACLE_ARENA_SLACK
+    for attempt in range(4):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                oracle = runtime.Interpreter.from_bytes(
+                    data, arena_size=arena << attempt,
+                    intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+            break
+        except RuntimeError:
+            if attempt == 3:
+                raise
     for i, x in enumerate(inputs):
         oracle.set_input(x, i)
     oracle.invoke()

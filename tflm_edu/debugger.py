@@ -140,7 +140,11 @@ class StepDebugger:
             return f"ready: {self.num_ops} ops, none run yet (Step runs op 0)"
         e = self.last_event
         done = " - finished, Reset to run again" if self.finished else ""
-        return (f"op {e.op_index} of {self.num_ops - 1} ran: {e.op_name}, "
+        called = ""
+        if e.calls:   # CALL_ONCE, IF, WHILE ran another subgraph's ops inside this op
+            names = sorted({f"subgraph {c.subgraph}" for c in e.calls})
+            called = f", running {len(e.calls)} op(s) of {', '.join(names)}"
+        return (f"op {e.op_index} of {self.num_ops - 1} ran: {e.op_name}{called}, "
                 f"{e.seconds * 1e3:.2f} ms, {e.macs:,} MACs{done}")
 
     # ------------------------------------------------------------------ HTML views
