@@ -22,7 +22,10 @@ scales. TFLM brings both onto a common scale first:
 Broadcasting: TFLM's broadcast loop (BroadcastBinaryOpSimple) follows numpy's rules up
 to rank 8 - a dimension of 1 repeats - so numpy broadcasting gives the same elements in
 the same order. Prepare checks what TFLM leaves to debug asserts: the two shapes must be
-broadcast-compatible and the output must have the broadcast shape.
+broadcast-compatible and the output must have the broadcast shape. And no tensor may have
+a rank above 6: Eval hands each shape over in a RuntimeShape, which holds 6 dimensions
+(kMaxSmallSize) and is overrun by more - the tflite-micro package then aborts, or returns
+misplaced values for rank-8 ADD, SUB and MUL (found by tests/fuzz_differential.py).
 
 The helpers under "shared with SUB" and "shared with MUL, SUB" are used by sub.py and mul.py.
 """
@@ -46,6 +49,7 @@ from tflm_edu.schema.options import AddOptions
 from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT1, INPUT2, OUTPUT = 0, 1, 0
+MAX_RANK = 6  # RuntimeShape::kMaxSmallSize
 
 QUANTIZED_DTYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
 
@@ -216,6 +220,9 @@ def binary_op_tensors(context, node):
     output = context.get_output(node, OUTPUT)
     ensure(input1 is not None and input2 is not None, f"{node.op_name} needs both inputs")
     check_same_types(node, input1, input2, output)
+    rank = max(len(input1.shape), len(input2.shape), len(output.shape))
+    ensure(rank <= MAX_RANK, f"{node.op_name} handles tensors up to rank {MAX_RANK} (TFLM's "
+                             f"RuntimeShape holds no more); a tensor here has rank {rank}")
     check_broadcast_shapes(input1, input2, output)
     return input1, input2, output
 

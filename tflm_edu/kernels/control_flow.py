@@ -9,7 +9,9 @@ op copies values in before it runs a subgraph and out after:
          subgraph's inputs, that subgraph runs, its outputs are copied to the op's.
   WHILE  the op's inputs go to the `cond` subgraph's inputs and to the op's outputs; while
          cond's output 0 is true: the op's outputs go into `body`'s inputs, body runs, its
-         outputs come back to the op's outputs, and cond runs on them again.
+         outputs come back to the op's outputs, and cond runs on them again. A loop whose
+         values come back unchanged, through subgraphs without state, would run forever
+         (TFLM hangs): tflm_edu stops it with a ModelError.
 
 Memory planning (AllocationInfoBuilder) gives each called subgraph scopes inside the op's
 step, so its tensors may reuse bytes of the main graph's tensors that are not alive then.
@@ -104,13 +106,17 @@ def if_prepare(context, node):
     _check_subgraph(context, data.then_subgraph_index, "then_subgraph_index")
     _check_subgraph(context, data.else_subgraph_index, "else_subgraph_index")
     for index in (data.then_subgraph_index, data.else_subgraph_index):
-        # TFLM checks the then branch at Prepare and the else branch only when it runs
+        # TFLM checks the then branch at Prepare and the else branch only when it runs -
+        # where a branch without outputs copies nothing, and IF's outputs keep whatever
+        # bytes the arena held: no value tflm_edu could reproduce, so it refuses that too.
         ensure(_count(context, index, "input") == len(node.inputs) - 1,
                f"subgraph {index} has {_count(context, index, 'input')} inputs; IF passes "
                f"it {len(node.inputs) - 1}")
-        ensure(_count(context, index, "output") in (0, len(node.outputs)),
+        ensure(_count(context, index, "output") == len(node.outputs),
                f"subgraph {index} has {_count(context, index, 'output')} outputs; IF has "
-               f"{len(node.outputs)}")
+               f"{len(node.outputs)}" + (" (TFLM would leave them holding whatever the "
+                                         "arena held)" if not _count(context, index, "output")
+                                         else ""))
 
 
 def if_eval(context, node):
@@ -173,12 +179,53 @@ def while_eval(context, node):
         _copy(source, destination, f"WHILE input {i} -> output {i}")
     graph = context.graph
     graph.invoke_subgraph(cond)
+    state = _loop_state(outputs)
     while bool(_subgraph_io(context, cond, "output")[0].data.reshape(-1)[0]):
         copy_to_subgraph_inputs(context, outputs, body, "WHILE's outputs")
         graph.invoke_subgraph(body)
         copy_subgraph_outputs_to(context, body, outputs, "WHILE's outputs")
         copy_to_subgraph_inputs(context, outputs, cond, "WHILE's outputs")
         graph.invoke_subgraph(cond)
+        state, previous = _loop_state(outputs), state
+        if state == previous and _stateless(context, (cond, body)):
+            raise ModelError("WHILE would loop forever: the body gives back the values it "
+                             "was given, and the cond subgraph said true for them - TFLM "
+                             "would hang here")
+
+
+def _loop_state(outputs) -> list:
+    return [t.data.tobytes() for t in outputs]
+
+
+# Ops whose result depends on more than their inputs: state kept across calls.
+STATEFUL_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"}
+
+
+def _stateless(context, subgraphs, seen=None) -> bool:
+    """True when running these subgraphs depends on their inputs alone: no variable tensor
+    (but their inputs, which each call overwrites), no resource variable or CALL_ONCE, no
+    kernel with state to reset (CIRCULAR_BUFFER, the signal ops), and the same for every
+    subgraph they call. Then a WHILE whose values come back unchanged will see them
+    unchanged forever."""
+    seen = set() if seen is None else seen
+    for index in subgraphs:
+        if index in seen:
+            continue
+        seen.add(index)
+        sg = context.graph.subgraphs[index]
+        inputs = set(sg.subgraph.inputs)   # a variable input is overwritten by every call
+        if any(t.is_variable and t.index not in inputs for t in sg.tensors):
+            return False
+        for node, registration in zip(sg.nodes, sg.registrations):
+            if node.op_name in STATEFUL_OPS or registration.reset is not None:
+                return False
+            options = node.builtin_data
+            called = [getattr(options, name) for name in
+                      ("then_subgraph_index", "else_subgraph_index", "cond_subgraph_index",
+                       "body_subgraph_index") if hasattr(options, name)]
+            if not _stateless(context, called, seen):
+                return False
+    return True
 
 
 def register_while():

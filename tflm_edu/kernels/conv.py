@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
-from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_shifts_16x8,
+from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_quantized_bias_type,
+                                                check_shifts_16x8,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
                                                 quantize_multiplier, requantize_16x8,
@@ -241,6 +242,12 @@ def check_output_shape(output, geometry: ConvGeometry, output_depth: int) -> Non
            f"stride, dilation and padding")
 
 
+def bias_values(bias):
+    """The bias as the kernels read it: flat, whatever its shape ([16, 1] as well as [16]),
+    as TFLM indexes bias_data[out_channel]. None without a bias."""
+    return None if bias is None else bias.data.reshape(-1)
+
+
 def check_bias(bias, output_depth: int, *expected_types: int) -> None:
     if bias is None:
         return
@@ -300,9 +307,12 @@ def prepare(context, node):
     data: OpDataConv = node.user_data
     params = node.builtin_data
     input, filter, bias, output = check_conv_io(context, node, "CONV_2D")
+    check_quantized_bias_type(params)
     output_depth, _, _, filter_input_depth = filter.shape
     input_depth = input.shape[3]
     # TFLM allocates the per-channel arrays before anything else is checked.
+    ensure(input_depth > 0, f"input has no channels ({list(input.shape)}): TFLM divides the "
+                            f"output channels by the group count, 0, and crashes (SIGFPE)")
     ensure(filter_input_depth > 0 and input_depth % filter_input_depth == 0,
            f"input has {input_depth} channels, not a multiple of the filter's "
            f"{filter_input_depth} (filter {list(filter.shape)})")
@@ -346,7 +356,7 @@ def prepare_by_type(node, data, params, input, filter, bias, output, output_dept
         data.padded_input = data.geometry.new_padded_buffer(np.int8, input.zero_point)
         if filter.data is not None and (bias is None or bias.data is not None):
             data.filter_matrix, data.folded_bias = make_filter_matrix(
-                filter.data, None if bias is None else bias.data, -input.zero_point)
+                filter.data, bias_values(bias), -input.zero_point)
     elif input.type == TensorType.INT16:
         prepare_16x8(data, params, input, filter, bias, output, output_depth, label,
                      quantized_dimension, make_filter_matrix, int16_bias_types)
@@ -374,7 +384,7 @@ def prepare_16x8(data, params, input, filter, bias, output, output_depth, label,
     data.padded_input = data.geometry.new_padded_buffer(np.int16, 0)
     if filter.data is not None and (bias is None or bias.data is not None):
         data.filter_matrix, _ = make_filter_matrix(filter.data, None, 0)
-        data.folded_bias = None if bias is None else bias.data.astype(np.int64)
+        data.folded_bias = None if bias is None else bias_values(bias).astype(np.int64)
 
 
 def eval(context, node):
@@ -384,14 +394,14 @@ def eval(context, node):
     output = context.get_output(node, OUTPUT)
     x_padded = data.geometry.place(input.data, data.padded_input)
     if input.type == TensorType.FLOAT32:
-        result = conv_float(x_padded, filter.data, None if bias is None else bias.data,
+        result = conv_float(x_padded, filter.data, bias_values(bias),
                             data.geometry, data.groups, data.inside_masks,
                             data.output_activation_min, data.output_activation_max)
     elif input.type == TensorType.INT8:
         filter_matrix, folded_bias = data.filter_matrix, data.folded_bias
         if filter_matrix is None:  # filter or bias is not a constant: fold them every time
             filter_matrix, folded_bias = conv_filter_matrix(
-                filter.data, None if bias is None else bias.data, -data.input_zero_point,
+                filter.data, bias_values(bias), -data.input_zero_point,
                 data.groups)
         result = conv_per_channel(x_padded, filter_matrix, folded_bias, data.geometry,
                                   data.per_channel_output_multiplier,
@@ -401,7 +411,7 @@ def eval(context, node):
         filter_matrix, bias_64 = data.filter_matrix, data.folded_bias
         if filter_matrix is None:  # filter or bias is not a constant
             filter_matrix, _ = conv_filter_matrix(filter.data, None, 0, data.groups)
-            bias_64 = None if bias is None else bias.data.astype(np.int64)
+            bias_64 = None if bias is None else bias_values(bias).astype(np.int64)
         result = conv_per_channel_16x8(x_padded, filter_matrix, bias_64, data.geometry,
                                        data.per_channel_output_multiplier,
                                        data.per_channel_output_shift, data.accumulator,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tflm_edu.kernels.conv import (OpDataConv, check_conv_io,
+from tflm_edu.kernels.conv import (OpDataConv, bias_values, check_conv_io,
                                    check_output_shape, compute_geometry, prepare_by_type)
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.conv import conv_like_arena_prepare
@@ -47,6 +47,11 @@ def prepare(context, node):
     data: OpDataConv = node.user_data
     params = node.builtin_data
     input, filter, bias, output = check_conv_io(context, node, "DEPTHWISE_CONV_2D")
+    # Three inputs tell TFLM there is a bias: its Prepare then frees the temporary bias
+    # tensor it never got (index -1) and crashes. Without a bias, leave the slot out.
+    ensure(len(node.inputs) < 3 or node.inputs[BIAS] >= 0,
+           "the bias is given as -1 (no tensor): TFLM's depthwise Prepare crashes on that; a "
+           "DEPTHWISE_CONV_2D without bias has two inputs")
     output_depth = filter.shape[3]
     ensure(filter.shape[0] == 1, f"depthwise filter must be [1, height, width, channels], "
                                  f"got {list(filter.shape)}")
@@ -75,14 +80,14 @@ def eval(context, node):
     output = context.get_output(node, OUTPUT)
     x_padded = data.geometry.place(input.data, data.padded_input)
     if input.type == TensorType.FLOAT32:
-        result = depthwise_conv_float(x_padded, filter.data, None if bias is None else bias.data,
+        result = depthwise_conv_float(x_padded, filter.data, bias_values(bias),
                                       data.geometry, params.depth_multiplier, data.inside_masks,
                                       data.output_activation_min, data.output_activation_max)
     elif input.type == TensorType.INT8:
         taps, folded_bias = data.filter_matrix, data.folded_bias
         if taps is None:  # filter or bias is not a constant: fold them every time
             taps, folded_bias = depthwise_filter_taps(
-                filter.data, None if bias is None else bias.data, -data.input_zero_point,
+                filter.data, bias_values(bias), -data.input_zero_point,
                 params.depth_multiplier)
         result = depthwise_conv_per_channel(
             x_padded, taps, folded_bias, data.geometry, data.per_channel_output_multiplier,
@@ -92,7 +97,7 @@ def eval(context, node):
         taps, bias_64 = data.filter_matrix, data.folded_bias
         if taps is None:  # filter or bias is not a constant
             taps, _ = depthwise_filter_taps(filter.data, None, 0, params.depth_multiplier)
-            bias_64 = None if bias is None else bias.data.astype(np.int64)
+            bias_64 = None if bias is None else bias_values(bias).astype(np.int64)
         result = depthwise_conv_per_channel_16x8(
             x_padded, taps, bias_64, data.geometry, data.per_channel_output_multiplier,
             data.per_channel_output_shift, data.output_activation_min,

@@ -20,7 +20,8 @@ import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
-from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_shifts_16x8,
+from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_quantized_bias_type,
+                                                check_shifts_16x8,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
                                                 exact_int_matmul, float32_dot_in_order,
@@ -31,6 +32,7 @@ from tflm_edu.schema.options import FullyConnectedOptions
 from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT, WEIGHTS, BIAS, OUTPUT = 0, 1, 2, 0
+MAX_RANK = 6  # RuntimeShape::kMaxSmallSize: Eval copies every tensor's shape into one
 
 
 @dataclass
@@ -58,9 +60,21 @@ def prepare(context, node):
     input, filter = context.get_input(node, INPUT), context.get_input(node, WEIGHTS)
     bias, output = context.get_input(node, BIAS) if len(node.inputs) > 2 else None, \
         context.get_output(node, OUTPUT)
+    check_quantized_bias_type(params)
     ensure(len(filter.shape) == 2, f"weights must be 2-D [output_depth, accum_depth], "
                                    f"got {list(filter.shape)}")
+    for name, t in (("input", input), ("bias", bias), ("output", output)):
+        ensure(t is None or len(t.shape) <= MAX_RANK,
+               f"{name} has rank {len(t.shape) if t else 0}: TFLM's Eval copies its shape into "
+               f"a RuntimeShape of at most {MAX_RANK} dimensions and writes past it")
     output_depth, accum_depth = filter.shape
+    # The reference loops take batches and output_depth from the OUTPUT's shape (all but
+    # its last dimension, and its last dimension): any other last dimension makes them read
+    # past the input or the weights.
+    ensure(len(output.shape) >= 1 and output.shape[-1] == output_depth,
+           f"output {list(output.shape)} must end in the {output_depth} output channels of "
+           f"weights {list(filter.shape)}: TFLM reads its last dimension as output_depth "
+           f"and the others as batches")
     ensure(accum_depth > 0 and input.num_elements % accum_depth == 0,
            f"input of {input.num_elements} elements is not a whole number of rows of "
            f"{accum_depth} (weights {list(filter.shape)})")
@@ -111,9 +125,18 @@ def _prepare_quantized(context, data, params, input, filter, bias, output, outpu
            f"{type_name(input.type)} tensors must carry quantization")
     data.is_per_channel = len(filter.quantization.scale) > 1
     if data.is_per_channel:
+        scales, axis = filter.quantization.scale, filter.quantization.quantized_dimension
+        # CalculateOpDataFullyConnected's checks; then the loops index the arrays by output
+        # channel, whatever axis the scales were declared on.
+        ensure(0 <= axis < len(filter.shape) and len(scales) == filter.shape[axis],
+               f"weights {list(filter.shape)} have {len(scales)} per-channel scales on axis "
+               f"{axis}: TFLM wants one per index of that axis")
+        ensure(len(scales) >= filter.shape[0],
+               f"{len(scales)} per-channel scales for {filter.shape[0]} output channels: "
+               f"TFLM would read multipliers past the end of its arrays")
         # One multiplier and shift per output channel: two int32 arrays of persistent data.
         multipliers = [quantize_multiplier(float(input.scale) * float(s) / float(output.scale))
-                       for s in filter.quantization.scale]
+                       for s in scales[:filter.shape[0]]]
         data.per_channel_output_multiplier = np.array([m for m, _ in multipliers], np.int64)
         data.per_channel_output_shift = np.array([s for _, s in multipliers], np.int64)
     else:

@@ -198,6 +198,22 @@ def accumulator_16x8(bias_type, quantized_bias_type) -> type:
     return np.int32 if quantized_bias_type == TensorType.INT32 else np.int64
 
 
+# TensorType values the tflite-micro package's ConvertTensorType knows (FLOAT32 = 0 up to
+# FLOAT8_E5M2 = 22; measured on the package, which knows four more than the source tree).
+CONVERTIBLE_TENSOR_TYPES = range(23)
+
+
+def check_quantized_bias_type(params) -> None:
+    """ParseConv2D / ParseFullyConnected / ParseTransposeConv convert the options'
+    quantized_bias_type with ConvertTensorType, and TFLM refuses the model ("Unsupported
+    data type") when it names no tensor type - whatever the op's tensors are."""
+    value = getattr(params, "quantized_bias_type", TensorType.FLOAT32)
+    if value not in CONVERTIBLE_TENSOR_TYPES:
+        raise ModelError(f"the options' quantized_bias_type {value} is no tensor type: TFLM "
+                         f"refuses the model when it parses them (Unsupported data type "
+                         f"{value})")
+
+
 def wrap_to_accumulator(acc: int, accumulator) -> int:
     """A Python int sum as the C++ accumulator (int32 or int64) holds it: wrapped in two's
     complement. (A wrapped running sum equals the exact sum wrapped once at the end.)"""

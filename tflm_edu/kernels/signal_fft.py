@@ -64,6 +64,9 @@ def auto_scale_eval(context, node):
     input = context.get_input(node, INPUT)
     output, scale_bit = context.get_output(node, OUTPUT), context.get_output(node, SCALE_BIT)
     size = output.shape[0]
+    if size == 0:   # MaxAbs16 of no samples is 0: the shift of a silent frame, nothing written
+        scale_bit.data[...] = fft_auto_scale(np.zeros((1, 1), np.int16))[1][0]
+        return
     scaled, scale_bits = fft_auto_scale(input.data[None, :size])
     output.data[...] = scaled[0]
     scale_bit.data[...] = scale_bits[0]
@@ -172,7 +175,8 @@ def rfft_eval(context, node):
     samples = input.data.reshape(-1)
     out = output.data.reshape(-1)
     bins = params.fft_length // 2 + 1
-    for frame, start in enumerate(range(0, params.input_size, params.input_length)):
+    # (an empty input has frames of length 0, and TFLM's loop ends at once)
+    for frame, start in enumerate(range(0, params.input_size, max(params.input_length, 1))):
         # The frame is copied into the scratch buffer and zero-padded there, as in TFLM.
         work_area[:params.input_length] = samples[start:start + params.input_length]
         work_area[params.input_length:params.fft_length] = 0

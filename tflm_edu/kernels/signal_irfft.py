@@ -53,7 +53,8 @@ class TfLiteAudioFrontendIrfftParams:
 
     def row_starts(self) -> range:
         """Where each of Eval's steps starts reading, in complex values."""
-        return range(0, self.input_size, self.input_length)
+        # (an empty input may have rows of length 0: TFLM's loop then ends at once)
+        return range(0, self.input_size, max(self.input_length, 1))
 
 
 def irfft_init(context, node):

@@ -53,7 +53,7 @@ other than SAME or VALID, and options missing (TFLM would read uninitialized par
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -62,6 +62,7 @@ from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
+                                                check_quantized_bias_type,
                                                 check_shifts_16x8, requantize_16x8,
                                                 requantize_to_output)
 from tflm_edu.memory.layout import BUILTIN, KERNELS, TYPES, c_struct, m
@@ -148,6 +149,7 @@ def prepare(context, node):
     data: OpDataTransposeConv = node.user_data
     params = node.builtin_data
     ensure(params is not None, "TRANSPOSE_CONV has no builtin options")
+    check_quantized_bias_type(params)
     ensure(len(node.inputs) in (3, 4), f"TRANSPOSE_CONV takes 3 or 4 inputs (output_shape, "
                                        f"filter, input, optional bias), got {len(node.inputs)}")
     ensure(len(node.outputs) == 1, f"TRANSPOSE_CONV has 1 output, got {len(node.outputs)}")
@@ -263,25 +265,42 @@ def eval(context, node):
     filter, input = context.get_input(node, FILTER), context.get_input(node, INPUT)
     bias = context.get_input(node, BIAS) if len(node.inputs) == 4 else None
     output = context.get_output(node, OUTPUT)
-    bias_data = None if bias is None else bias.data
-    g = data.geometry
+    bias_data = None if bias is None else bias.data.reshape(-1)   # read flat, as TFLM does
+    x, g = reachable_input(input.data, data.geometry)
     if input.type == TensorType.FLOAT32:
-        result = transpose_conv_float(input.data, filter.data, bias_data, g,
+        result = transpose_conv_float(x, filter.data, bias_data, g,
                                       data.output_activation_min, data.output_activation_max)
     else:
         matrix = data.filter_matrix if data.filter_matrix is not None \
             else filter_matrix(filter.data)
         if input.type == TensorType.INT8:
             result = transpose_conv_per_channel(
-                input.data, matrix, bias_data, g, data.input_offset,
+                x, matrix, bias_data, g, data.input_offset,
                 data.per_channel_output_multiplier, data.per_channel_output_shift,
                 data.output_offset, data.output_activation_min, data.output_activation_max)
         else:
             result = transpose_conv_16x8(
-                input.data, matrix, bias_data, g, data.per_channel_output_multiplier,
+                x, matrix, bias_data, g, data.per_channel_output_multiplier,
                 data.per_channel_output_shift, data.output_activation_min,
                 data.output_activation_max)
     output.data[...] = result
+
+
+def reachable_input(x, geometry: Geometry):
+    """The input rows and columns whose stamps reach the output, and the geometry of just
+    those. TFLM scatters every input pixel and drops what lands outside the output; the
+    pixels past the last reachable row or column add nothing to any output value, so
+    leaving them out changes no byte - and a hostile input of millions of rows under a
+    4 x 4 output costs nothing. (An input with no rows at all stamps nothing either.)"""
+    g = geometry
+    rows = min(g.input_height, (g.padding.height + g.output_height - 1) // g.stride_height + 1)
+    cols = min(g.input_width, (g.padding.width + g.output_width - 1) // g.stride_width + 1)
+    rows, cols = max(rows, 0), max(cols, 0)
+    if x.size == 0 or 0 in (rows, cols):
+        rows = cols = 0
+    if (rows, cols) == (g.input_height, g.input_width):
+        return x, g
+    return x[:, :rows, :cols], replace(g, input_height=rows, input_width=cols)
 
 
 # ----------------------------------------------------------------------------- reference math
@@ -292,11 +311,13 @@ def stamp_sums(x, matrix, geometry: Geometry):
     over in_channel of x * filter at every tap (one float64 BLAS product, exact below
     2^53), each tap's results added at its place in the uncropped output, then cropped."""
     g = geometry
+    full = np.zeros((g.batches, g.full_height, g.full_width, g.output_depth), np.int64)
+    if 0 in (g.input_height, g.input_width):   # no pixel to stamp (see reachable_input)
+        return g.crop(full)
     pixels = x.reshape(-1, g.input_depth).astype(np.float64)
     columns = (pixels @ matrix).astype(np.int64).reshape(
         g.batches, g.input_height, g.input_width, g.filter_height, g.filter_width,
         g.output_depth)
-    full = np.zeros((g.batches, g.full_height, g.full_width, g.output_depth), np.int64)
     for filter_y in range(g.filter_height):
         for filter_x in range(g.filter_width):
             g.stamp(full, filter_y, filter_x)[...] += columns[:, :, :, filter_y, filter_x, :]
@@ -334,7 +355,8 @@ def transpose_conv_float(x, filter, bias, geometry: Geometry, act_min, act_max):
     running the taps in that order, and the channels one by one, rounds as the C++ does."""
     g = geometry
     full = np.zeros((g.batches, g.full_height, g.full_width, g.output_depth), np.float32)
-    for filter_y in reversed(range(g.filter_height)):
+    for filter_y in reversed(range(g.filter_height if g.input_height and g.input_width
+                                   else 0)):
         for filter_x in reversed(range(g.filter_width)):
             target = g.stamp(full, filter_y, filter_x)
             for in_channel in range(g.input_depth):
