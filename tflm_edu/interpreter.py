@@ -380,6 +380,10 @@ class MicroInterpreter:
         code = self.model.operator_codes[op.opcode_index]
         node = Node(index, code.name, tuple(op.inputs), tuple(op.outputs), op.builtin_options,
                     op.custom_options, version=code.version, subgraph=subgraph)
+        if code.builtin_code != BuiltinOperator.CUSTOM and op.custom_options:
+            raise ModelError(f"{node.label} is a builtin op with custom options: TFLM's "
+                             f"allocator refuses it (found builtin operator with custom "
+                             f"options)")
         if code.version > registration.max_version:
             raise ModelError(f"{node.label} is version {code.version}; tflm_edu's kernel "
                              f"implements versions 1 to {registration.max_version}")

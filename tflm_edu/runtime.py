@@ -20,6 +20,7 @@ from tflm_edu.memory import allocator as rp
 from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import AllOpsResolver
 from tflm_edu.schema import as_model
+from tflm_edu.schema.enums import TensorType
 
 
 class InterpreterConfig(enum.Enum):
@@ -96,7 +97,11 @@ class Interpreter:
 
     def get_output(self, index: int) -> np.ndarray:
         """A copy of output `index` (the arena is reused by the next invoke)."""
-        return self.micro.output(_check_index(index, self.micro.outputs_size, "output")).data.copy()
+        tensor = self.micro.output(_check_index(index, self.micro.outputs_size, "output"))
+        if tensor.type in (TensorType.RESOURCE, TensorType.STRING, TensorType.VARIANT):
+            raise ValueError("TFLM doesn't support strings, resource variables, or variants "
+                             "as outputs.")
+        return tensor.data.copy()
 
     def get_input_details(self, index: int) -> dict:
         return _details(self.micro.input(_check_index(index, self.micro.inputs_size, "input")))

@@ -34,7 +34,8 @@ class QuantizationParameters:
         if self.per_channel:
             return (f"QuantizationParameters({len(self.scale)} channels on axis "
                     f"{self.quantized_dimension}, scale {min(self.scale):.3g}..{max(self.scale):.3g})")
-        return f"QuantizationParameters(scale={self.scale[0]:.6g}, zero_point={self.zero_point[0]})"
+        zero_point = self.zero_point[0] if self.zero_point else "none"
+        return f"QuantizationParameters(scale={self.scale[0]:.6g}, zero_point={zero_point})"
 
 
 class Sized:
