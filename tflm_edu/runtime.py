@@ -187,16 +187,12 @@ def allocations_text(arena) -> str:
         if not entries:
             continue
         used, requested = sum(a.used for a in entries), sum(a.requested for a in entries)
-        count = sum(_element_count(a.what) for a in entries) \
+        count = sum(rp.element_count(a.what) for a in entries) \
             if category in (rp.EVAL_TENSORS, rp.NODES) else len(entries)
         lines.append(f"[RecordingMicroAllocator] '{name}' used {used} bytes with alignment "
                      f"overhead (requested {requested} bytes for {count} {unit})")
     return "\n".join(lines)
 
-
-def _element_count(what: str) -> int:
-    first = what.split(" ", 1)[0]
-    return int(first) if first.isdigit() else 1
 
 
 def _details(tensor) -> dict:

@@ -80,7 +80,7 @@ class ArenaEstimate:
         counts = Counter()
         for a in self.allocations:
             if a.side == "tail":
-                counts[a.category] += _element_count(a.what)
+                counts[a.category] += rp.element_count(a.what)
         return counts
 
     @property
@@ -137,10 +137,6 @@ class ArenaEstimate:
                 f"bytes = head {self.head_bytes:,} + temp {self.temp_bytes:,} + tail "
                 f"{self.tail_bytes:,})")
 
-
-def _element_count(what: str) -> int:
-    first = what.split(" ", 1)[0]
-    return int(first) if first.isdigit() else 1
 
 
 # ------------------------------------------------------------------ building the estimate

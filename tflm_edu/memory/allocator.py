@@ -123,6 +123,12 @@ class PrepareRecorder:
                             f"temporary TfLiteTensor for {kind} {i}"))
 
 
+def element_count(what: str) -> int:
+    """How many structs an allocation named `what` holds: "12 TfLiteEvalTensor" -> 12."""
+    first = what.split(" ", 1)[0]
+    return int(first) if first.isdigit() else 1
+
+
 def event_bytes(nbytes, target) -> int:
     """The bytes of a persistent event on `target` (see PrepareRecorder.persistent)."""
     return int(nbytes(target)) if callable(nbytes) else nbytes
