@@ -102,6 +102,20 @@ def test_a_kernel_bug_is_a_kernel_error_naming_the_op(monkeypatch):
     def broken(context, node):
         raise IndexError("index 7 is out of bounds")
     monkeypatch.setattr(interpreter.registrations[0], "eval", broken)
+    monkeypatch.setattr(interpreter.registrations[0], "bind", None)   # invoke runs eval
+    with pytest.raises(KernelError, match=r"internal error in tflm_edu's FULLY_CONNECTED "
+                                          r"kernel at op 0 \(FULLY_CONNECTED\), please report"):
+        interpreter.invoke()
+    monkeypatch.undo()
+
+
+def test_a_bug_in_a_bound_eval_is_a_kernel_error_naming_the_op(monkeypatch):
+    """The same for the invoke plan's bound Eval (Registration.bind)."""
+    interpreter = allocate(fc_model(1, 4, 2, np.float32))
+
+    def broken_run():
+        raise IndexError("index 7 is out of bounds")
+    monkeypatch.setattr(interpreter.registrations[0], "bind", lambda context, node: broken_run)
     with pytest.raises(KernelError, match=r"internal error in tflm_edu's FULLY_CONNECTED "
                                           r"kernel at op 0 \(FULLY_CONNECTED\), please report"):
         interpreter.invoke()

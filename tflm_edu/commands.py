@@ -25,6 +25,9 @@ def add_commands(subparsers) -> None:
                    help="one per model input, in order")
     p.add_argument("--output", action="append", metavar="Y.npy",
                    help="where to save each output (default: print them)")
+    p.add_argument("--batch", action="store_true",
+                   help="each input file holds N examples [N, *input shape]: run them all "
+                        "(many at a time, byte-identical to N invokes); outputs are [N, ...]")
     p.set_defaults(func=cmd_run)
 
     p = subparsers.add_parser("plan", help="the memory plan: head and tail bytes, and where "
@@ -93,10 +96,13 @@ def cmd_run(args) -> int:
     if len(args.input) != interpreter.inputs_size:
         raise InputError(f"the model has {interpreter.inputs_size} input(s) but "
                          f"{len(args.input)} --input file(s) were given")
-    for i, path in enumerate(args.input):
-        set_input_checked(interpreter, i, load_npy(path))
-    interpreter.invoke()
-    outputs = [interpreter.output(i).data.copy() for i in range(interpreter.outputs_size)]
+    if args.batch:
+        outputs = run_batch(interpreter, [load_npy(path) for path in args.input])
+    else:
+        for i, path in enumerate(args.input):
+            set_input_checked(interpreter, i, load_npy(path))
+        interpreter.invoke()
+        outputs = [interpreter.output(i).data.copy() for i in range(interpreter.outputs_size)]
     if args.output:
         if len(args.output) != len(outputs):
             raise InputError(f"the model has {len(outputs)} output(s) but {len(args.output)} "
@@ -108,6 +114,27 @@ def cmd_run(args) -> int:
         for i, value in enumerate(outputs):
             print(f"output {i} ({value.dtype} {list(value.shape)}):\n{value}")
     return 0
+
+
+def run_batch(interpreter, values) -> list:
+    """cmd_run --batch: N examples per input through tflm_edu.batch.BatchRunner."""
+    from tflm_edu.batch import BatchRunner
+    counts = set()
+    for i, value in enumerate(values):
+        tensor = interpreter.input(i)
+        if value.dtype != tensor.dtype:
+            raise InputError(f"input {i} must be {tensor.dtype.name}, but the file holds "
+                             f"{value.dtype.name}")
+        if value.ndim == 0 or value[0].size != tensor.num_elements:
+            raise InputError(f"with --batch, input file {i} must hold examples of shape "
+                             f"{list(tensor.shape)} stacked along a first axis; it holds "
+                             f"{list(value.shape)}")
+        counts.add(len(value))
+    if len(counts) > 1:
+        raise InputError(f"with --batch, every input file needs the same number of "
+                         f"examples; they hold {sorted(counts)}")
+    runner = BatchRunner(interpreter.model, op_resolver=interpreter.op_resolver)
+    return runner.run(values)
 
 
 def load_npy(path) -> np.ndarray:

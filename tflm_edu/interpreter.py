@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tflm_edu.errors import AllocationError, KernelError, ModelError
-from tflm_edu.kernels.kernel_api import MicroContext, MicroTensor, Node, QuantizationView
+from tflm_edu.kernels.kernel_api import (MicroContext, MicroTensor, Node, QuantizationView,
+                                         Workspace)
 from tflm_edu.kernels.op_spec import ArenaRecipe, nothing
 from tflm_edu.kernels.resource_variables import MicroResourceVariables
 from tflm_edu.memory import allocator
@@ -97,6 +98,8 @@ class SubgraphAllocation:
     registrations: list = field(default_factory=list)
     arena_events: list = field(default_factory=list)  # per op: what its Prepare allocated
     init_events: list = field(default_factory=list)   # per op: what its Init allocated
+    invoke_plan: list | None = None  # per op: its bound Eval (see MicroInterpreter._bind_plan)
+    workspace: object = None         # the bound Evals' shared scratch block
 
     def __repr__(self):
         return f"SubgraphAllocation({self.index}: {len(self.tensors)} tensors, {len(self.nodes)} ops)"
@@ -577,10 +580,10 @@ class MicroInterpreter:
         sg = self.subgraphs[index]
         log = self._call_log
         if log is None:
-            context = sg.context
-            for node, registration in zip(sg.nodes, sg.registrations):
+            plan = sg.invoke_plan if sg.invoke_plan is not None else self._bind_plan(sg)
+            for node, run in plan:
                 try:
-                    status = registration.eval(context, node)
+                    status = run()
                 except Exception as e:
                     raise _eval_failure(node, e) from e
                 if status:
@@ -594,6 +597,41 @@ class MicroInterpreter:
         finally:
             self._call_log = log
         return 0
+
+    def _bind_plan(self, sg: SubgraphAllocation) -> list:
+        """The invoke plan of one subgraph, made at its first invoke: per op, a function of
+        no arguments that runs its Eval. A kernel with Registration.bind gets its bound
+        Eval - the same arithmetic with the tensor views, constant operands and work arrays
+        looked up once; the others run eval(context, node). This is tflm_edu's speed device,
+        not TFLM's (whose C++ Eval has no per-call overhead to save); steps() always runs
+        eval itself, so the debugger shows the readable kernel.
+
+        The bound Evals' work arrays share one block (kernel_api.Workspace), as TFLM's
+        scratch buffers share the arena: a first pass measures the largest op's need."""
+        measuring = Workspace()
+        self._bind_ops(sg, measuring)
+        sg.workspace = Workspace(np.empty(measuring.largest, np.uint8))
+        sg.invoke_plan = self._bind_ops(sg, sg.workspace)
+        return sg.invoke_plan
+
+    def _bind_ops(self, sg: SubgraphAllocation, workspace: Workspace) -> list:
+        plan = []
+        sg.context.workspace = workspace
+        try:
+            for node, registration in zip(sg.nodes, sg.registrations):
+                workspace.next_op()
+                run = None
+                if registration.bind is not None:
+                    try:
+                        run = registration.bind(sg.context, node)
+                    except Exception as e:
+                        raise _eval_failure(node, e) from e
+                if run is None:
+                    run = _eval_call(registration.eval, sg.context, node)
+                plan.append((node, run))
+        finally:
+            sg.context.workspace = None
+        return plan
 
     def _run_recorded(self, sg: SubgraphAllocation, node: Node, registration) -> StepEvent:
         self._call_log = calls = []
@@ -729,6 +767,11 @@ def _touch(info: BufferInfo, step: int, first: bool, last: bool = True) -> None:
         info.first_created = step
     if last:
         info.last_used = step
+
+
+def _eval_call(eval, context, node):
+    """eval(context, node) as a function of no arguments (an invoke plan entry)."""
+    return lambda: eval(context, node)
 
 
 def _eval_failure(node: Node, error: Exception) -> Exception:

@@ -37,8 +37,9 @@ from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_quantize
                                                 check_shifts_16x8,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
-                                                quantize_multiplier, requantize_16x8,
-                                                requantize_to_output)
+                                                OrderedSum, quantize_multiplier,
+                                                requantize_16x8, requantize_to_output,
+                                                Requantizer)
 from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType, type_name
 from tflm_edu.schema.options import Conv2DOptions
 from tflm_edu.windows import (MAX_BORDERED_ELEMENTS, check_int16_fields, compute_out_size,
@@ -496,14 +497,15 @@ BLAS_BLOCK_MACS = 1 << 18
 BLAS_MAX_BLOCKS = 8  # beyond this the product is large enough to profit from threads
 
 
-def matmul_in_row_blocks(a, b):
+def matmul_in_row_blocks(a, b, out=None):
     """a @ b for a [..., rows, K] and b [..., K, N], in blocks of rows small enough that
     BLAS runs each on this thread. The result is the same (exact integers here)."""
     rows, accum_depth = a.shape[-2:]
     block = max(1, BLAS_BLOCK_MACS // max(1, accum_depth * b.shape[-1]))
     if rows <= block or rows > block * BLAS_MAX_BLOCKS:
-        return np.matmul(a, b)
-    out = np.empty(a.shape[:-1] + b.shape[-1:])
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty(a.shape[:-1] + b.shape[-1:])
     for start in range(0, rows, block):
         np.matmul(a[..., start:start + block, :], b, out=out[..., start:start + block, :])
     return out
@@ -544,9 +546,91 @@ def count_macs(context, node):
     return output.num_elements * filter.shape[1] * filter.shape[2] * filter.shape[3]
 
 
+# ----------------------------------------------------------------------------- the bound Eval
+
+
+def bind(context, node):
+    """The invoke plan's Eval (Registration.bind) for an int8 or float32 CONV_2D with a
+    constant filter and bias, in one group: eval's arithmetic with the windows view, the
+    im2col rows, the filter matrix, the requantization constants and every work array set
+    up once. Anything else runs eval (returns None)."""
+    data: OpDataConv = node.user_data
+    input, filter = context.get_input(node, INPUT), context.get_input(node, FILTER)
+    bias = context.get_input(node, BIAS) if len(node.inputs) == 3 else None
+    output = context.get_output(node, OUTPUT)
+    if data.groups != 1 or not filter.is_constant or (bias is not None and
+                                                      not bias.is_constant):
+        return None
+    g = data.geometry
+    x_padded = input.data if data.padded_input is None else data.padded_input
+    windows = g.windows(x_padded)      # a view: it follows the buffer from invoke to invoke
+    rows = g.batches * g.output_height * g.output_width
+    out = output.data.reshape(rows, -1)
+
+    def im2col(columns):
+        def fill():
+            g.place(input.data, data.padded_input)
+            columns.reshape(windows.shape)[...] = windows
+        return fill
+
+    work = context.work_array
+    if input.type == TensorType.INT8 and data.filter_matrix is not None:
+        matrix, folded = data.filter_matrix[0], data.folded_bias
+        # Every partial sum of input x filter products (no offsets: they are in `folded`)
+        # is below this; under 2^24 float32 BLAS is exact too, and twice as fast.
+        sums_below = matrix.shape[0] * 128 * float(np.abs(matrix).max(initial=0))
+        dtype = np.float32 if sums_below < 2**24 else np.float64
+        matrix = matrix.astype(dtype)
+        folded = folded.astype(np.int64)
+        columns = work((rows, matrix.shape[0]), dtype)
+        fill, acc = im2col(columns), work(out.shape, dtype)
+        requantize = Requantizer(data.per_channel_output_multiplier,
+                                 data.per_channel_output_shift, data.output_zero_point,
+                                 data.output_activation_min, data.output_activation_max,
+                                 out.shape, sums_below + float(np.abs(folded).max(initial=0)),
+                                 alloc=work)
+        total = requantize.work
+
+        def run():
+            fill()
+            matmul_in_row_blocks(columns, matrix, out=acc)
+            np.copyto(total, acc, casting="unsafe")
+            np.add(total, folded, out=total)
+            requantize(total, out)
+        return run
+    if input.type == TensorType.FLOAT32:
+        # A zero border times an inf or NaN weight is NaN where the C++ skips the tap.
+        if data.padded_input is not None and not np.isfinite(filter.data).all():
+            return None
+        weights = np.ascontiguousarray(filter.data.reshape(out.shape[1], -1).T)  # [K, out]
+        columns = work((rows, weights.shape[0]), np.float32)
+        fill, total = im2col(columns), work(out.shape, np.float32)
+        ordered_sum = OrderedSum(weights.shape[0], out.shape, alloc=work)
+        return float_tail(lambda: (fill(), ordered_sum(columns.T[:, :, None],
+                                                       weights[:, None, :], total)),
+                          total, bias_values(bias), data, out)
+    return None
+
+
+def float_tail(sums, total, bias, data, out):
+    """run() for a bound float convolution: the ordered sums, + bias (the C++ adds 0.0f
+    without one), then the activation clamp, as conv_float and depthwise_conv_float end."""
+    bias = np.float32(0.0) if bias is None else bias.astype(np.float32)
+    act_min = np.float32(data.output_activation_min)
+    act_max = np.float32(data.output_activation_max)
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def run():
+        sums()
+        np.add(total, bias, out=total)
+        np.maximum(total, act_min, out=total)
+        np.minimum(total, act_max, out=out)
+    return run
+
+
 def register_conv_2d():
     return Registration("CONV_2D", prepare=prepare, eval=eval, init=init, max_version=8,
-                        count_macs=count_macs)
+                        count_macs=count_macs, bind=bind)
 
 
 def conv_like_arena_prepare(quantized_dimension: int):

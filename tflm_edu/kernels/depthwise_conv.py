@@ -30,7 +30,9 @@ from tflm_edu.kernels.conv import (OpDataConv, bias_values, check_conv_io,
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.conv import conv_like_arena_prepare
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
-from tflm_edu.kernels.quantization_util import requantize_16x8, requantize_to_output
+from tflm_edu.kernels.conv import float_tail
+from tflm_edu.kernels.quantization_util import (OrderedSum, Requantizer, requantize_16x8,
+                                                requantize_to_output)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import DepthwiseConv2DOptions
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
@@ -191,9 +193,103 @@ def count_macs(context, node):
     return output.num_elements * filter.shape[1] * filter.shape[2]
 
 
+# ----------------------------------------------------------------------------- the bound Eval
+
+# From this many filter taps up, the int8 sums go through BLAS (every channel's windows
+# times its taps, in float64: exact) rather than tap by tap.
+MANY_TAPS = 16
+
+
+def bind(context, node):
+    """The invoke plan's Eval (Registration.bind) for an int8 or float32 DEPTHWISE_CONV_2D
+    with a constant filter and bias: eval's arithmetic with the tap views, the filter, the
+    requantization constants and the work arrays set up once. int8 sums tap by tap in int32
+    (wrapping as the C++ accumulator does), or for large filters in float64 BLAS; float32
+    sums in the C++ order with an OrderedSum. Anything else runs eval (returns None)."""
+    data: OpDataConv = node.user_data
+    params = node.builtin_data
+    input, filter = context.get_input(node, INPUT), context.get_input(node, FILTER)
+    bias = context.get_input(node, BIAS) if len(node.inputs) == 3 else None
+    output = context.get_output(node, OUTPUT)
+    if not filter.is_constant or (bias is not None and not bias.is_constant):
+        return None
+    g = data.geometry
+    x_padded = input.data if data.padded_input is None else data.padded_input
+    _, filter_h, filter_w, output_depth = filter.shape
+    channels, multiplier = output_depth // params.depth_multiplier, params.depth_multiplier
+    shape = (g.batches, g.output_height, g.output_width, channels, multiplier)
+    out = output.data.reshape(shape)
+    n_taps = filter_h * filter_w
+    # [filter_h, filter_w, b, out_h, out_w, channels]: each tap's input at every output
+    by_tap = np.moveaxis(g.windows(x_padded), (3, 4), (0, 1))
+
+    def place():
+        g.place(input.data, data.padded_input)
+
+    work = context.work_array
+    if input.type == TensorType.INT8 and data.filter_matrix is not None:
+        taps, folded = data.filter_matrix, data.folded_bias.reshape(channels, multiplier)
+        acc = work(shape, np.int32)               # the C++ int32 accumulator, wrapping
+        folded32 = folded.astype(np.int32)        # wraps as the C++ int32 does
+        # |acc| is at most this (and already an int32): a left shift may still wrap it.
+        largest = min(2**31 - 1, n_taps * 128 * 128 + int(np.abs(folded32.astype(np.int64))
+                                                           .max(initial=0)))
+        requantize = Requantizer(data.per_channel_output_multiplier.reshape(channels, -1),
+                                 data.per_channel_output_shift.reshape(channels, -1),
+                                 data.output_zero_point, data.output_activation_min,
+                                 data.output_activation_max, shape, largest, alloc=work)
+        if n_taps >= MANY_TAPS:
+            # Sums of n_taps products of at most 2^14 (no offsets: they are in `folded`):
+            # float32 is exact below 2^24.
+            dtype = np.float32 if n_taps * 128 * 128 < 2**24 else np.float64
+            rows = g.batches * g.output_height * g.output_width
+            columns = work((channels, n_taps, rows), dtype)
+            taps_f = np.ascontiguousarray(taps.reshape(n_taps, channels, multiplier)
+                                          .transpose(1, 0, 2).astype(dtype))
+            products = work((channels, rows, multiplier), dtype)
+            acc_by_channel = acc.reshape(rows, channels, multiplier).transpose(1, 0, 2)
+
+            def run():
+                place()
+                columns.reshape(channels, filter_h, filter_w, *shape[:3])[...] = \
+                    np.moveaxis(by_tap, 5, 0)
+                np.matmul(columns.transpose(0, 2, 1), taps_f, out=products)
+                np.copyto(acc_by_channel, products, casting="unsafe")
+                np.add(acc, folded32, out=acc)
+                requantize(acc, out)
+            return run
+        term = work(shape, np.int32)
+        tap_views = [by_tap[y, x][..., None] for y in range(filter_h) for x in range(filter_w)]
+        tap_filters = [taps[y, x] for y in range(filter_h) for x in range(filter_w)]
+
+        def run():
+            place()
+            acc[...] = folded32
+            for view, weights in zip(tap_views, tap_filters):
+                np.multiply(view, weights, out=term)
+                np.add(acc, term, out=acc)
+            requantize(acc, out)
+        return run
+    if input.type == TensorType.FLOAT32:
+        if data.padded_input is not None and not np.isfinite(filter.data).all():
+            return None   # a zero border times inf or NaN: NaN where the C++ skips the tap
+        per_tap = filter.data.reshape(n_taps, channels, multiplier)[:, None, None, None]
+        columns = work((n_taps,) + shape[:4] + (1,), np.float32)
+        ordered_sum = OrderedSum(n_taps, shape, alloc=work)
+        total = work(shape, np.float32)
+
+        def sums():
+            place()
+            columns.reshape(filter_h, filter_w, *shape[:4])[...] = by_tap
+            ordered_sum(columns, per_tap, total)
+        return float_tail(sums, total, None if bias is None else
+                          bias_values(bias).reshape(channels, multiplier), data, out)
+    return None
+
+
 def register_depthwise_conv_2d():
     return Registration("DEPTHWISE_CONV_2D", prepare=prepare, eval=eval, init=init,
-                        max_version=7, count_macs=count_macs)
+                        max_version=7, count_macs=count_macs, bind=bind)
 
 
 # The C structs this kernel puts in the arena, member by member as TFLM declares them

@@ -26,6 +26,7 @@ from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_quantize
                                                 calculate_activation_range_quantized,
                                                 exact_int_matmul, float32_dot_in_order,
                                                 quantize_multiplier, requantize_16x8,
+                                                OrderedSum, Requantizer,
                                                 requantize_to_output)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import FullyConnectedOptions
@@ -200,6 +201,85 @@ def eval(context, node):
     output.data.reshape(result.shape)[...] = result
 
 
+# ----------------------------------------------------------------------------- the bound Eval
+
+
+def bind(context, node):
+    """The invoke plan's Eval (Registration.bind): eval's arithmetic, with what does not
+    change between invokes done once - the views, the weights (with their offset) as a
+    float64 matrix, the input offset folded into the bias (sum((x + io) * w) =
+    sum(x * w) + io * sum(w)), the requantization constants and the work arrays. For int8
+    and float32 with constant weights; anything else runs eval (returns None)."""
+    data: OpDataFullyConnected = node.user_data
+    input, filter = context.get_input(node, INPUT), context.get_input(node, WEIGHTS)
+    bias = context.get_input(node, BIAS) if len(node.inputs) > 2 else None
+    output = context.get_output(node, OUTPUT)
+    if not filter.is_constant or (bias is not None and not bias.is_constant):
+        return None
+    output_depth, accum_depth = filter.shape
+    x = input.data.reshape(-1, accum_depth)
+    out = output.data.reshape(x.shape[0], output_depth)
+    if input.type == TensorType.FLOAT32:
+        return bind_float(x, filter.data, None if bias is None else bias.data.reshape(-1),
+                          out, data.output_activation_min, data.output_activation_max,
+                          context.work_array)
+    if input.type != TensorType.INT8:
+        return None
+    filter_offset = 0 if data.is_per_channel else -data.filter_zero_point
+    weights = filter.data.astype(np.float64) + filter_offset            # [out, K]
+    matrix = np.ascontiguousarray(weights.T)
+    folded = -data.input_zero_point * weights.sum(axis=1)
+    if bias is not None:
+        folded += bias.data.reshape(-1).astype(np.float64)
+    # The int32 accumulator can only wrap when the exact sum may leave int32.
+    largest = (accum_depth * 255 * float(np.abs(weights).max(initial=0))
+               + float(np.abs(folded).max(initial=0)))
+    multiplier, shift = ((data.per_channel_output_multiplier, data.per_channel_output_shift)
+                         if data.is_per_channel else (data.output_multiplier, data.output_shift))
+    work = context.work_array
+    requantize = Requantizer(multiplier, shift, data.output_zero_point,
+                             data.output_activation_min, data.output_activation_max,
+                             out.shape, largest=largest, alloc=work)
+    # One product gives the sums and the folded bias: [x, 1] @ [matrix; folded]. Small
+    # products run in int64 straight into the requantizer's work array; larger ones in
+    # float64 BLAS (exact while the sums stay below 2^53, as in exact_int_matmul).
+    small = x.shape[0] * accum_depth * output_depth <= SMALL_PRODUCT_MACS
+    dtype = np.int64 if small else np.float64
+    augmented = np.vstack([matrix, folded[None, :]]).astype(dtype)
+    x_augmented = work((x.shape[0], accum_depth + 1), dtype)
+    acc = requantize.work if small else work(out.shape, np.float64)
+
+    def run():
+        x_augmented[:, :accum_depth] = x
+        x_augmented[:, accum_depth] = 1
+        np.matmul(x_augmented, augmented, out=acc)
+        requantize(acc, out)
+    return run
+
+
+# Up to this many multiply-accumulates numpy's integer product (no BLAS) is quicker than
+# converting to float64 and back.
+SMALL_PRODUCT_MACS = 4096
+
+
+def bind_float(x, weights, bias, out, act_min, act_max, work):
+    """fully_connected_float with its operands bound: the sum in input order is an
+    OrderedSum over a buffer made once."""
+    weights_t = np.ascontiguousarray(weights.T.astype(np.float32))[:, None, :]  # [K, 1, N]
+    ordered_sum = OrderedSum(x.shape[1], out.shape, alloc=work)
+    total = work(out.shape, np.float32)
+    bias = None if bias is None else bias.astype(np.float32)
+    act_min, act_max = np.float32(act_min), np.float32(act_max)
+
+    def run():
+        ordered_sum(x.T[:, :, None], weights_t, total)
+        if bias is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                np.add(total, bias, out=total)
+        np.clip(total, act_min, act_max, out=out)
+    return run
+
+
 # ----------------------------------------------------------------------------- reference math
 
 
@@ -250,7 +330,7 @@ def count_macs(context, node):
 
 def register_fully_connected():
     return Registration("FULLY_CONNECTED", prepare=prepare, eval=eval, init=init,
-                        max_version=14, count_macs=count_macs)
+                        max_version=14, count_macs=count_macs, bind=bind)
 
 
 def arena_prepare(k):

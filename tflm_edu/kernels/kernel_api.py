@@ -38,6 +38,11 @@ class Registration:
     max_version: int = 1
     count_macs: Callable | None = None  # (context, node) -> multiply-accumulates per invoke
     kernels: str = "optimized"  # the family eval belongs to: "optimized" or "reference"
+    # tflm_edu's own, not TFLM's: (context, node) -> run() or None, called once after
+    # allocate_tensors. run() is eval's arithmetic with the tensor views, the constant
+    # operands and the work arrays bound once; invoke() calls it instead of eval (the
+    # "invoke plan"), steps() calls eval. Both give the same bytes.
+    bind: Callable | None = None
 
 
 @dataclass
@@ -112,6 +117,35 @@ def _dtype_of(tensor_type: int) -> np.dtype:
     return NUMPY_DTYPE[tensor_type]
 
 
+class Workspace:
+    """Scratch arrays of the bound Evals (Registration.bind), shared by all ops the way
+    TFLM's scratch buffers share the arena head: ops run one at a time, so every op's work
+    arrays start at the beginning of one block, which is as large as the largest op needs.
+    The interpreter binds twice: first to measure (block None: each request gets a fresh
+    array), then with the block. Nothing in it may outlive one run of an op."""
+
+    ALIGN = 64
+
+    def __init__(self, block: np.ndarray | None = None):
+        self.block = block
+        self.offset = 0
+        self.largest = 0
+
+    def next_op(self) -> None:
+        self.offset = 0
+
+    def array(self, shape, dtype) -> np.ndarray:
+        shape = tuple(int(n) for n in shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+        dtype = np.dtype(dtype)
+        nbytes = math.prod(shape) * dtype.itemsize
+        start = self.offset
+        self.offset = -(-(start + nbytes) // self.ALIGN) * self.ALIGN
+        self.largest = max(self.largest, self.offset)
+        if self.block is None:
+            return np.empty(shape, dtype)
+        return self.block[start:start + nbytes].view(dtype).reshape(shape)
+
+
 @dataclass
 class ScratchBufferRequest:
     node_index: int
@@ -134,6 +168,14 @@ class MicroContext:
     current_node: Node | None = None
     subgraph_index: int = 0
     graph: object = None
+    workspace: "Workspace | None" = None   # the bound Evals' scratch (tflm_edu's own)
+
+    def work_array(self, shape, dtype=np.float64) -> np.ndarray:
+        """A scratch array for a bound Eval (Registration.bind), from the workspace shared
+        by every op; a fresh array when there is none."""
+        if self.workspace is None:
+            return np.empty(shape, dtype)
+        return self.workspace.array(shape, dtype)
 
     # -- tensors -----------------------------------------------------------------------
 

@@ -12,6 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 
+# Up to this many elements, calling the C library once per element is quicker than the
+# float64 route and its midpoint check.
+FEW = 32
+
+
 def expf(x):
     """std::exp on float32 values, as libm's expf computes it.
 
@@ -20,10 +25,13 @@ def expf(x):
     within a hair (0.002 ulp) of the midpoint between two floats. So: compute in float64,
     round once, and ask the C library itself for just those too-close-to-call elements."""
     x = np.asarray(x, np.float32)
+    libm_expf = libm_function("expf")
+    if libm_expf is not None and x.size <= FEW:   # a handful: ask the C library for each
+        return np.array([libm_expf(v) for v in x.reshape(-1).tolist()],
+                        np.float32).reshape(x.shape)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         wide = np.exp(x.astype(np.float64))
         result = wide.astype(np.float32)
-    libm_expf = libm_function("expf")
     if libm_expf is not None:
         flat_x, flat_result = x.reshape(-1), result.reshape(-1)
         for i in np.flatnonzero(near_float32_midpoint(wide, result)):

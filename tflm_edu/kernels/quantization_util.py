@@ -77,13 +77,143 @@ def calculate_input_radius(input_integer_bits, input_left_shift, total_signed_bi
 def multiply_by_quantized_multiplier(x, quantized_multiplier, shift):
     """MultiplyByQuantizedMultiplier: x * multiplier * 2^(shift-31), the requantization
     step of every int8 kernel. `quantized_multiplier` and `shift` may be per-channel arrays
-    that broadcast against x."""
+    that broadcast against x. x is wrapped to int32 first, as the C++ int32 argument is.
+
+    Numpy arrays take the fast path below (one multiply, two adds and a shift per value);
+    plain ints, and the one multiplier the fast path does not cover, take
+    multiply_by_quantized_multiplier_gemmlowp, which spells out the C++ steps. The two are
+    equal for every int32 x, multiplier and shift (tests/test_fast_requantize.py checks
+    every sign and every rounding tie)."""
+    if not isinstance(x, np.ndarray):
+        return multiply_by_quantized_multiplier_gemmlowp(x, quantized_multiplier, shift)
+    multiplier = np.asarray(quantized_multiplier, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    if (multiplier == INT32_MIN).any():   # the one product the doubling multiply saturates
+        return multiply_by_quantized_multiplier_gemmlowp(x, quantized_multiplier, shift)
+    x = x.astype(np.int32)                 # the C++ int32 argument: wraps
+    if (shift > 0).any():                  # x << left_shift, wrapped to int32 again
+        x = (x.astype(np.int64) << np.maximum(shift, 0)).astype(np.int32)
+    return rounding_high_mul_then_divide(x, multiplier, np.maximum(-shift, 0))
+
+
+def rounding_high_mul_then_divide(x, multiplier, right_shift):
+    """RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, multiplier), right_shift)
+    for int32 x, in one rounding step instead of two.
+
+    Why one step gives gemmlowp's two roundings exactly, for every sign (p = x * multiplier,
+    exact in int64; r = right_shift):
+      1. The doubling high multiply rounds p / 2^31 half away from zero; its C++ form
+         (add 2^30, or 1 - 2^30 when p < 0, then divide truncating towards zero) works out
+         to floor((p + 2^30) / 2^31) for both signs: h = (p + 2^30) >> 31.
+      2. RoundingDivideByPOT rounds h / 2^r half away from zero:
+         floor((h + 2^(r-1) - [h < 0]) / 2^r) for r > 0.
+      3. floor(floor(a / m) + k) / n) = floor((a + k*m) / (m*n)) for integers, so both
+         steps are one: (p + 2^30 + (2^(r-1) - [h < 0]) * 2^31) >> (31 + r), where
+         h < 0 exactly when p + 2^30 < 0 - its sign bit, (p + 2^30) >> 63, is -1 then.
+    """
+    total = x * multiplier                 # int64: |p| < 2^62
+    total += 1 << 30
+    if not right_shift.any():
+        total >>= 31
+        return total
+    rounds = right_shift > 0
+    negative = total >> 63                 # -1 where the high multiply's result is < 0
+    negative <<= 31
+    if not rounds.all():
+        negative *= rounds
+    total += negative
+    total += np.where(rounds, np.int64(1) << (30 + right_shift), 0)
+    total >>= 31 + right_shift
+    return total
+
+
+def multiply_by_quantized_multiplier_gemmlowp(x, quantized_multiplier, shift):
+    """MultiplyByQuantizedMultiplier step by step as common.h writes it: shift left (the
+    int32 wraps), SaturatingRoundingDoublingHighMul, RoundingDivideByPOT. Takes ints or
+    arrays."""
     shift = np.asarray(shift, dtype=np.int64)
     left_shift = np.where(shift > 0, shift, 0)
     right_shift = np.where(shift > 0, 0, -shift)
     shifted = wrap32(np.asarray(x, dtype=np.int64) << left_shift)
     return rounding_divide_by_pot(
         fixed_mul(shifted, np.asarray(quantized_multiplier, dtype=np.int64)), right_shift)
+
+
+class Requantizer:
+    """requantize_to_output for one op's output, with everything that stays the same
+    between invokes worked out once: the bound Eval of CONV_2D, DEPTHWISE_CONV_2D and
+    FULLY_CONNECTED (Registration.bind) calls it on every invoke.
+
+    requantizer(acc, out) writes clamp(MultiplyByQuantizedMultiplier(acc) + output_offset)
+    into the int8 array out, through one preallocated int64 work array: the single rounding
+    step of rounding_high_mul_then_divide with its constants precomputed. `acc` holds exact
+    sums (int64 or float64 integers); `wraps` says they may leave int32 (then they are
+    wrapped first, as the C++ int32 accumulator wraps): pass `largest`, a bound on |acc|, to
+    skip the wrap where it cannot happen. The saturating INT32_MIN multiplier uses
+    requantize_to_output instead."""
+
+    def __init__(self, multiplier, shift, output_offset, act_min, act_max, shape,
+                 largest=None, alloc=np.empty):
+        multiplier = np.asarray(multiplier, dtype=np.int64)
+        shift = np.asarray(shift, dtype=np.int64)
+        self.args = (multiplier, shift, output_offset, act_min, act_max)
+        self.general = bool((multiplier == INT32_MIN).any())
+        # x << left_shift (multipliers above 1), wrapped to int32 as the C++ does - which
+        # is only needed when the largest possible |acc| (None: unknown) may leave int32.
+        left = np.maximum(shift, 0)
+        self.left_factor = np.int64(1) << left if left.any() else None
+        self.wraps = largest is None or largest >= 2**31
+        self.wraps_after_shift = self.left_factor is not None and (
+            largest is None or largest * 2**int(left.max()) >= 2**31)
+        right = np.maximum(-shift, 0)
+        rounds = right > 0
+        self.multiplier = multiplier
+        self.total_shift = 31 + right
+        self.add = np.where(rounds, (np.int64(1) << 30) + (np.int64(1) << (30 + right)),
+                            np.int64(1) << 30)
+        # p + 2^30 < 0 (the high multiply's result is negative) is total < threshold once
+        # `add` is in; channels that do not round never need the correction.
+        self.threshold = np.where(rounds, np.int64(1) << (30 + right),
+                                  np.iinfo(np.int64).min)
+        self.correct = bool(rounds.any())
+        # (t + offset * 2^s) >> s = (t >> s) + offset: the output offset rides along with
+        # the rounding constant when that cannot overflow int64 (|p| < 2^62).
+        self.output_offset = np.int64(output_offset)
+        if (abs(int(output_offset)) + 1) << int(np.max(self.total_shift)) < 1 << 61:
+            folded = self.output_offset << self.total_shift
+            self.add = self.add + folded
+            self.threshold = np.where(rounds, self.threshold + folded, self.threshold)
+            self.output_offset = None
+        self.act_min, self.act_max = np.int64(act_min), np.int64(act_max)
+        self.work = alloc(shape, np.int64)     # alloc: MicroContext.work_array in a bind
+        self.mask = alloc(shape, np.bool_)
+
+    def __call__(self, acc, out):
+        """out = clamp(MultiplyByQuantizedMultiplier(acc) + output_offset); acc may be
+        self.work itself (then it is requantized in place)."""
+        if self.general:
+            out[...] = requantize_to_output(np.asarray(acc, dtype=np.int64), *self.args)
+            return
+        total = self.work
+        if acc is not total:
+            np.copyto(total, acc, casting="unsafe")
+        if self.wraps:
+            total[...] = total.astype(np.int32)
+        if self.left_factor is not None:
+            total *= self.left_factor
+            if self.wraps_after_shift:
+                total[...] = total.astype(np.int32)
+        total *= self.multiplier
+        total += self.add
+        if self.correct:
+            np.less(total, self.threshold, out=self.mask)
+            np.subtract(total, np.int64(1) << 31, out=total, where=self.mask)
+        total >>= self.total_shift
+        if self.output_offset is not None:
+            total += self.output_offset
+        np.maximum(total, self.act_min, out=total)
+        np.minimum(total, self.act_max, out=total)
+        np.copyto(out, total, casting="unsafe")
 
 
 def multiply_by_quantized_multiplier_smaller_than_one_exp(x, quantized_multiplier, left_shift):
@@ -181,8 +311,10 @@ def requantize_to_output(acc, multiplier, shift, output_offset, act_min, act_max
                          dtype=np.int8):
     """The tail of every quantized kernel: MultiplyByQuantizedMultiplier, add the output
     offset, clamp to the fused activation's range, store in the output type."""
-    scaled = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset
-    return np.clip(scaled, act_min, act_max).astype(dtype)
+    scaled = np.asarray(multiply_by_quantized_multiplier(np.asarray(acc), multiplier, shift))
+    scaled += output_offset
+    np.clip(scaled, act_min, act_max, out=scaled)
+    return scaled.astype(dtype)
 
 
 # ----------------------------------------------------------------------------- 16x8 (int16 x int8)
@@ -271,10 +403,48 @@ def float32_dot_in_order(x, w):
     x: [batches, K], w: [K, N] -> [batches, N]."""
     x = np.asarray(x, dtype=np.float32)
     w = np.asarray(w, dtype=np.float32)
-    total = np.zeros((x.shape[0], w.shape[1]), dtype=np.float32)
-    for k in range(x.shape[1]):
-        total += x[:, k:k + 1] * w[k:k + 1, :]
+    total = np.empty((x.shape[0], w.shape[1]), dtype=np.float32)
+    OrderedSum(x.shape[1], total.shape)(x.T[:, :, None], w[:, None, :], total)
     return total
+
+
+class OrderedSum:
+    """total = 0.0f; for k in order: total += a[k] * b[k] - the float32 reduction of the C++
+    reference loops - over whole arrays at once, with every rounding of the loop.
+
+    The products for a run of k go to rows 1.. of a [chunk + 1, *shape] buffer whose row 0
+    holds the running total (0.0 at first), and np.add.reduce over that leading axis adds
+    the rows strictly one after another (numpy sums pairwise only along the contiguous last
+    axis, never along an outer one). The buffer is allocated once and reused; `chunk`
+    bounds its size for long reductions."""
+
+    def __init__(self, length: int, shape, max_elements: int = 1 << 22, alloc=np.empty):
+        size = max(1, int(np.prod(shape)))
+        self.chunk = max(1, min(length, max_elements // size))
+        # A single output would make the reduced axis numpy's inner loop, which it sums
+        # pairwise: a second, unused column keeps the reduction row by row.
+        self.single = size == 1
+        full = tuple(shape) + ((2,) if self.single else ())
+        self.buffer = alloc((self.chunk + 1,) + full, np.float32)
+        self.running = alloc(full, np.float32)
+        self.length = length
+
+    @np.errstate(over="ignore", invalid="ignore")   # inf and NaN are results, as in C++
+    def __call__(self, a, b, total):
+        """a: [K, *left], b: [K, *right], with a[k] * b[k] broadcasting to total's shape."""
+        buffer, running = self.buffer, self.running
+        buffer[0] = 0.0
+        for start in range(0, self.length, self.chunk):
+            stop = min(self.length, start + self.chunk)
+            rows = buffer[:stop - start + 1]
+            np.multiply(a[start:stop], b[start:stop],
+                        out=rows[1:, ..., 0] if self.single else rows[1:])
+            np.add.reduce(rows, axis=0, out=running)
+            if stop < self.length:
+                buffer[0] = running
+        if self.length == 0:
+            running[...] = 0.0
+        total[...] = running[..., 0] if self.single else running
 
 
 # ----------------------------------------------------------------------------- int16 lookup tables
