@@ -148,3 +148,16 @@ def test_bound_evals_share_one_workspace():
     # one block, as large as the largest op needs - far below the sum over the ops
     assert sg.workspace.block.nbytes == sg.workspace.largest
     assert sg.workspace.largest < 4 << 20
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_short_float_softmax_element_by_element(seed):
+    """Up to 32 values, the bound softmax runs on float32 scalars with libm's expf."""
+    from test_kernel_softmax import softmax_model
+    rng = np.random.default_rng(500 + seed)
+    shape = (int(rng.integers(1, 4)), int(rng.integers(1, 11)))
+    x = (rng.standard_normal(shape) * rng.choice([0.1, 3, 40])).astype(np.float32)
+    special = rng.random(shape) < 0.15
+    x[special] = rng.choice([np.inf, -np.inf, np.nan, -0.0, 3e38], special.sum())
+    check_model(softmax_model(shape, np.float32, float(rng.choice([1.0, 0.3, 7.5]))),
+                inputs=[x])

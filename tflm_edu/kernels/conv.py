@@ -567,12 +567,6 @@ def bind(context, node):
     rows = g.batches * g.output_height * g.output_width
     out = output.data.reshape(rows, -1)
 
-    def im2col(columns):
-        def fill():
-            g.place(input.data, data.padded_input)
-            columns.reshape(windows.shape)[...] = windows
-        return fill
-
     work = context.work_array
     if input.type == TensorType.INT8 and data.filter_matrix is not None:
         matrix, folded = data.filter_matrix[0], data.folded_bias
@@ -583,7 +577,11 @@ def bind(context, node):
         matrix = matrix.astype(dtype)
         folded = folded.astype(np.int64)
         columns = work((rows, matrix.shape[0]), dtype)
-        fill, acc = im2col(columns), work(out.shape, dtype)
+        acc = work(out.shape, dtype)
+
+        def fill():
+            g.place(input.data, data.padded_input)
+            columns.reshape(windows.shape)[...] = windows
         requantize = Requantizer(data.per_channel_output_multiplier,
                                  data.per_channel_output_shift, data.output_zero_point,
                                  data.output_activation_min, data.output_activation_max,
@@ -602,19 +600,28 @@ def bind(context, node):
         # A zero border times an inf or NaN weight is NaN where the C++ skips the tap.
         if data.padded_input is not None and not np.isfinite(filter.data).all():
             return None
-        weights = np.ascontiguousarray(filter.data.reshape(out.shape[1], -1).T)  # [K, out]
-        columns = work((rows, weights.shape[0]), np.float32)
-        fill, total = im2col(columns), work(out.shape, np.float32)
-        ordered_sum = OrderedSum(weights.shape[0], out.shape, alloc=work)
-        return float_tail(lambda: (fill(), ordered_sum(columns.T[:, :, None],
-                                                       weights[:, None, :], total)),
-                          total, bias_values(bias), data, out)
+        # Products laid out [K, out channel, row]: numpy multiplies fastest along a long,
+        # contiguous last axis.
+        weights = np.ascontiguousarray(filter.data.reshape(out.shape[1], -1).T)[:, :, None]
+        columns = work((weights.shape[0], rows), np.float32)          # [K, rows]
+        total = work((out.shape[1], rows), np.float32)
+        ordered_sum = OrderedSum(weights.shape[0], total.shape, alloc=work)
+        by_column = np.moveaxis(windows, (3, 4, 5), (0, 1, 2))          # [kh, kw, c, b, y, x]
+
+        def sums():
+            g.place(input.data, data.padded_input)
+            columns.reshape(by_column.shape)[...] = by_column
+            ordered_sum(columns[:, None, :], weights, total)
+        bias = bias_values(bias)
+        return float_tail(sums, total, None if bias is None else bias[:, None], data, out,
+                          total.T)
     return None
 
 
-def float_tail(sums, total, bias, data, out):
-    """run() for a bound float convolution: the ordered sums, + bias (the C++ adds 0.0f
-    without one), then the activation clamp, as conv_float and depthwise_conv_float end."""
+def float_tail(sums, total, bias, data, out, as_output):
+    """run() for a bound float convolution: the ordered sums into `total`, + bias (the C++
+    adds 0.0f without one; `bias` broadcasts against total's layout), the activation clamp,
+    then `as_output` - total viewed in the output's layout - copied to the output."""
     bias = np.float32(0.0) if bias is None else bias.astype(np.float32)
     act_min = np.float32(data.output_activation_min)
     act_max = np.float32(data.output_activation_max)
@@ -624,7 +631,8 @@ def float_tail(sums, total, bias, data, out):
         sums()
         np.add(total, bias, out=total)
         np.maximum(total, act_min, out=total)
-        np.minimum(total, act_max, out=out)
+        np.minimum(total, act_max, out=total)
+        out[...] = as_output
     return run
 
 

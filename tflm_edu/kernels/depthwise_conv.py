@@ -273,17 +273,23 @@ def bind(context, node):
     if input.type == TensorType.FLOAT32:
         if data.padded_input is not None and not np.isfinite(filter.data).all():
             return None   # a zero border times inf or NaN: NaN where the C++ skips the tap
-        per_tap = filter.data.reshape(n_taps, channels, multiplier)[:, None, None, None]
-        columns = work((n_taps,) + shape[:4] + (1,), np.float32)
-        ordered_sum = OrderedSum(n_taps, shape, alloc=work)
-        total = work(shape, np.float32)
+        # Products laid out [tap, channel, m, row]: numpy multiplies fastest along a long,
+        # contiguous last axis.
+        rows = g.batches * g.output_height * g.output_width
+        per_tap = filter.data.reshape(n_taps, channels, multiplier)[..., None]
+        columns = work((n_taps, channels, 1, rows), np.float32)
+        ordered_sum = OrderedSum(n_taps, (channels, multiplier, rows), alloc=work)
+        total = work((channels, multiplier, rows), np.float32)
+        by_column = np.moveaxis(by_tap, 5, 2)                 # [kh, kw, c, b, y, x]
 
         def sums():
             place()
-            columns.reshape(filter_h, filter_w, *shape[:4])[...] = by_tap
+            columns.reshape(by_column.shape)[...] = by_column
             ordered_sum(columns, per_tap, total)
+        as_output = total.reshape(channels, multiplier, *shape[:3]).transpose(2, 3, 4, 0, 1)
         return float_tail(sums, total, None if bias is None else
-                          bias_values(bias).reshape(channels, multiplier), data, out)
+                          bias_values(bias).reshape(channels, multiplier, 1), data, out,
+                          as_output)
     return None
 
 

@@ -246,12 +246,21 @@ def bind(context, node):
     small = x.shape[0] * accum_depth * output_depth <= SMALL_PRODUCT_MACS
     dtype = np.int64 if small else np.float64
     augmented = np.vstack([matrix, folded[None, :]]).astype(dtype)
-    x_augmented = work((x.shape[0], accum_depth + 1), dtype)
+    x_augmented = np.ones((x.shape[0], accum_depth + 1), dtype)    # a few bytes: kept
+    if small and requantize.can_fold:
+        # The multiplier and the rounding constant ride in the integer product too.
+        augmented = requantize.fold(augmented)
+        total = requantize.work
+
+        def run():
+            x_augmented[:, :accum_depth] = x
+            np.matmul(x_augmented, augmented, out=total)
+            requantize.finish(total, out)
+        return run
     acc = requantize.work if small else work(out.shape, np.float64)
 
     def run():
         x_augmented[:, :accum_depth] = x
-        x_augmented[:, accum_depth] = 1
         np.matmul(x_augmented, augmented, out=acc)
         requantize(acc, out)
     return run

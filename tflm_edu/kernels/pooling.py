@@ -167,9 +167,21 @@ def window_taps(input, window, out_shape, fill):
     view. Taps outside the image read `fill`, a value chosen so it cannot change the
     result (0 for a sum, the type's lowest value for a max) - so taps that never reach the
     image are skipped, and a huge filter costs no more than the image it covers."""
+    border, taps = pool_border(input.shape, window, out_shape)
+    padded = input
+    if any(border):
+        top, bottom, left, right = border
+        padded = np.pad(input, ((0, 0), (top, bottom), (left, right), (0, 0)),
+                        constant_values=fill)
+    yield from tap_views(padded, window, out_shape, taps)
+
+
+def pool_border(input_shape, window, out_shape):
+    """((top, bottom, left, right) border, (taps down, taps across)) for window_taps: the
+    useful taps only, and as much border as the last window's useful taps need."""
     filter_height, filter_width, stride_height, stride_width, pad_top, pad_left = window
     out_height, out_width = out_shape
-    batches, height, width, depth = input.shape
+    batches, height, width, depth = input_shape
     y0, y1 = useful_taps(pad_top, out_height, stride_height, filter_height, height)
     x0, x1 = useful_taps(pad_left, out_width, stride_width, filter_width, width)
     # Border on every side for the last window's useful taps (SAME padding puts the odd
@@ -183,14 +195,103 @@ def window_taps(input, window, out_shape, fill):
                          f"stride {stride_height}x{stride_width}) need a bordered input of "
                          f"{elements:,} elements; tflm_edu refuses more than "
                          f"{MAX_BORDERED_ELEMENTS:,}")
-    padded = input
-    if top or bottom or left or right:
-        padded = np.pad(input, ((0, 0), (top, bottom), (left, right), (0, 0)),
-                        constant_values=fill)
-    for filter_y in range(y1 - y0):
-        for filter_x in range(x1 - x0):
-            yield tap_slice(padded, out_shape, (stride_height, stride_width), (1, 1),
-                            filter_y, filter_x)
+    return (top, bottom, left, right), (y1 - y0, x1 - x0)
+
+
+def tap_views(padded, window, out_shape, taps):
+    """The strided view of every useful tap of the bordered input, in loop order."""
+    stride = (window[2], window[3])
+    return [tap_slice(padded, out_shape, stride, (1, 1), filter_y, filter_x)
+            for filter_y in range(taps[0]) for filter_x in range(taps[1])]
+
+
+# ----------------------------------------------------------------------------- the bound Eval
+
+
+def bind(context, node):
+    """The invoke plan's Eval (Registration.bind) for AVERAGE_POOL_2D and MAX_POOL_2D, int8
+    and float32: the bordered input (its border filled once), every tap's view and the
+    work arrays set up once; the arithmetic is the functions above, tap by tap in place."""
+    data: OpDataPooling = node.user_data
+    params = node.builtin_data or Pool2DOptions()
+    input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
+    average = node.op_name == "AVERAGE_POOL_2D"
+    if input.type not in (TensorType.FLOAT32, TensorType.INT8):
+        return None
+    floating = input.type == TensorType.FLOAT32
+    window = (params.filter_height, params.filter_width, params.stride_h,
+              params.stride_w, data.padding_height, data.padding_width)
+    out_shape = data.filter_count.shape
+    border, taps = pool_border(input.shape, window, out_shape)
+    fill = 0 if average else (-np.inf if floating else np.iinfo(input.data.dtype).min)
+    source = input.data
+    if any(border):      # the interior is copied in at every invoke; the border stays
+        top, bottom, left, right = border
+        b, h, w, c = input.shape
+        padded = np.full((b, top + h + bottom, left + w + right, c), fill, input.data.dtype)
+        interior = padded[:, top:top + h, left:left + w, :]
+    else:
+        padded, interior = source, None
+    views = tap_views(padded, window, out_shape, taps)
+    out = output.data.reshape((input.shape[0],) + out_shape + (input.shape[3],))
+    work = context.work_array
+    if floating:
+        act_min, act_max = np.float32(data.activation_min_f32), np.float32(data.activation_max_f32)
+        total, mask = work(out.shape, np.float32), work(out.shape, np.bool_)
+        count = data.filter_count.astype(np.float32)[None, :, :, None]
+
+        @np.errstate(over="ignore", invalid="ignore")
+        def pool():
+            if average:            # total += tap, then / filter_count
+                total[...] = 0.0
+                for view in views:
+                    np.add(total, view, out=total)
+                np.divide(total, count, out=total)
+            else:                  # std::max(max, tap): NaN taps never win
+                total[...] = FLOAT32_LOWEST
+                for view in views:
+                    np.less(total, view, out=mask)
+                    np.copyto(total, view, where=mask)
+            # activation_function_with_min_max, spelled as the std:: ternaries
+            np.less(total, act_min, out=mask)
+            np.copyto(total, act_min, where=mask)
+            np.less(act_max, total, out=mask)
+            np.copyto(total, act_max, where=mask)
+            out[...] = total
+    else:
+        act_min, act_max = data.activation_min, data.activation_max
+        if average:
+            acc = work(out.shape, np.int32)
+            positive = work(out.shape, np.bool_)
+            count = data.filter_count.astype(np.int32)[None, :, :, None]
+            half = count // 2
+
+            def pool():
+                acc[...] = 0
+                for view in views:
+                    np.add(acc, view, out=acc)
+                # (acc + half) / count for acc > 0, -((half - acc) / count) otherwise
+                np.greater(acc, 0, out=positive)
+                np.add(acc, np.where(positive, half, -half), out=acc)
+                np.abs(acc, out=acc)
+                np.floor_divide(acc, count, out=acc)
+                np.negative(acc, out=acc, where=~positive)
+                np.clip(acc, act_min, act_max, out=acc)
+                out[...] = acc
+        else:
+            result = work(out.shape, input.data.dtype)
+
+            def pool():
+                result[...] = np.iinfo(input.data.dtype).min
+                for view in views:
+                    np.maximum(result, view, out=result)
+                np.clip(result, act_min, act_max, out=out)
+
+    def run():
+        if interior is not None:
+            interior[...] = source
+        pool()
+    return run
 
 
 def average_pool_float(input, window, filter_count, act_min, act_max):
@@ -242,12 +343,12 @@ def max_pool_quantized(input, window, out_shape, act_min, act_max):
 
 def register_average_pool_2d():
     return Registration("AVERAGE_POOL_2D", prepare=prepare, eval=average_eval, init=init,
-                        max_version=3)
+                        max_version=3, bind=bind)
 
 
 def register_max_pool_2d():
     return Registration("MAX_POOL_2D", prepare=prepare, eval=max_eval, init=init,
-                        max_version=3)
+                        max_version=3, bind=bind)
 
 
 # The C structs this kernel puts in the arena, member by member as TFLM declares them

@@ -205,6 +205,26 @@ class Requantizer:
                 total[...] = total.astype(np.int32)
         total *= self.multiplier
         total += self.add
+        self.finish(total, out)
+
+    @property
+    def can_fold(self) -> bool:
+        """Whether fold() applies: no wrap to do, and no saturating multiplier."""
+        return not (self.general or self.wraps or self.wraps_after_shift)
+
+    def fold(self, matrix):
+        """For an int64 product [x, 1] @ matrix whose last row is the bias: the matrix whose
+        product is already acc * 2^left_shift * multiplier + the rounding constant - what
+        __call__ has before finish(). Exact in int64 (|acc| << left_shift < 2^31 when
+        can_fold, times a multiplier below 2^31). The output channels are the columns."""
+        scale = self.multiplier * (1 if self.left_factor is None else self.left_factor)
+        folded = np.asarray(matrix, dtype=np.int64) * scale
+        folded[-1] += self.add
+        return folded
+
+    def finish(self, total, out):
+        """From acc * multiplier + the rounding constant (in `total`, int64, changed in
+        place) to the clamped output: the sign correction, the shift, the clamp."""
         if self.correct:
             np.less(total, self.threshold, out=self.mask)
             np.subtract(total, np.int64(1) << 31, out=total, where=self.mask)

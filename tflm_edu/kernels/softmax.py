@@ -24,7 +24,7 @@ from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.fixedpoint import (count_leading_zeros_32, exp_on_negative_values,
                                          fixed_mul, get_reciprocal, rescale,
                                          rounding_divide_by_pot, wrap32)
-from tflm_edu.kernels.libm import expf
+from tflm_edu.kernels.libm import expf, libm_function
 from tflm_edu.kernels.quantization_util import (calculate_input_radius, lut_lookup_int16,
                                                 lut_populate_int16,
                                                 multiply_by_quantized_multiplier,
@@ -214,6 +214,22 @@ def check_exponent(out_of_range) -> None:
                          "reference kernel does not handle (it aborts on TFLITE_CHECK)")
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")   # inf and NaN: as in C++
+def softmax_float_row(row, beta, expf_c):
+    """softmax_float for one short row, element by element as the C++ loops go, in float32
+    scalars (std::max keeps the running max when the value is NaN), calling the C
+    library's expf itself."""
+    f32 = np.float32
+    max_in_row = f32(np.finfo(np.float32).min)
+    for v in row:
+        max_in_row = f32(v) if max_in_row < v else max_in_row
+    exps = [f32(expf_c(float((f32(v) - max_in_row) * beta))) for v in row]
+    total = f32(0.0)
+    for e in exps:
+        total = total + e
+    return [e / total for e in exps]
+
+
 def softmax_quantized_row(row, exp_table, out_bits, out_min, out_max):
     """softmax_quantized for one short row of Python ints, element by element as the C++
     loops go (the fixed-point functions take ints too): for a handful of values this is
@@ -262,14 +278,24 @@ def softmax_int16(x, input_multiplier, input_left_shift, exp_lut, one_over_one_p
 
 
 def bind(context, node):
-    """The invoke plan's Eval (Registration.bind) for a short int8 softmax (a classifier's
-    last op: a few scores): softmax_quantized_row on Python ints. Others run eval."""
+    """The invoke plan's Eval (Registration.bind) for a short softmax (a classifier's last
+    op: a few scores): softmax_float_row on float32 scalars, softmax_quantized_row on
+    Python ints for int8. Others run eval."""
     data: SoftmaxParams = node.user_data
     input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
-    if input.type != TensorType.INT8 or not 0 < input.num_elements <= FEW_ELEMENTS:
+    if not 0 < input.num_elements <= FEW_ELEMENTS:
         return None
     x = input.data.reshape(-1, input.shape[-1])
     out = output.data.reshape(x.shape)
+    if input.type == TensorType.FLOAT32 and libm_function("expf") is not None:
+        beta, expf_c = np.float32(data.beta), libm_function("expf")
+
+        def run_float():
+            for row, out_row in zip(x, out):
+                out_row[...] = softmax_float_row(row.tolist(), beta, expf_c)
+        return run_float
+    if input.type != TensorType.INT8:
+        return None
     table = data.exp_table.tolist()
     info = np.iinfo(out.dtype)
     out_bits, out_min, out_max = 8 * out.dtype.itemsize, int(info.min), int(info.max)

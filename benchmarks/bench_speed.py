@@ -1,0 +1,249 @@
+"""Inference speed of tflm_edu beside the real TFLM (and LiteRT), every figure in one run.
+
+    python benchmarks/bench_speed.py [--repeats 7] [--images 1000] [--markdown]
+
+Sections (each figure is a ratio to its anchor, measured in the same process, with the
+two interleaved repeat by repeat; medians, and the spread of the ratio over the repeats):
+
+  invoke     CPU time per invoke of each example model and of larger and float models
+             from ../shared/models: tflm_edu, the real TFLM (tflite-micro), LiteRT
+  batch      run_model over a test set (batched: tflm_edu.batch) against a loop of the
+             real TFLM's invokes over the same inputs, and tflm_edu's outputs checked
+             byte-equal to TFLM's
+  memory     person_detect: the bytes one invoke allocates beyond the arena (tracemalloc's
+             peak) plus the bound Evals' shared workspace
+
+Targets (issue 15): each example model at most 0.7x TFLM's invoke time; hello_world under
+25 us per invoke; larger int8 models at most 0.5x, float models at most 1.5x; batch
+person_detect over 1,000 images at least 20x faster than looping TFLM; person_detect working
+memory under 4 MiB. The table prints each target beside the figure.
+
+CPU time (time.process_time) is the main figure: it does not count time this process spent
+waiting for a core. Wall time is printed too. The BLAS configuration comes from threadpoolctl.
+Streaming-frontend and training speed have their own scripts (bench_frontend.py,
+bench_train.py).
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from tflm_edu import Interpreter
+from tflm_edu.evaluate import run_model
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "reference" / "models"
+SHARED_MODELS = ROOT.parent / "shared" / "models"
+
+# (name, folder, target ratio to TFLM, what the target is)
+INVOKE_CASES = [
+    ("hello_world_int8", REFERENCE, 0.7, "example"),
+    ("hello_world_float", REFERENCE, 0.7, "example"),
+    ("micro_speech_quantized", REFERENCE, 0.7, "example"),
+    ("magic_wand", REFERENCE, 0.7, "example (float)"),
+    ("person_detect", REFERENCE, 0.7, "example"),
+    ("mltk_image_classification", SHARED_MODELS, 0.5, "larger int8"),
+    ("mltk_visual_wake_words", SHARED_MODELS, 0.5, "larger int8"),
+    ("tinyengine_mcunetv2_large", SHARED_MODELS, 0.5, "larger int8"),
+    ("mltk_image_example1_float32", SHARED_MODELS, 1.5, "float"),
+    ("mltk_rock_paper_scissors_float32", SHARED_MODELS, 1.5, "float"),
+]
+BATCH_CASES = ["person_detect", "micro_speech_quantized", "magic_wand", "hello_world_int8"]
+
+
+def random_input(details, rng, n=None):
+    shape = tuple(details["shape"]) if n is None else (n,) + tuple(details["shape"][1:])
+    if np.dtype(details["dtype"]) == np.float32:
+        return rng.standard_normal(shape).astype(np.float32)
+    info = np.iinfo(details["dtype"])
+    return rng.integers(info.min, info.max, shape, endpoint=True).astype(details["dtype"])
+
+
+def timed(fn, number):
+    """(CPU seconds, wall seconds) per call, over `number` calls."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.process_time() - cpu) / number, (time.perf_counter() - wall) / number
+
+
+def calls_for(fn, budget=0.05):
+    """How many calls fill about `budget` seconds (at least 1)."""
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-7)
+    return max(1, int(budget / once))
+
+
+class Runtimes:
+    """The three interpreters of one model, with the same input set."""
+
+    def __init__(self, path: Path, rng):
+        from ai_edge_litert.interpreter import Interpreter as LiteRT
+        from tflite_micro.python.tflite_micro import runtime
+        self.ours = Interpreter.from_file(path)
+        self.tflm = runtime.Interpreter.from_file(str(path), arena_size=8_000_000)
+        x = random_input(self.ours.get_input_details(0), rng)
+        self.ours.set_input(x, 0)
+        self.tflm.set_input(x, 0)
+        try:      # LiteRT refuses some older TFLM models (person_detect's quantization)
+            self.litert = LiteRT(model_path=str(path), num_threads=1)
+            self.litert.allocate_tensors()
+            self.litert.set_tensor(self.litert.get_input_details()[0]["index"], x)
+        except (ValueError, RuntimeError):
+            self.litert = None
+        for runtime_ in (self.ours, self.tflm, self.litert):
+            if runtime_ is not None:
+                runtime_.invoke()
+
+
+def summary(samples):
+    return statistics.median(samples), min(samples), max(samples)
+
+
+def invoke_section(args, rng, rows):
+    print("\n## invoke: CPU time per invoke (median of interleaved repeats)\n")
+    print("| model | kind | tflm_edu | TFLM | LiteRT | tflm_edu / TFLM (spread) | target | "
+          "wall tflm_edu / TFLM |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, folder, target, kind in INVOKE_CASES:
+        path = folder / f"{name}.tflite"
+        if not path.is_file():
+            print(f"| {name} | {kind} | (absent: {path}) |||||")
+            continue
+        r = Runtimes(path, rng)
+        numbers = {k: calls_for(getattr(r, k).invoke) for k in ("ours", "tflm", "litert")
+                   if getattr(r, k) is not None}
+        cpu = {k: [] for k in numbers}
+        wall = {k: [] for k in numbers}
+        for _ in range(args.repeats):
+            for k in numbers:                  # interleaved: every repeat times all three
+                c, w = timed(getattr(r, k).invoke, numbers[k])
+                cpu[k].append(c)
+                wall[k].append(w)
+        ratios = [a / b for a, b in zip(cpu["ours"], cpu["tflm"])]
+        ratio, low, high = summary(ratios)
+        wall_ratio = statistics.median(wall["ours"]) / statistics.median(wall["tflm"])
+        ours, tflm = statistics.median(cpu["ours"]), statistics.median(cpu["tflm"])
+        lite = fmt(statistics.median(cpu["litert"])) if "litert" in cpu else "refuses it"
+        met = "met" if ratio <= target else "NOT met"
+        extra = ""
+        if name == "hello_world_int8":
+            extra = f"; {ours * 1e6:.1f} us (target < 25 us: {'met' if ours < 25e-6 else 'NOT met'})"
+        print(f"| {name} | {kind} | {fmt(ours)} | {fmt(tflm)} | {lite} | "
+              f"{ratio:.2f}x ({low:.2f}-{high:.2f}) | <= {target}x: {met}{extra} | "
+              f"{wall_ratio:.2f}x |")
+        rows.append(("invoke", name, ratio, target))
+
+
+def fmt(seconds):
+    return f"{seconds * 1e3:.3f} ms" if seconds >= 1e-4 else f"{seconds * 1e6:.1f} us"
+
+
+def batch_section(args, rng, rows):
+    from tflite_micro.python.tflite_micro import runtime
+    print("\n## batch: a test set through run_model (batched) vs a loop of TFLM invokes\n")
+    print("| model | examples | tflm_edu batched | TFLM loop | TFLM / tflm_edu (spread) | "
+          "byte-equal | target |")
+    print("|---|---|---|---|---|---|---|")
+    for name in BATCH_CASES:
+        path = REFERENCE / f"{name}.tflite"
+        if not path.is_file():
+            continue
+        ours = Interpreter.from_file(path)
+        tflm = runtime.Interpreter.from_file(str(path), arena_size=8_000_000)
+        n = args.images if name == "person_detect" else args.images * 4
+        x = random_input(ours.get_input_details(0), rng, n)
+        run_model(ours, x[:2], progress=False)          # make the batch runner once
+
+        def loop_tflm():
+            out = []
+            for example in x:
+                tflm.set_input(example[None], 0)
+                tflm.invoke()
+                out.append(np.array(tflm.get_output(0)).reshape(-1))
+            return np.stack(out)
+        result = {}
+        cpu = {"ours": [], "tflm": []}
+        for _ in range(max(1, args.repeats // 2)):
+            start = time.process_time()
+            result["ours"] = run_model(ours, x, progress=False)
+            cpu["ours"].append(time.process_time() - start)
+            start = time.process_time()
+            result["tflm"] = loop_tflm()
+            cpu["tflm"].append(time.process_time() - start)
+        equal = np.array_equal(result["ours"].view(np.uint8),
+                               result["tflm"].astype(result["ours"].dtype).view(np.uint8))
+        speedups = [b / a for a, b in zip(cpu["ours"], cpu["tflm"])]
+        speedup, low, high = summary(speedups)
+        target = "" if name != "person_detect" else \
+            f">= 20x: {'met' if speedup >= 20 else 'NOT met'}"
+        print(f"| {name} | {n:,} | {statistics.median(cpu['ours']):.2f} s | "
+              f"{statistics.median(cpu['tflm']):.2f} s | {speedup:.1f}x ({low:.1f}-{high:.1f}) | "
+              f"{'yes' if equal else 'NO'} | {target} |")
+        rows.append(("batch", name, speedup, 20 if name == "person_detect" else None))
+
+
+def memory_section(rows):
+    path = REFERENCE / "person_detect.tflite"
+    if not path.is_file():
+        return
+    ours = Interpreter.from_file(path)
+    ours.invoke()                                       # binds the plan and its workspace
+    workspace = ours.micro.subgraphs[0].workspace.block.nbytes
+    tracemalloc.start()
+    ours.invoke()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    total = workspace + peak
+    print("\n## memory: person_detect, bytes one invoke works in beyond the arena\n")
+    print(f"arena {ours.micro.arena.size:,} bytes (not counted); shared workspace "
+          f"{workspace:,} + temporaries at peak {peak:,} = {total / 2**20:.2f} MiB "
+          f"(target < 4 MiB: {'met' if total < 4 << 20 else 'NOT met'})")
+    rows.append(("memory", "person_detect", total, 4 << 20))
+
+
+def blas_configuration() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} "
+                     f"{i.get('num_threads')} thread(s)" for i in threadpool_info()) or "none"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--images", type=int, default=1000,
+                        help="person_detect examples for the batch section (others get 4x)")
+    parser.add_argument("--sections", default="invoke,batch,memory")
+    args = parser.parse_args(argv)
+    import importlib.util
+    if not all(importlib.util.find_spec(m) for m in ("tflite_micro", "ai_edge_litert")):
+        sys.exit("bench_speed: needs the real TFLM and LiteRT: pip install --pre tflite-micro "
+                 "ai-edge-litert")
+    print(f"# bench_speed.py, {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()} "
+          f"{platform.processor() or ''}, numpy {np.__version__}, Python "
+          f"{platform.python_version()}")
+    print(f"BLAS: {blas_configuration()}")
+    rng = np.random.default_rng(0)
+    rows = []
+    sections = args.sections.split(",")
+    if "invoke" in sections:
+        invoke_section(args, rng, rows)
+    if "batch" in sections:
+        batch_section(args, rng, rows)
+    if "memory" in sections:
+        memory_section(rows)
+
+
+if __name__ == "__main__":
+    main()
