@@ -1,6 +1,10 @@
 """Inference speed of tflm_edu beside the real TFLM (and LiteRT), every figure in one run.
 
-    python benchmarks/bench_speed.py [--repeats 7] [--images 1000] [--markdown]
+    python benchmarks/bench_speed.py [--repeats 7] [--images 1000] [--write-readme]
+
+--write-readme puts this run's output into README.md, between the lines
+<!-- bench_speed:start --> and <!-- bench_speed:end --> (the README's figures are never
+typed by hand).
 
 Sections (each figure is a ratio to its anchor, measured in the same process, with the
 two interleaved repeat by repeat; medians, and the spread of the ratio over the repeats):
@@ -26,9 +30,12 @@ bench_train.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import platform
 import statistics
 import sys
+import os
 import time
 import tracemalloc
 from pathlib import Path
@@ -109,7 +116,7 @@ def summary(samples):
 
 
 def invoke_section(args, rng, rows):
-    print("\n## invoke: CPU time per invoke (median of interleaved repeats)\n")
+    print("\n**Invoke**: CPU time per invoke, median of interleaved repeats\n")
     print("| model | kind | tflm_edu | TFLM | LiteRT | tflm_edu / TFLM (spread) | target | "
           "wall tflm_edu / TFLM |")
     print("|---|---|---|---|---|---|---|---|")
@@ -149,7 +156,8 @@ def fmt(seconds):
 
 def batch_section(args, rng, rows):
     from tflite_micro.python.tflite_micro import runtime
-    print("\n## batch: a test set through run_model (batched) vs a loop of TFLM invokes\n")
+    print("\n**Batch evaluation**: a test set through `run_model` (batched) against a loop "
+          "of the real TFLM's invokes on the same inputs\n")
     print("| model | examples | tflm_edu batched | TFLM loop | TFLM / tflm_edu (spread) | "
           "byte-equal | target |")
     print("|---|---|---|---|---|---|---|")
@@ -203,7 +211,7 @@ def memory_section(rows):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     total = workspace + peak
-    print("\n## memory: person_detect, bytes one invoke works in beyond the arena\n")
+    print("\n**Memory**: person_detect, bytes one invoke works in beyond the arena\n")
     print(f"arena {ours.micro.arena.size:,} bytes (not counted); shared workspace "
           f"{workspace:,} + temporaries at peak {peak:,} = {total / 2**20:.2f} MiB "
           f"(target < 4 MiB: {'met' if total < 4 << 20 else 'NOT met'})")
@@ -225,15 +233,24 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=1000,
                         help="person_detect examples for the batch section (others get 4x)")
     parser.add_argument("--sections", default="invoke,batch,memory")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="put this run's tables into README.md's figures section")
     args = parser.parse_args(argv)
     import importlib.util
     if not all(importlib.util.find_spec(m) for m in ("tflite_micro", "ai_edge_litert")):
         sys.exit("bench_speed: needs the real TFLM and LiteRT: pip install --pre tflite-micro "
                  "ai-edge-litert")
-    print(f"# bench_speed.py, {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()} "
-          f"{platform.processor() or ''}, numpy {np.__version__}, Python "
-          f"{platform.python_version()}")
-    print(f"BLAS: {blas_configuration()}")
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(Tee(sys.stdout, captured)):
+        run_sections(args)
+    if args.write_readme:
+        write_readme(captured.getvalue())
+
+
+def run_sections(args):
+    print(f"Measured by `benchmarks/bench_speed.py` on {time.strftime('%Y-%m-%d')}, "
+          f"{platform.machine()} with {os.cpu_count()} cores, numpy {np.__version__}, "
+          f"Python {platform.python_version()}; BLAS: {blas_configuration()}.")
     rng = np.random.default_rng(0)
     rows = []
     sections = args.sections.split(",")
@@ -243,6 +260,31 @@ def main(argv=None):
         batch_section(args, rng, rows)
     if "memory" in sections:
         memory_section(rows)
+
+
+class Tee(io.TextIOBase):
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text):
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+
+START, END = "<!-- bench_speed:start -->", "<!-- bench_speed:end -->"
+
+
+def write_readme(text: str) -> None:
+    readme = ROOT / "README.md"
+    content = readme.read_text()
+    if START not in content or END not in content:
+        sys.exit(f"bench_speed: README.md has no {START} ... {END} section")
+    before, rest = content.split(START, 1)
+    _, after = rest.split(END, 1)
+    lines = [line for line in text.splitlines() if not line.startswith("INFO:")]
+    readme.write_text(before + START + "\n" + "\n".join(lines).strip() + "\n" + END + after)
+    print(f"wrote the figures into {readme}")
 
 
 if __name__ == "__main__":
