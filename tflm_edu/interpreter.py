@@ -581,13 +581,17 @@ class MicroInterpreter:
         log = self._call_log
         if log is None:
             plan = sg.invoke_plan if sg.invoke_plan is not None else self._bind_plan(sg)
-            for node, run in plan:
-                try:
-                    status = run()
-                except Exception as e:
-                    raise _eval_failure(node, e) from e
-                if status:
-                    return status
+            # Float kernels make inf and NaN as the C++ does: no numpy warnings for them
+            # (one errstate for the whole plan costs less than one per op).
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore",
+                             under="ignore"):
+                for node, run in plan:
+                    try:
+                        status = run()
+                    except Exception as e:
+                        raise _eval_failure(node, e) from e
+                    if status:
+                        return status
             return 0
         try:   # steps() is watching: record what each op of the called subgraph does
             for node, registration in zip(sg.nodes, sg.registrations):

@@ -626,8 +626,7 @@ def float_tail(sums, total, bias, data, out, as_output):
     act_min = np.float32(data.output_activation_min)
     act_max = np.float32(data.output_activation_max)
 
-    @np.errstate(over="ignore", invalid="ignore")
-    def run():
+    def run():             # invoke() silences float warnings: inf and NaN are results
         sums()
         np.add(total, bias, out=total)
         np.maximum(total, act_min, out=total)

@@ -240,8 +240,7 @@ def bind(context, node):
         total, mask = work(out.shape, np.float32), work(out.shape, np.bool_)
         count = data.filter_count.astype(np.float32)[None, :, :, None]
 
-        @np.errstate(over="ignore", invalid="ignore")
-        def pool():
+        def pool():        # invoke() silences float warnings: inf and NaN are results
             if average:            # total += tap, then / filter_count
                 total[...] = 0.0
                 for view in views:

@@ -416,6 +416,7 @@ def requantize_16x8(acc, multiplier, shift, output_offset, act_min, act_max, acc
     return np.clip(scaled + output_offset, act_min, act_max).astype(np.int16)
 
 
+@np.errstate(over="ignore", invalid="ignore")   # inf and NaN are results, as in C++
 def float32_dot_in_order(x, w):
     """x @ w computed the way a C++ reference loop does it: total = 0.0f, then
     total += x[k] * w[k] for k in order, every product and sum rounded to float32.
@@ -449,9 +450,9 @@ class OrderedSum:
         self.running = alloc(full, np.float32)
         self.length = length
 
-    @np.errstate(over="ignore", invalid="ignore")   # inf and NaN are results, as in C++
     def __call__(self, a, b, total):
-        """a: [K, *left], b: [K, *right], with a[k] * b[k] broadcasting to total's shape."""
+        """a: [K, *left], b: [K, *right], with a[k] * b[k] broadcasting to total's shape.
+        Overflow gives inf and NaN, as in C++: the caller silences numpy's warnings."""
         buffer, running = self.buffer, self.running
         buffer[0] = 0.0
         for start in range(0, self.length, self.chunk):

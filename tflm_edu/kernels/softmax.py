@@ -214,11 +214,10 @@ def check_exponent(out_of_range) -> None:
                          "reference kernel does not handle (it aborts on TFLITE_CHECK)")
 
 
-@np.errstate(over="ignore", invalid="ignore", divide="ignore")   # inf and NaN: as in C++
 def softmax_float_row(row, beta, expf_c):
     """softmax_float for one short row, element by element as the C++ loops go, in float32
     scalars (std::max keeps the running max when the value is NaN), calling the C
-    library's expf itself."""
+    library's expf itself. (Run from invoke(), which silences float warnings.)"""
     f32 = np.float32
     max_in_row = f32(np.finfo(np.float32).min)
     for v in row:
