@@ -258,9 +258,28 @@ def bind(context, node):
                 np.add(acc, folded32, out=acc)
                 requantize(acc, out)
             return run
-        term = work(shape, np.int32)
-        tap_views = [by_tap[y, x][..., None] for y in range(filter_h) for x in range(filter_w)]
-        tap_filters = [taps[y, x] for y in range(filter_h) for x in range(filter_w)]
+        # Tap by tap. numpy is quickest along a long last axis: with more output pixels
+        # than channels, sum in [channel, m, b, y, x] order (then write out transposed).
+        if g.batches * g.output_height * g.output_width > output_depth:
+            layout = (3, 4, 0, 1, 2)                        # out axes -> [c, m, b, y, x]
+            shape_cf = tuple(shape[a] for a in layout)
+            acc = work(shape_cf, np.int32)
+            requantize = Requantizer(
+                data.per_channel_output_multiplier.reshape(channels, multiplier, 1, 1, 1),
+                data.per_channel_output_shift.reshape(channels, multiplier, 1, 1, 1),
+                data.output_zero_point, data.output_activation_min,
+                data.output_activation_max, shape_cf, largest, alloc=work)
+            folded32 = folded32[:, :, None, None, None]
+            out = out.transpose(layout)
+            tap_views = [np.moveaxis(by_tap[y, x], 3, 0)[:, None]
+                         for y in range(filter_h) for x in range(filter_w)]
+            tap_filters = [taps[y, x][:, :, None, None, None]
+                           for y in range(filter_h) for x in range(filter_w)]
+        else:
+            tap_views = [by_tap[y, x][..., None]
+                         for y in range(filter_h) for x in range(filter_w)]
+            tap_filters = [taps[y, x] for y in range(filter_h) for x in range(filter_w)]
+        term = work(acc.shape, np.int32)
 
         def run():
             place()
