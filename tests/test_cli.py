@@ -108,3 +108,35 @@ def test_demo_without_reference_runs_the_own_pipeline(tmp_path, capsys):
     assert len(predictions) == 3
     for words in predictions:  # "sin(x) = <true>   int8 model: <prediction>"
         assert abs(float(words[2]) - float(words[-1])) < 0.15
+
+
+def test_inspect_json(model_path, capsys):
+    assert main(["inspect", str(model_path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [op["name"] for op in info["ops"]] == ["FULLY_CONNECTED"]
+    assert info["tensors"][info["outputs"][0]]["name"] == "scores"
+    assert info["tensors"][1]["kind"] == "constant" and info["constant_bytes"] == 24
+
+
+def test_run_json(model_path, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.array([[1, 1, 2]], np.float32))
+    assert main(["run", str(model_path), "--input", str(tmp_path / "x.npy"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["outputs"][0]
+    assert out["dtype"] == "float32" and out["shape"] == [1, 2]
+    assert out["values"] == [[9.0, 1.0]]
+
+
+def test_python_dash_m_runs_the_command_line(model_path):
+    done = subprocess.run([sys.executable, "-m", "tflm_edu", "inspect", str(model_path)],
+                          capture_output=True, text=True, check=True)
+    assert "FULLY_CONNECTED" in done.stdout
+
+
+def test_every_subcommand_help_has_a_description_and_an_example():
+    from tflm_edu.cli import build_parser
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert sub.description and len(sub.description) > 10, name
+        assert "example" in text and "tflm-edu " + name in text, name

@@ -41,7 +41,45 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(subparsers)
+    for command, sub in subparsers.choices.items():
+        describe(command, sub, subparsers)
     return parser
+
+
+# Each subcommand's --help: its one-line help as the description, and worked examples.
+EXAMPLES = {
+    "demo": ["tflm-edu demo"],
+    "inspect": ["tflm-edu inspect person_detect.tflite",
+                "tflm-edu inspect model.tflite --json | python -m json.tool"],
+    "run": ["tflm-edu run hello_world_int8.tflite --input x.npy",
+            "tflm-edu run model.tflite --input x_test.npy --batch --output y_test.npy"],
+    "plan": ["tflm-edu plan person_detect.tflite",
+             "tflm-edu plan model.tflite --planner linear --json"],
+    "arena-size": ["tflm-edu arena-size person_detect.tflite --target cortex-m"],
+    "quantize": ["tflm-edu quantize float.tflite --calibration x_calib.npy "
+                 "-o model_int8.tflite"],
+    "to-c": ["tflm-edu to-c model_int8.tflite --name g_model -o firmware/src"],
+    "check": ["tflm-edu check model_int8.tflite --board nano33ble",
+              "tflm-edu check --list-boards"],
+    "boards": ["tflm-edu boards", "tflm-edu boards --json"],
+    "build-tflm": ["tflm-edu build-tflm --cpu cortex-m4 --kernels cmsis_nn"],
+    "deploy": ["tflm-edu deploy hello_world_int8.tflite --board qemu-cortex-m4",
+               "tflm-edu deploy model.tflite --board nano33ble --port /dev/ttyACM0 --json"],
+    "virtual-board": ["tflm-edu virtual-board model.tflite --drop-bytes 0.01"],
+    "shrink": ["tflm-edu shrink model_int8.tflite -o model_small.tflite"],
+}
+
+
+def describe(command: str, parser: argparse.ArgumentParser, subparsers) -> None:
+    """Give a subcommand's --help a description (its one-line help, where it has none)
+    and its examples, keeping the examples' line breaks."""
+    if not parser.description:
+        helps = {a.dest: a.help for a in subparsers._choices_actions}
+        parser.description = (helps.get(command) or "").rstrip(".") + "."
+    examples = EXAMPLES.get(command)
+    if examples and not parser.epilog:
+        parser.epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def main(argv=None) -> int:

@@ -17,6 +17,8 @@ from tflm_edu.schema.enums import type_name
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("inspect", help="tensors, ops, quantization and sizes of a model")
     p.add_argument("model", help="path to a .tflite file")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output: ops, tensors, constant bytes, metadata")
     p.set_defaults(func=cmd_inspect)
 
     p = subparsers.add_parser("run", help="run a model on .npy inputs and save its outputs")
@@ -28,6 +30,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--batch", action="store_true",
                    help="each input file holds N examples [N, *input shape]: run them all "
                         "(many at a time, byte-identical to N invokes); outputs are [N, ...]")
+    p.add_argument("--json", action="store_true",
+                   help="print the outputs as JSON (dtype, shape, values) instead of text")
     p.set_defaults(func=cmd_run)
 
     p = subparsers.add_parser("plan", help="the memory plan: head and tail bytes, and where "
@@ -58,8 +62,38 @@ def allocated(path) -> MicroInterpreter:
 
 def cmd_inspect(args) -> int:
     model = load_model(args.model)
-    print(inspect_text(model, Path(args.model).name))
+    if args.json:
+        print(json.dumps(inspect_dict(model), indent=2))
+    else:
+        print(inspect_text(model, Path(args.model).name))
     return 0
+
+
+def inspect_dict(model) -> dict:
+    """What `inspect --json` prints: the main subgraph's ops and tensors."""
+    subgraph = model.subgraphs[0]
+    tensors = []
+    for i, t in enumerate(subgraph.tensors):
+        q = t.quantization
+        tensors.append({
+            "index": i, "name": t.name, "shape": [int(s) for s in t.shape],
+            "type": type_name(t.type), "bytes": int(t.nbytes),
+            "kind": ("input" if i in subgraph.inputs else "output" if i in subgraph.outputs
+                     else "constant" if model.buffers[t.buffer].data else "activation"),
+            "scale": [float(s) for s in q.scale] if q is not None else [],
+            "zero_point": [int(z) for z in q.zero_point] if q is not None else []})
+    return {
+        "description": model.description,
+        "subgraphs": len(model.subgraphs),
+        "ops": [{"index": i, "name": model.operator_codes[op.opcode_index].name,
+                 "version": model.operator_codes[op.opcode_index].version,
+                 "inputs": list(op.inputs), "outputs": list(op.outputs)}
+                for i, op in enumerate(subgraph.operators)],
+        "tensors": tensors,
+        "inputs": list(subgraph.inputs), "outputs": list(subgraph.outputs),
+        "constant_bytes": sum(t["bytes"] for t in tensors if t["kind"] == "constant"),
+        "metadata": [m.name for m in model.metadata],
+        "signatures": [s.signature_key for s in model.signature_defs]}
 
 
 def inspect_text(model, title: str = "model") -> str:
@@ -110,6 +144,10 @@ def cmd_run(args) -> int:
         for path, value in zip(args.output, outputs):
             np.save(path, value)
             print(f"wrote {path}: {value.dtype} {list(value.shape)}")
+    elif args.json:
+        print(json.dumps({"outputs": [{"index": i, "dtype": str(v.dtype),
+                                       "shape": list(v.shape), "values": v.tolist()}
+                                      for i, v in enumerate(outputs)]}))
     else:
         for i, value in enumerate(outputs):
             print(f"output {i} ({value.dtype} {list(value.shape)}):\n{value}")
