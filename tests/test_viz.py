@@ -107,3 +107,25 @@ def test_dequantize_per_channel():
 def test_profile_plot_from_interpreter():
     fig = plot_profile(allocated_interpreter(small_conv_net()))
     assert len(fig.axes[1].patches) == 7
+
+
+def test_plots_show_where_they_are_called_in_jupyter(monkeypatch):
+    """plot_confusion_matrix (and the dataset plots) display at once inside a Jupyter
+    kernel - not only as a cell's last expression - and only once."""
+    import matplotlib.pyplot as plt
+    import tflm_edu.display
+    from tflm_edu.evaluate import plot_confusion_matrix
+    shown = []
+    monkeypatch.setattr(tflm_edu.display, "kernel_display", lambda: shown.append)
+    fig = plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["no", "yes"])
+    assert shown == [fig]
+    assert fig.number not in plt.get_fignums()       # pyplot will not draw it again
+    assert fig._ipython_display_() is None            # nor will the cell's last expression
+
+
+def test_plots_outside_jupyter_just_return_the_figure():
+    import matplotlib.pyplot as plt
+    from tflm_edu.evaluate import plot_confusion_matrix
+    fig = plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["no", "yes"])
+    assert fig.axes and fig.number not in plt.get_fignums()
+    assert "_ipython_display_" not in vars(fig)      # nothing was displayed

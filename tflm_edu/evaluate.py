@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
+from tflm_edu.display import shown
 from tqdm.auto import tqdm
 
 from tflm_edu.errors import InputError
@@ -110,8 +112,7 @@ def plot_confusion_matrix(cm, labels, title: str | None = None, ax=None):
     ax.set_title(title or f"accuracy {np.trace(cm) / max(total, 1):.1%} on {total} examples")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return shown(fig)
 
 
 def scale_zero_point(details: dict) -> tuple[float, int]:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tflm_edu.display import shown
+
 from tflm_edu.datasets.errors import DatasetError, file_error
 
 GESTURES = ("wing", "ring", "slope")
@@ -283,5 +285,4 @@ def plot_augmentations(recording: Recording, seed: int = 0):
     axes[1].set(title="pad(): two 128-reading windows (x axis, offset)", xlabel="reading")
     axes[1].legend(fontsize=7)
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return shown(fig)

@@ -22,6 +22,8 @@ why it looks solarised when opened as a picture. load_tflm_test_image() uses tha
 from __future__ import annotations
 
 import numpy as np
+
+from tflm_edu.display import shown
 from PIL import Image
 
 SEQ_LENGTH = 128
@@ -108,8 +110,7 @@ def plot_wand_pipeline(readings, sample_rate: float | None = None, units: str = 
     axes[1].set(title="[128, 3] as the conv sees it", xticks=[0, 1, 2], xticklabels=list("xyz"))
     fig.colorbar(im, ax=axes[1])
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return shown(fig)
 
 
 # --- person_detection: camera frame -> [1, 96, 96, 1] int8 -------------------------
@@ -185,8 +186,7 @@ def plot_camera_pipeline(frame, convention: str = "shift"):
     for a in axes[:3]:
         a.axis("off")
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return shown(fig)
 
 
 def plot_int8_conventions(pixels):
@@ -206,5 +206,4 @@ def plot_int8_conventions(pixels):
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return shown(fig)

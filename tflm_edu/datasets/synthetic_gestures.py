@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tflm_edu.display import shown
+
 from tflm_edu.datasets.magic_wand import LABELS, SEQ_LENGTH, Recording
 
 SAMPLE_HZ = 25.0
@@ -240,5 +242,4 @@ def plot_samples(windows, labels, per_class: int = 3):
         axes[row, 0].set_ylabel("milli-g")
     axes[0, 0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return shown(fig)

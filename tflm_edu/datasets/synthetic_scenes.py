@@ -19,6 +19,8 @@ reduced (that smooths the edges the way a lens does):
 from __future__ import annotations
 
 import numpy as np
+
+from tflm_edu.display import shown
 from PIL import Image, ImageDraw
 
 LABELS = ("no person", "person")
@@ -210,5 +212,4 @@ def plot_samples(images, labels, count: int = 12, columns: int = 6):
             ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
             ax.set_title(LABELS[int(labels[i])], fontsize=9)
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return shown(fig)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tflm_edu.display import shown
+
 from tflm_edu.datasets.bundled import SPEECH, bundled
 from tflm_edu.datasets.errors import DatasetError
 from tflm_edu.datasets.speech_commands import SILENCE_LABEL, Example, SpeechCommands
@@ -95,5 +97,4 @@ def plot_samples(audio, labels, words_list=("_silence_", "_unknown_", "yes", "no
         ax.axis("off")
     axes[1, 0].set(ylabel="Hz")
     fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return shown(fig)
