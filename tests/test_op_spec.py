@@ -34,8 +34,12 @@ def test_every_registered_op_has_a_complete_spec(op):
     if spec.quantizer is not None:
         rule = spec.quantizer
         assert 1 <= rule.int8_version <= registration.max_version
-        assert rule.output in ("calibrated", "same_as_input", "fixed")
+        assert rule.output in ("calibrated", "same_as_input", "same_scale", "fixed")
         assert (rule.output == "fixed") == (rule.fixed_output is not None)
+        if rule.int16_version is not None:          # written in int16x8 too
+            assert 1 <= rule.int16_version <= registration.max_version
+            assert TensorType.INT16 in spec.types or spec.types == ANY_TYPE
+            assert (rule.output == "fixed") == (rule.fixed_output_int16 is not None)
 
 
 def test_every_kernel_module_declares_its_ops():

@@ -1,41 +1,61 @@
-"""Post-training int8 quantization, following the TFLite int8 quantization spec.
+"""Post-training quantization, following TFLite's int8 and int16x8 quantization specs.
 
 A float model becomes one that TFLM runs with integer arithmetic only. Every real number r
-is stored as an int8 q with r = scale * (q - zero_point):
+is stored as an integer q with r = scale * (q - zero_point). Two modes, as TFLite has:
 
-- Activations (inputs, outputs of every op) are *asymmetric* int8, one scale and zero point
-  per tensor. Their ranges come from calibration: run the float model on a representative
-  dataset, keep each tensor's min and max (or a percentile, which ignores rare outliers),
-  widen the range to include 0 (so that 0.0 - zero padding, ReLU's floor - is exact), then
-  scale = (max - min) / 255 and zero_point = -128 - min / scale, rounded.
+  mode="int8"     int8 activations, int8 weights, int32 biases (TFLite's full-integer int8).
+  mode="int16x8"  int16 activations, int8 weights, int64 biases (TFLite's 16x8 mode,
+                  EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8): 256 times
+                  finer activation steps for the same weights, on the ops whose TFLM
+                  kernels take int16 (QuantizerRule.int16_version).
+
+- Activations (inputs, outputs of every op) get their ranges from calibration
+  (tflm_edu.convert.calibration: run the float model on a representative dataset; min/max,
+  moving average or percentile). int8 activations are *asymmetric*: the range widened to
+  include 0 (so that 0.0 - zero padding, ReLU's floor - is exact), scale = (max - min) /
+  255, zero_point = -128 - min / scale, rounded. int16 activations are *symmetric*: zero
+  point 0, scale = max(|min|, |max|) / 32767, as TFLite's 16x8 spec requires.
 - Weights are *symmetric* int8 (zero_point 0, values in [-127, 127]): per output channel
   for CONV_2D (axis 0) and DEPTHWISE_CONV_2D (axis 3), per tensor for FULLY_CONNECTED
   unless per_channel_fc=True.
-- Biases are int32 with scale = input_scale * weight_scale (per channel), so the kernel
-  can add them straight to its int32 accumulator.
+- Biases have scale = input_scale * weight_scale (per channel) and zero point 0, so the
+  kernel adds them straight to its accumulator: int32 in int8, int64 in int16x8 (TFLite
+  uses an int32 bias in 16x8 only for LSTM, which this quantizer does not write).
 - Some outputs have fixed ranges: SOFTMAX and LOGISTIC (0..1) use scale 1/256, zero point
-  -128; TANH (-1..1) uses 1/128, 0. Pools and RESHAPE reuse their input's parameters:
-  they only move values around, so no rescaling is needed.
-- The model's inputs and outputs are int8 (io_type="int8"), or stay float32 with a
-  QUANTIZE op in front and a DEQUANTIZE op at the end (io_type="float32").
+  -128 in int8; TANH (-1..1) 1/128, 0; all three 1/32768, 0 in int16. Ops that only move
+  values (pooling, RESHAPE, PAD) keep their input's parameters, and CONCATENATION needs
+  one scale for all its inputs and its output: TFLM's kernel copies bytes. Like TFLite's
+  converter, the quantizer gives the producers of the inputs the concatenation's
+  parameters (calibrated on the union of their ranges), and requantizes with a QUANTIZE
+  op an input whose parameters are fixed (a TANH output).
+- Before all this the model is constant-folded (tflm_edu.convert.fold): the SHAPE ->
+  STRIDED_SLICE -> PACK chains TensorFlow writes for every Reshape and Flatten become
+  constant shapes.
+- The model's inputs and outputs are integers (io_type "int8" / "int16", the mode's
+  type) or stay float32 with a QUANTIZE op in front and a DEQUANTIZE op at the end.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
+from tflm_edu.convert.calibration import DEFAULT_MOMENTUM, Range, calibrate
+from tflm_edu.convert.fold import fold_constants
 from tflm_edu.errors import InputError, ModelError
-from tflm_edu.interpreter import MicroInterpreter
-from tflm_edu.op_resolver import SPECS, AllOpsResolver
+from tflm_edu.op_resolver import SPECS
 from tflm_edu.quantization import affine_quantize, round_half_away_from_zero
 from tflm_edu.schema.builder import ModelBuilder, quantization
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.model import Model, SignatureDef, TensorMap, tensor_data
 
 QMIN, QMAX = -128, 127
-
+INT16_MAX = 32767
+# Graph inputs/outputs of these types mean the model is quantized already. (Other integer
+# or bool ones - ARG_MAX's int32 output, a SELECT_V2 condition - stay what they are.)
+QUANTIZED_TYPES = (TensorType.INT8, TensorType.UINT8, TensorType.INT16)
 
 
 def _rule(code):
@@ -44,10 +64,11 @@ def _rule(code):
     return spec.quantizer if spec is not None else None
 
 
-# The ops the quantizer writes in int8: those whose OpSpec has a QuantizerRule, but
-# QUANTIZE and DEQUANTIZE, which it adds itself around a model with float inputs/outputs.
+# The ops the quantizer writes: those whose OpSpec has a QuantizerRule, but QUANTIZE and
+# DEQUANTIZE, which it adds itself around a model with float inputs/outputs.
 SUPPORTED = {op for op, spec in SPECS.items() if spec.quantizer is not None} - \
     {Op.QUANTIZE, Op.DEQUANTIZE}
+SUPPORTED_16X8 = {op for op in SUPPORTED if SPECS[op].quantizer.int16_version is not None}
 
 
 # ----------------------------------------------------------------------------- the arithmetic
@@ -62,6 +83,15 @@ def asymmetric_params(lo: float, hi: float) -> tuple[float, int]:
     zero_point = QMIN - lo / scale
     zero_point = int(np.clip(round_half_away_from_zero(zero_point), QMIN, QMAX))
     return scale, zero_point
+
+
+def symmetric_int16_params(lo: float, hi: float) -> tuple[float, int]:
+    """(scale, 0) mapping [-max|x|, max|x|] onto [-32767, 32767]: TFLite's int16
+    activations are symmetric, so the kernels can skip every zero-point term."""
+    max_abs = max(abs(float(lo)), abs(float(hi)))
+    if max_abs < 1e-12:
+        return 1.0, 0
+    return float(np.float32(max_abs / INT16_MAX)), 0
 
 
 def symmetric_weights(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -80,207 +110,416 @@ def symmetric_weights(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.n
     return np.clip(q, -127, 127).astype(np.int8), scales
 
 
-def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> tuple:
-    """(int32 bias, scales) with scale = input_scale * weight_scale, zero point 0."""
+def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray,
+                  dtype=np.int32) -> tuple:
+    """(int32 or int64 bias, scales) with scale = input_scale * weight_scale, zero point 0."""
     scales = (np.float32(input_scale) * np.asarray(weight_scales, np.float32)).astype(np.float32)
     q = round_half_away_from_zero(np.asarray(b, np.float64) / scales.astype(np.float64))
-    info = np.iinfo(np.int32)
-    return np.clip(q, info.min, info.max).astype(np.int32), scales
+    info = np.iinfo(dtype)
+    return np.clip(q, info.min, info.max).astype(dtype), scales
 
 
-# ----------------------------------------------------------------------------- calibration
+@dataclass(frozen=True)
+class Mode:
+    """What a quantization mode stores: activation and bias types, and how an activation
+    range becomes (scale, zero_point)."""
+    name: str
+    activations: type
+    bias: type
+    bias_type: int
+
+    def params(self, lo: float, hi: float) -> tuple[float, int]:
+        if self.activations is np.int16:
+            return symmetric_int16_params(lo, hi)
+        return asymmetric_params(lo, hi)
+
+    @property
+    def type_name(self) -> str:
+        return np.dtype(self.activations).name
+
+    def version(self, rule) -> int:
+        return rule.int16_version if self.activations is np.int16 else rule.int8_version
+
+    def fixed_output(self, rule) -> tuple:
+        return rule.fixed_output_int16 if self.activations is np.int16 else rule.fixed_output
+
+    def supported(self) -> set:
+        return SUPPORTED_16X8 if self.activations is np.int16 else SUPPORTED
 
 
-@dataclass
-class Range:
-    min: float
-    max: float
+MODES = {"int8": Mode("int8", np.int8, np.int32, TensorType.INT32),
+         "int16x8": Mode("int16x8", np.int16, np.int64, TensorType.INT64)}
 
 
-def _samples(model: Model, data) -> np.ndarray:
-    """Calibration data as (N, *input shape) float32, checked against the model's input."""
-    graph = model.subgraphs[0]
-    if len(graph.inputs) != 1:
-        raise InputError(f"the model has {len(graph.inputs)} inputs; quantize_model calibrates "
-                         "single-input models only")
-    shape = tuple(graph.tensors[graph.inputs[0]].shape)
-    x = np.asarray(data, np.float32)
-    if x.shape[1:] == shape:
-        return x
-    if x.shape[1:] == shape[1:] and shape[:1] == (1,):
-        return x[:, None]
-    raise InputError(f"calibration data has shape {list(x.shape)}; the model's input is "
-                     f"{list(shape)}, so give (N, {', '.join(map(str, shape[1:]))}) samples")
+def get_mode(mode) -> Mode:
+    if isinstance(mode, Mode):
+        return mode
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    return MODES[mode]
 
 
-def calibrate(model: Model, data, percentile: float | None = None,
-              progress: bool = True) -> dict[int, Range]:
-    """Run the float model on every sample; the range of each float activation tensor."""
-    x = _samples(model, data)
-    if len(x) == 0:
-        raise InputError("calibration needs at least one sample")
-    if percentile is not None and not 50 < percentile <= 100:
-        raise InputError(f"percentile must be in (50, 100], got {percentile}")
-    graph = model.subgraphs[0]
-    interpreter = MicroInterpreter(model, AllOpsResolver(), None)
-    interpreter.allocate_tensors()
-    watched = [graph.inputs[0]] + [o for op in graph.operators for o in op.outputs]
-    watched = [i for i in dict.fromkeys(watched) if graph.tensors[i].type == TensorType.FLOAT32]
-    lo = {i: np.inf for i in watched}
-    hi = {i: -np.inf for i in watched}
-    values = {i: [] for i in watched} if percentile is not None else None
-    iterator = x
-    if progress:
-        from tqdm.auto import tqdm
-        iterator = tqdm(x, desc="calibrating", leave=False)
-    for sample in iterator:
-        interpreter.input(0).data[...] = sample
-        # read each output right after its op: the arena reuses memory, so a tensor
-        # is only valid until a later op overwrites it
-        for event in interpreter.steps():
-            seen = [(graph.inputs[0], sample)] if event.op_index == 0 else []
-            seen += list(zip(event.node.outputs, event.outputs))
-            for i, v in seen:
-                if i not in lo:
-                    continue
-                lo[i] = min(lo[i], float(np.min(v)))
-                hi[i] = max(hi[i], float(np.max(v)))
-                if values is not None:
-                    values[i].append(np.array(v, np.float32).ravel())
-    if values is not None:
-        for i in watched:
-            allv = np.concatenate(values[i])
-            lo[i] = float(np.percentile(allv, 100 - percentile))
-            hi[i] = float(np.percentile(allv, percentile))
-    return {i: Range(lo[i], hi[i]) for i in watched}
+# ----------------------------------------------------------------------------- checks
 
 
-# ----------------------------------------------------------------------------- the quantizer
+def _is_float(t) -> bool:
+    return t.type == TensorType.FLOAT32
 
 
-def check_quantizable(model: Model) -> None:
+def _float_tensors(graph, indices) -> list[int]:
+    return [i for i in indices if i >= 0 and _is_float(graph.tensors[i])]
+
+
+def check_quantizable(model: Model, mode="int8") -> None:
+    """Refuse, with the reason, a model the quantizer cannot write in `mode`."""
+    mode = get_mode(mode)
     if len(model.subgraphs) != 1:
         raise ModelError(f"the model has {len(model.subgraphs)} subgraphs; the quantizer "
                          "handles single-subgraph models")
     graph = model.subgraphs[0]
     for i in list(graph.inputs) + list(graph.outputs):
-        if graph.tensors[i].type != TensorType.FLOAT32:
+        if graph.tensors[i].type in QUANTIZED_TYPES:
             raise ModelError(f"tensor {i} ({graph.tensors[i].name!r}) is "
                              f"{graph.tensors[i].dtype.name}: quantize_model takes a float32 "
                              "model (is it already quantized?)")
     for k, op in enumerate(graph.operators):
         code = model.operator_codes[op.opcode_index].builtin_code
-        if code not in SUPPORTED:
-            names = ", ".join(sorted(Op(c).name for c in SUPPORTED))
-            raise ModelError(f"op {k} is {model.op_name(op)}, which the int8 quantizer does not "
-                             f"handle; supported: {names}")
+        if not _float_tensors(graph, list(op.inputs) + list(op.outputs)):
+            continue                      # integer-only ops pass through unchanged
+        if code not in mode.supported():
+            names = ", ".join(sorted(Op(c).name for c in mode.supported()))
+            raise ModelError(f"op {k} is {model.op_name(op)}, which the {mode.name} quantizer "
+                             f"does not handle; supported: {names}")
+        if _rule(code).weights_axis is not None and \
+                tensor_data(model, graph.tensors[op.inputs[1]]) is None:
+            raise ModelError(f"op {k} ({model.op_name(op)}) computes with weights that are "
+                             "not constant; the quantizer writes int8 weights from constants")
 
 
-def quantize_model(model: Model, calibration_data, io_type: str = "int8",
-                   per_channel_fc: bool = False, percentile: float | None = None,
-                   progress: bool = True, ranges: dict | None = None) -> Model:
-    """The int8 Model of a float32 Model, calibrated on `calibration_data`."""
-    if io_type not in ("int8", "float32"):
-        raise InputError(f"io_type must be 'int8' or 'float32', got {io_type!r}")
-    check_quantizable(model)
-    if ranges is None:
-        ranges = calibrate(model, calibration_data, percentile, progress)
-    graph = model.subgraphs[0]
-    T = graph.tensors
+# ----------------------------------------------------------------------------- activations
 
-    # 1. scale and zero point of every activation, in op order
-    act: dict[int, tuple[float, int]] = {}
-    for i in graph.inputs:
-        act[i] = asymmetric_params(ranges[i].min, ranges[i].max)
-    for op in graph.operators:
-        code = model.operator_codes[op.opcode_index].builtin_code
-        out, rule = op.outputs[0], _rule(code)
-        if rule.output == "same_as_input":   # the kernel does not rescale: scale unchanged
-            act[out] = act[op.inputs[0]]
-        elif rule.output == "fixed":          # the kernel requires this scale
-            act[out] = rule.fixed_output
+
+class Groups:
+    """Tensors that must share one scale and zero point (union-find), and the fixed
+    parameters a group must take, if any of its tensors is a fixed-range output."""
+
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+        self.fixed: dict[int, tuple] = {}
+
+    def find(self, i: int) -> int:
+        self.parent.setdefault(i, i)
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self.parent[b] = a
+            if b in self.fixed:
+                self.fixed.setdefault(a, self.fixed.pop(b))
+
+    def fix(self, i: int, params: tuple) -> None:
+        self.fixed[self.find(i)] = params
+
+    def fixed_params(self, i: int):
+        return self.fixed.get(self.find(i))
+
+    def members(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for i in list(self.parent):
+            out.setdefault(self.find(i), []).append(i)
+        return out
+
+
+@dataclass
+class ActivationPlan:
+    """The quantization parameters of every float tensor that is not a weight or a bias,
+    and the op inputs to requantize: (op index, input position) -> the tensor whose
+    parameters the requantized input must take."""
+    params: dict
+    requantize: dict
+
+
+def _join_same_scale(groups: Groups, k: int, op, inputs: list, outputs: list,
+                     requantize: dict) -> None:
+    """CONCATENATION and its kind: every float input joins the output's group - but one
+    whose parameters are fixed already (a TANH output) cannot take the group's range, so
+    it is requantized in front of the op instead, as TensorFlow's converter does."""
+    for o in outputs[1:]:
+        groups.union(outputs[0], o)
+    for pos, i in enumerate(op.inputs):
+        if i not in inputs:
+            continue
+        if groups.fixed_params(i) is not None:
+            requantize[(k, pos)] = outputs[0]
         else:
-            act[out] = asymmetric_params(ranges[out].min, ranges[out].max)
+            groups.union(outputs[0], i)
 
-    # 2. the tensors, in the same order (indices stay valid)
-    b = ModelBuilder(description=f"tflm_edu int8 quantizer ({model.description or 'float model'})")
-    bias_of, weights_of = {}, {}
-    versions = {}
-    for op in graph.operators:
+
+def _group_ops(model: Model, mode: Mode) -> tuple[Groups, dict]:
+    """Walk the ops in order and join the tensors that must share parameters."""
+    graph = model.subgraphs[0]
+    groups, requantize = Groups(), {}
+    for i in _float_tensors(graph, graph.inputs):
+        groups.find(i)
+    for k, op in enumerate(graph.operators):
         rule = _rule(model.operator_codes[op.opcode_index].builtin_code)
-        versions[id(op)] = rule.int8_version
-        if rule.weights_axis is not None:     # int8 weights (input 1), int32 bias (input 2)
-            axis = rule.weights_axis
-            if rule.per_channel_optional:
-                axis = axis if per_channel_fc else None
-                if per_channel_fc:
-                    versions[id(op)] = rule.per_channel_version
-            weights_of[op.inputs[1]] = (axis, op.inputs[0])
-            if len(op.inputs) > 2 and op.inputs[2] >= 0:
-                bias_of[op.inputs[2]] = op.inputs[1]
-    weight_scales = {}
-    for i, t in enumerate(T):
-        data = tensor_data(model, t)
-        name = t.name
-        if i in weights_of:
-            axis, _ = weights_of[i]
-            q, scales = symmetric_weights(data, axis)
-            weight_scales[i] = scales
-            b.add_tensor(t.shape, np.int8, name, q, quantization(
+        inputs, outputs = _float_tensors(graph, op.inputs), _float_tensors(graph, op.outputs)
+        for o in outputs:
+            groups.find(o)
+        if not outputs or rule.output == "calibrated":
+            continue
+        if rule.output == "same_as_input":         # the data input: the first float one
+            for o in outputs:
+                groups.union(inputs[0], o)
+        elif rule.output == "same_scale":
+            _join_same_scale(groups, k, op, inputs, outputs, requantize)
+        elif rule.output == "fixed":
+            for o in outputs:
+                groups.fix(o, mode.fixed_output(rule))
+    return groups, requantize
+
+
+def _tensor_range(model: Model, i: int, ranges: dict):
+    """The calibrated range of activation i, or a constant's own range; None if neither."""
+    t = model.subgraphs[0].tensors[i]
+    data = tensor_data(model, t)
+    if data is not None:
+        return Range(float(data.min(initial=0.0)), float(data.max(initial=0.0)))
+    return ranges.get(i)
+
+
+def plan_activations(model: Model, ranges: dict, mode="int8") -> ActivationPlan:
+    """Scale and zero point of every activation: per group of tensors that must share
+    them, the fixed parameters or those of the union of the members' ranges."""
+    mode = get_mode(mode)
+    groups, requantize = _group_ops(model, mode)
+    params = {}
+    for root, members in groups.members().items():
+        fixed = groups.fixed.get(root)
+        if fixed is None:
+            known = [r for r in (_tensor_range(model, i, ranges) for i in members) if r]
+            if not known:
+                names = [model.subgraphs[0].tensors[i].name for i in members]
+                raise InputError(f"no calibrated range for tensor(s) {names}")
+            fixed = mode.params(min(r.min for r in known), max(r.max for r in known))
+        for i in members:
+            params[i] = fixed
+    return ActivationPlan(params, requantize)
+
+
+# ----------------------------------------------------------------------------- the writer
+
+
+class QuantizedModelWriter:
+    """Writes the quantized Model of a (folded) float Model, tensor by tensor in the same
+    order - so tensor indices stay valid - then the ops, with the QUANTIZE ops the plan
+    and io_type ask for. build() returns the Model."""
+
+    def __init__(self, model: Model, plan: ActivationPlan, mode: Mode, io_type: str,
+                 per_channel_fc: bool):
+        self.model, self.plan, self.mode = model, plan, mode
+        self.io_type, self.per_channel_fc = io_type, per_channel_fc
+        self.graph = model.subgraphs[0]
+        self.b = ModelBuilder(description=f"tflm_edu {mode.name} quantizer "
+                                          f"({model.description or 'float model'})")
+        self.input_remap: dict = {}         # (op index, input position) -> new tensor
+        self.weights: dict = {}             # weights tensor -> (axis, int8 data, scales)
+        self.extra_biases: dict = {}        # (op index, 2) -> (tensor, values, quantization)
+
+    # --- weights and biases
+
+    def _weights_axis(self, rule):
+        if rule.per_channel_optional and not self.per_channel_fc:
+            return None
+        return rule.weights_axis
+
+    def _weights(self, i: int, axis):
+        """(axis, int8 values, scales) of weights tensor i, computed once."""
+        if i not in self.weights:
+            data = tensor_data(self.model, self.graph.tensors[i])
+            self.weights[i] = (axis,) + symmetric_weights(data, axis)
+        return self.weights[i]
+
+    def _weighted_ops(self):
+        """(op index, op, weights axis) for every op with int8 weights."""
+        for k, op in enumerate(self.graph.operators):
+            rule = _rule(self.model.operator_codes[op.opcode_index].builtin_code)
+            if rule is not None and rule.weights_axis is not None:
+                yield k, op, self._weights_axis(rule)
+
+    def _bias(self, op, axis):
+        """(values, quantization) of op's bias: scale = input scale x weight scale."""
+        _, _, w_scales = self._weights(op.inputs[1], axis)
+        data = tensor_data(self.model, self.graph.tensors[op.inputs[2]])
+        q, scales = quantize_bias(data, self.plan.params[op.inputs[0]][0], w_scales,
+                                  self.mode.bias)
+        return q, quantization(scales if axis is not None else scales[0], 0, 0)
+
+    def quantize_weights_and_biases(self) -> dict:
+        """Every weights tensor, and every bias - a bias that two ops share (TensorFlow
+        dedups equal constants: both convs of a residual block may read one zero bias)
+        gets one tensor per input scale, as each op's bias scale depends on its input."""
+        written = {}
+        for k, op, axis in self._weighted_ops():
+            self._weights(op.inputs[1], axis)
+            if len(op.inputs) < 3 or op.inputs[2] < 0:
+                continue
+            q, quant = self._bias(op, axis)
+            first = written.setdefault(op.inputs[2], (q, quant))
+            if not (np.array_equal(first[0], q) and first[1] == quant):
+                self.extra_biases[(k, 2)] = (self.graph.tensors[op.inputs[2]], q, quant)
+        return written
+
+    # --- tensors
+
+    def add_tensor(self, i: int, biases: dict) -> None:
+        """Tensor i as the quantized model stores it: int8 weights, a bias, a float
+        constant or activation in the mode's integer type, anything else unchanged."""
+        t, b = self.graph.tensors[i], self.b
+        data = tensor_data(self.model, t)
+        act = self.mode.activations
+        if i in self.weights:
+            axis, q, scales = self.weights[i]
+            b.add_tensor(t.shape, np.int8, t.name, q, quantization(
                 scales if axis is not None else scales[0], 0, axis or 0))
-        elif i in bias_of:
-            w = bias_of[i]
-            axis, source = weights_of[w]
-            if w not in weight_scales:        # weights after the bias in the tensor list
-                weight_scales[w] = symmetric_weights(tensor_data(model, T[w]), axis)[1]
-            q, scales = quantize_bias(data, act[source][0], weight_scales[w])
-            b.add_tensor(t.shape, np.int32, name, q,
-                         quantization(scales if axis is not None else scales[0], 0, 0))
-        elif data is not None and t.type == TensorType.FLOAT32:
-            scale, zp = asymmetric_params(data.min(), data.max())   # e.g. an ADD's constant
-            b.add_tensor(t.shape, np.int8, name, affine_quantize(data, scale, zp),
+        elif i in biases:
+            q, quant = biases[i]
+            b.add_tensor(t.shape, q.dtype, t.name, q, quant)
+        elif data is not None and _is_float(t):
+            scale, zp = self.plan.params.get(i) or self.mode.params(data.min(), data.max())
+            b.add_tensor(t.shape, act, t.name, affine_quantize(data, scale, zp, act),
                          quantization(scale, zp))
         elif data is not None:
-            b.add_tensor(t.shape, t.dtype, name, data, copy.deepcopy(t.quantization))
-        elif i in act:
-            scale, zp = act[i]
-            b.add_tensor(t.shape, np.int8, name, quant=quantization(scale, zp))
+            b.add_tensor(t.shape, t.dtype, t.name, data, copy.deepcopy(t.quantization))
+        elif i in self.plan.params:
+            scale, zp = self.plan.params[i]
+            b.add_tensor(t.shape, act, t.name, quant=quantization(scale, zp))
         else:
-            b.add_tensor(t.shape, t.dtype, name)
+            b.add_tensor(t.shape, t.dtype, t.name, quant=copy.deepcopy(t.quantization))
 
-    # 3. float inputs/outputs: QUANTIZE in front, DEQUANTIZE at the end
-    io_map = {}
+    def add_extra_inputs(self) -> None:
+        """The second copies of shared biases, and the requantized op inputs."""
+        for key, (t, q, quant) in self.extra_biases.items():
+            self.input_remap[key] = self.b.add_tensor(t.shape, q.dtype, t.name, q, quant)
+        for (k, pos), like in self.plan.requantize.items():
+            i = self.graph.operators[k].inputs[pos]
+            scale, zp = self.plan.params[like]
+            self.input_remap[(k, pos)] = self.b.add_tensor(
+                self.graph.tensors[i].shape, self.mode.activations,
+                f"{self.graph.tensors[i].name}_requantized", quant=quantization(scale, zp))
 
-    def float_twin(i, op, before: bool):
-        """A float32 tensor with i's name beside int8 tensor i, converted by `op`."""
-        b.tensors[i].name = f"{T[i].name}_int8"
-        f = b.add_tensor(T[i].shape, np.float32, T[i].name)
-        b.add_operator(op, [f] if before else [i], [i] if before else [f],
-                       version=_rule(op).int8_version)
-        io_map[i] = f
+    # --- ops
 
-    if io_type == "float32":
-        for i in graph.inputs:
-            float_twin(i, Op.QUANTIZE, before=True)
-    for op in graph.operators:
-        code = model.operator_codes[op.opcode_index].builtin_code
-        b.add_operator(code, op.inputs, op.outputs, copy.deepcopy(op.builtin_options),
-                       version=versions[id(op)])
-    if io_type == "float32":
-        for i in graph.outputs:
-            float_twin(i, Op.DEQUANTIZE, before=False)
-    b.inputs = [io_map.get(i, i) for i in graph.inputs]
-    b.outputs = [io_map.get(i, i) for i in graph.outputs]
-    quantized = b.build()
-    quantized.signature_defs = [
-        SignatureDef(inputs=tuple(TensorMap(m.name, io_map.get(m.tensor_index, m.tensor_index))
-                                  for m in s.inputs),
-                     outputs=tuple(TensorMap(m.name, io_map.get(m.tensor_index, m.tensor_index))
-                                   for m in s.outputs),
-                     signature_key=s.signature_key, subgraph_index=s.subgraph_index)
-        for s in model.signature_defs]
-    return quantized
+    def _options(self, code, rule, options):
+        """The op's options, with what the mode changes in them (QuantizerRule)."""
+        if self.mode.activations is not np.int16 or not rule.int16_options:
+            return copy.deepcopy(options)
+        if options is None:
+            options = SPECS[code].options()
+        return dataclasses.replace(options, **dict(rule.int16_options))
+
+    def _version(self, code, rule, original: int) -> int:
+        if rule is None:
+            return original
+        if rule.per_channel_optional and self.per_channel_fc and \
+                self.mode.activations is np.int8:
+            return rule.per_channel_version
+        return self.mode.version(rule)
+
+    def add_op(self, k: int, op) -> None:
+        opcode = self.model.operator_codes[op.opcode_index]
+        code = opcode.builtin_code
+        has_float = _float_tensors(self.graph, list(op.inputs) + list(op.outputs))
+        rule = _rule(code) if has_float else None
+        inputs = [self.input_remap.get((k, pos), i) for pos, i in enumerate(op.inputs)]
+        for pos, i in enumerate(op.inputs):
+            if (k, pos) in self.plan.requantize:       # QUANTIZE int -> int in front
+                self.b.add_operator(Op.QUANTIZE, [i], [inputs[pos]],
+                                    version=self.mode.version(_rule(Op.QUANTIZE)))
+        options = self._options(code, rule, op.builtin_options) if rule else \
+            copy.deepcopy(op.builtin_options)
+        self.b.add_operator(code, inputs, op.outputs, options,
+                            version=self._version(code, rule, opcode.version))
+
+    def float_twin(self, i: int, op, before: bool) -> int:
+        """A float32 tensor with i's name beside integer tensor i, converted by `op`."""
+        t = self.graph.tensors[i]
+        self.b.tensors[i].name = f"{t.name}_{self.mode.type_name}"
+        f = self.b.add_tensor(t.shape, np.float32, t.name)
+        self.b.add_operator(op, [f] if before else [i], [i] if before else [f],
+                            version=self.mode.version(_rule(op)))
+        return f
+
+    def build(self) -> Model:
+        biases = self.quantize_weights_and_biases()
+        for i in range(len(self.graph.tensors)):
+            self.add_tensor(i, biases)
+        self.add_extra_inputs()
+        io_map = {}
+        if self.io_type == "float32":
+            for i in _float_tensors(self.graph, self.graph.inputs):
+                io_map[i] = self.float_twin(i, Op.QUANTIZE, before=True)
+        for k, op in enumerate(self.graph.operators):
+            self.add_op(k, op)
+        if self.io_type == "float32":
+            for i in _float_tensors(self.graph, self.graph.outputs):
+                io_map[i] = self.float_twin(i, Op.DEQUANTIZE, before=False)
+        self.b.inputs = [io_map.get(i, i) for i in self.graph.inputs]
+        self.b.outputs = [io_map.get(i, i) for i in self.graph.outputs]
+        quantized = self.b.build()
+        quantized.signature_defs = [_signature(s, io_map) for s in self.model.signature_defs]
+        return quantized
 
 
-__all__ = ["quantize_model", "calibrate", "asymmetric_params", "symmetric_weights",
-           "quantize_bias", "check_quantizable", "Range"]
+def _signature(s: SignatureDef, io_map: dict) -> SignatureDef:
+    def renumber(maps):
+        return tuple(TensorMap(m.name, io_map.get(m.tensor_index, m.tensor_index))
+                     for m in maps)
+    return SignatureDef(inputs=renumber(s.inputs), outputs=renumber(s.outputs),
+                        signature_key=s.signature_key, subgraph_index=s.subgraph_index)
+
+
+# ----------------------------------------------------------------------------- the quantizer
+
+
+def resolve_io_type(io_type, mode) -> str:
+    """The model's input/output type: the mode's integer type (None) or "float32"."""
+    mode = get_mode(mode)
+    io_type = io_type or mode.type_name
+    if io_type not in (mode.type_name, "float32"):
+        raise InputError(f"io_type must be {mode.type_name!r} or 'float32' in {mode.name} "
+                         f"mode, got {io_type!r}")
+    return io_type
+
+
+def quantize_model(model: Model, calibration_data=None, io_type: str | None = None,
+                   per_channel_fc: bool = False, percentile: float | None = None,
+                   progress: bool = True, ranges: dict | None = None, mode: str = "int8",
+                   calibration_method: str | None = None,
+                   momentum: float = DEFAULT_MOMENTUM) -> Model:
+    """The quantized Model of a float32 Model, calibrated on `calibration_data` (an array
+    for a one-input model; a list in input order, or a dict by input tensor name, for
+    several). mode: "int8" or "int16x8"; io_type: the mode's integer type (default) or
+    "float32"; calibration_method: "minmax" (default), "moving_average" (with `momentum`)
+    or "percentile" (at `percentile`); `ranges` skips calibration (calibrate()'s result)."""
+    mode = get_mode(mode)
+    io_type = resolve_io_type(io_type, mode)
+    model = fold_constants(model)
+    check_quantizable(model, mode)
+    if ranges is None:
+        if calibration_data is None:
+            raise InputError("quantize_model needs calibration_data (or ranges)")
+        ranges = calibrate(model, calibration_data, percentile, progress,
+                           calibration_method, momentum)
+    plan = plan_activations(model, ranges, mode)
+    return QuantizedModelWriter(model, plan, mode, io_type, per_channel_fc).build()
+
+
+__all__ = ["quantize_model", "calibrate", "asymmetric_params", "symmetric_int16_params",
+           "symmetric_weights", "quantize_bias", "check_quantizable", "plan_activations",
+           "Range", "Mode", "MODES", "get_mode", "resolve_io_type", "SUPPORTED",
+           "SUPPORTED_16X8"]

@@ -228,9 +228,9 @@ c_struct("Relu6OpData", KERNELS + "activations.h", m("six", "int32"), m("zero", 
 
 SPECS = [
     OpSpec(Op.RELU, register_relu, None, (TensorType.FLOAT32, *QUANTIZED_DTYPES),
-           QuantizerRule(int8_version=2),
+           QuantizerRule(int8_version=2, int16_version=3),
            ArenaRecipe(None, "ReluOpData", inputs_then_output(1))),
     OpSpec(Op.RELU6, register_relu6, None, (TensorType.FLOAT32, *QUANTIZED_DTYPES),
-           QuantizerRule(int8_version=2, output="same_as_input"),
+           QuantizerRule(int8_version=2, output="same_as_input", int16_version=3),
            ArenaRecipe(None, "Relu6OpData", relu6_arena_prepare)),
 ]

@@ -268,5 +268,6 @@ c_struct("OpDataAdd", KERNELS + "add.h", m("requires_broadcast", "bool"),
 
 SPEC = OpSpec(Op.ADD, register_add, AddOptions,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16, TensorType.INT32),
-              QuantizerRule(int8_version=2),
+              QuantizerRule(int8_version=2, int16_version=3,
+                            int16_options=(("pot_scale_int16", False),)),
               ArenaRecipe("TfLiteAddParams", "OpDataAdd", inputs_then_output(2)))

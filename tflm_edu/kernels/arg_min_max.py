@@ -22,7 +22,7 @@ import numpy as np
 
 from tflm_edu.errors import ModelError
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_type, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, nothing
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, nothing
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import ArgMaxOptions, ArgMinOptions
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
@@ -107,8 +107,10 @@ c_struct("TfLiteArgMaxParams", BUILTIN, m("output_type", "enum"))
 c_struct("TfLiteArgMinParams", BUILTIN, m("output_type", "enum"))
 
 SPECS = [
-    OpSpec(Op.ARG_MAX, register_arg_max, ArgMaxOptions, INPUT_TYPES, None,
+    OpSpec(Op.ARG_MAX, register_arg_max, ArgMaxOptions, INPUT_TYPES,
+           QuantizerRule(int8_version=2),
            ArenaRecipe("TfLiteArgMaxParams", None, nothing)),
-    OpSpec(Op.ARG_MIN, register_arg_min, ArgMinOptions, INPUT_TYPES, None,
+    OpSpec(Op.ARG_MIN, register_arg_min, ArgMinOptions, INPUT_TYPES,
+           QuantizerRule(int8_version=2),
            ArenaRecipe("TfLiteArgMinParams", None, nothing)),
 ]

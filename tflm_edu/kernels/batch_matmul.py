@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.quantization_util import (check_shifts_16x8,
                                                 multiply_by_quantized_multiplier,
                                                 multiply_by_quantized_multiplier_int64,
@@ -266,4 +266,5 @@ c_struct("OpDataBatchMatmul", KERNELS + "batch_matmul.h", m("quantization", "ptr
          m("rhs_is_constant_tensor", "bool"))
 
 SPEC = OpSpec(Op.BATCH_MATMUL, register_batch_matmul, BatchMatMulOptions, SUPPORTED_TYPES,
-              None, ArenaRecipe("TfLiteBatchMatMulParams", "OpDataBatchMatmul", arena_prepare))
+              QuantizerRule(int8_version=2, int16_version=3),
+              ArenaRecipe("TfLiteBatchMatMulParams", "OpDataBatchMatmul", arena_prepare))

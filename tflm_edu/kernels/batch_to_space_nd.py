@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.space_to_batch_nd import (BLOCK_SHAPE, INPUT, OUTPUT, SUPPORTED_TYPES,
                                                 check_block_op_io, spatial_shape)
 from tflm_edu.schema.enums import BuiltinOperator as Op
@@ -101,4 +101,6 @@ def arena_prepare(k):
 
 # ParseBatchToSpaceNd allocates no params struct and the op has no Init.
 SPEC = OpSpec(Op.BATCH_TO_SPACE_ND, register_batch_to_space_nd, BatchToSpaceNDOptions,
-              SUPPORTED_TYPES, None, ArenaRecipe(None, None, arena_prepare))
+              SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input"),
+              ArenaRecipe(None, None, arena_prepare))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.schema.enums import BuiltinOperator as Op, ActivationFunctionType, TensorType, type_name
 from tflm_edu.schema.options import ConcatenationOptions
 from tflm_edu.memory.layout import BUILTIN, KERNELS, TYPES, c_struct, m
@@ -157,5 +157,6 @@ c_struct("OpDataConcatenation", KERNELS + "concatenation.cc (OpData)",
          m("scratch_indices", "int", 10, compression_only=True))
 
 SPEC = OpSpec(Op.CONCATENATION, register_concatenation, ConcatenationOptions, SUPPORTED_TYPES,
-              None, ArenaRecipe("TfLiteConcatenationParams", "OpDataConcatenation",
-                                arena_prepare))
+              QuantizerRule(int8_version=2, output="same_scale", int16_version=3),
+              ArenaRecipe("TfLiteConcatenationParams", "OpDataConcatenation",
+                          arena_prepare))

@@ -673,6 +673,6 @@ c_struct("OpDataConv", KERNELS + "conv.h", m("padding", "TfLitePaddingValues"),
 
 SPEC = OpSpec(Op.CONV_2D, register_conv_2d, Conv2DOptions,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
-              QuantizerRule(int8_version=3, weights_axis=0),
+              QuantizerRule(int8_version=3, weights_axis=0, int16_version=4),
               ArenaRecipe("TfLiteConvParams", "OpDataConv", conv_like_arena_prepare(0)),
               optional_inputs=frozenset({2}))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import DepthToSpaceOptions
@@ -98,4 +98,5 @@ def arena_prepare(k):
 c_struct("TfLiteDepthToSpaceParams", BUILTIN, m("block_size", "int"))
 
 SPEC = OpSpec(Op.DEPTH_TO_SPACE, register_depth_to_space, DepthToSpaceOptions, SUPPORTED_TYPES,
-              None, ArenaRecipe("TfLiteDepthToSpaceParams", None, arena_prepare))
+              QuantizerRule(int8_version=2, output="same_as_input"),
+              ArenaRecipe("TfLiteDepthToSpaceParams", None, arena_prepare))

@@ -325,6 +325,6 @@ c_struct("TfLiteDepthwiseConvParams", BUILTIN, m("padding", "enum"), m("stride_w
 
 SPEC = OpSpec(Op.DEPTHWISE_CONV_2D, register_depthwise_conv_2d, DepthwiseConv2DOptions,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
-              QuantizerRule(int8_version=3, weights_axis=3),
+              QuantizerRule(int8_version=3, weights_axis=3, int16_version=5),
               ArenaRecipe("TfLiteDepthwiseConvParams", "OpDataConv", conv_like_arena_prepare(3)),
               optional_inputs=frozenset({2}))

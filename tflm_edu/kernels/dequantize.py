@@ -93,5 +93,5 @@ c_struct("DequantizeOpData", KERNELS + "dequantize.h",
          m("output_shift", "int"), m("output_zero_point", "int32"))
 
 SPEC = OpSpec(Op.DEQUANTIZE, register_dequantize, DequantizeOptions, tuple(QUANTIZED_DTYPES),
-              QuantizerRule(int8_version=2),
+              QuantizerRule(int8_version=2, int16_version=3),
               ArenaRecipe(None, "DequantizeOpData", inputs_then_output(1)))

@@ -64,7 +64,7 @@ from tflm_edu.kernels.fixedpoint import (INT32_MAX, count_leading_zeros_32, fixe
                                          fixed_sub, rescale, rounding_divide_by_pot, wrap32)
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.libm import libm_function, logf
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier, \
     quantize_multiplier
 from tflm_edu.memory.layout import KERNELS, c_struct, m
@@ -351,11 +351,13 @@ c_struct("OpDataAbsRsqrt", KERNELS + "elementwise.cc", m("multiplier", "int32"),
          m("input_type", "enum"))
 
 SPECS = [
-    OpSpec(Op.ABS, register_abs, AbsOptions, ABS_TYPES, None,
+    OpSpec(Op.ABS, register_abs, AbsOptions, ABS_TYPES,
+           QuantizerRule(int8_version=2, int16_version=3),
            ArenaRecipe(None, "OpDataAbsRsqrt", inputs_then_output(1))),
     OpSpec(Op.SQRT, register_sqrt, None, FLOAT_ONLY, None,
            ArenaRecipe(None, None, inputs_then_output(1))),
-    OpSpec(Op.RSQRT, register_rsqrt, None, RSQRT_TYPES, None,
+    OpSpec(Op.RSQRT, register_rsqrt, None, RSQRT_TYPES,
+           QuantizerRule(int8_version=2),
            ArenaRecipe(None, "OpDataAbsRsqrt", inputs_then_output(1))),
     OpSpec(Op.SQUARE, register_square, SquareOptions, FLOAT_ONLY, None,
            ArenaRecipe(None, None, inputs_then_output(1))),

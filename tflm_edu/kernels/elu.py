@@ -30,7 +30,7 @@ import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.libm import expf, libm_function
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.memory.layout import KERNELS, c_struct, m
 from tflm_edu.quantization import round_half_away_from_zero
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
@@ -126,5 +126,6 @@ def register_elu():
 # fetches the input and the output.
 c_struct("OpDataElu", KERNELS + "elu.cc (OpData)", m("table", "int8", 256))
 
-SPEC = OpSpec(Op.ELU, register_elu, None, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.ELU, register_elu, None, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=1),
               ArenaRecipe(None, "OpDataElu", inputs_then_output(1)))

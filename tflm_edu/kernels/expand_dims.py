@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import ExpandDimsOptions
 
@@ -84,5 +84,6 @@ def register_expand_dims():
 
 # TFLM's ParseExpandDims allocates no params struct and EXPAND_DIMS has no Init; Prepare
 # takes temporary tensors for the input, the axis and the output.
-SPEC = OpSpec(Op.EXPAND_DIMS, register_expand_dims, ExpandDimsOptions, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.EXPAND_DIMS, register_expand_dims, ExpandDimsOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=1, output="same_as_input", int16_version=1),
               ArenaRecipe(None, None, inputs_then_output(2)))

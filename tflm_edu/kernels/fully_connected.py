@@ -374,6 +374,6 @@ c_struct("OpDataFullyConnected", KERNELS + "fully_connected.h",
 SPEC = OpSpec(Op.FULLY_CONNECTED, register_fully_connected, FullyConnectedOptions,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
               QuantizerRule(int8_version=4, weights_axis=0, per_channel_optional=True,
-                            per_channel_version=12),
+                            per_channel_version=12, int16_version=7),
               ArenaRecipe("TfLiteFullyConnectedParams", "OpDataFullyConnected", arena_prepare),
               optional_inputs=frozenset({2}))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import GatherOptions
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
@@ -150,5 +150,6 @@ def arena_prepare(k):
 # (tflm_edu.memory.layout lays them out for each target).
 c_struct("TfLiteGatherParams", BUILTIN, m("axis", "int"), m("batch_dims", "int"))
 
-SPEC = OpSpec(Op.GATHER, register_gather, GatherOptions, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.GATHER, register_gather, GatherOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input"),
               ArenaRecipe("TfLiteGatherParams", None, arena_prepare))

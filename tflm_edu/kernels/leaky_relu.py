@@ -137,5 +137,5 @@ c_struct("LeakyReluOpData", KERNELS + "leaky_relu.h", m("output_multiplier_alpha
 
 SPEC = OpSpec(Op.LEAKY_RELU, register_leaky_relu, LeakyReluOptions,
               (TensorType.FLOAT32, *QUANTIZED_DTYPES),
-              QuantizerRule(int8_version=1),
+              QuantizerRule(int8_version=1, int16_version=2),
               ArenaRecipe("TfLiteLeakyReluParams", "LeakyReluOpData", inputs_then_output(1)))

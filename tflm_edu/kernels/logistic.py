@@ -260,5 +260,6 @@ c_struct("OpDataLogistic", KERNELS + "logistic.h", m("input_zero_point", "int32"
 
 SPEC = OpSpec(Op.LOGISTIC, register_logistic, None,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
-              QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 256, -128)),
+              QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 256, -128),
+                            int16_version=3, fixed_output_int16=(1 / 32768, 0)),
               ArenaRecipe(None, "OpDataLogistic", inputs_then_output(1)))

@@ -28,7 +28,7 @@ import numpy as np
 
 from tflm_edu.kernels.add import binary_op_tensors
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, nothing
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, nothing
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import MaximumMinimumOptions
 
@@ -80,8 +80,10 @@ def register_minimum():
 
 
 SPECS = [
-    OpSpec(Op.MAXIMUM, register_maximum, MaximumMinimumOptions, SUPPORTED_TYPES, None,
+    OpSpec(Op.MAXIMUM, register_maximum, MaximumMinimumOptions, SUPPORTED_TYPES,
+           QuantizerRule(int8_version=2, output="same_scale", int16_version=4),
            ArenaRecipe(None, None, nothing)),
-    OpSpec(Op.MINIMUM, register_minimum, MaximumMinimumOptions, SUPPORTED_TYPES, None,
+    OpSpec(Op.MINIMUM, register_minimum, MaximumMinimumOptions, SUPPORTED_TYPES,
+           QuantizerRule(int8_version=2, output="same_scale", int16_version=4),
            ArenaRecipe(None, None, nothing)),
 ]

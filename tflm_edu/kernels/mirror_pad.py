@@ -28,7 +28,7 @@ import numpy as np
 
 from tflm_edu.errors import ModelError
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import MirrorPadOptions
@@ -128,5 +128,6 @@ c_struct("OpDataMirrorPad", KERNELS + "mirror_pad.cc", m("input_dims", "int"),
          m("output_dims_num_elements_buffer_index", "int"),
          m("input_dims_num_elements_buffer_index", "int"))
 
-SPEC = OpSpec(Op.MIRROR_PAD, register_mirror_pad, MirrorPadOptions, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.MIRROR_PAD, register_mirror_pad, MirrorPadOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input"),
               ArenaRecipe("TfLiteMirrorPaddingParams", "OpDataMirrorPad", inputs_then_output(2)))

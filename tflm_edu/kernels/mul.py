@@ -157,5 +157,5 @@ c_struct("OpDataMul", KERNELS + "mul.h", m("input1_zero_point", "int32"),
 
 SPEC = OpSpec(Op.MUL, register_mul, MulOptions,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16, TensorType.INT32),
-              QuantizerRule(int8_version=2),
+              QuantizerRule(int8_version=2, int16_version=4),
               ArenaRecipe("TfLiteMulParams", "OpDataMul", inputs_then_output(2)))

@@ -8,7 +8,7 @@ tflm_edu that needs to know about an op reads its spec - there is no other table
   the model validator    options: the BuiltinOptions class the kernel reads;
                          optional_inputs: the inputs that may be -1 (absent)
   the pre-deploy checks  types: the input types the kernel computes
-  the int8 quantizer     quantizer: op versions and how the output is scaled
+  the quantizer          quantizer: op versions and how the output is scaled (int8, 16x8)
   the arena estimator    arena: what TFLM's Parse*, Init and Prepare put in the arena
   the plots              the op's colour comes from its builtin code
 
@@ -25,20 +25,32 @@ ANY_TYPE = ()   # `types` of an op that only moves bytes (RESHAPE): every tensor
 
 @dataclass(frozen=True)
 class QuantizerRule:
-    """How tflm_edu's int8 quantizer writes this op (tensorflow/lite/tools/versioning).
+    """How tflm_edu's quantizer writes this op (tflm_edu.convert.quantize), in int8 and,
+    when int16_version is set, in int16x8; versions as tensorflow/lite/tools/versioning.
 
-    output: "calibrated" (the output's range comes from calibration), "same_as_input"
-    (TFLite requires the input's scale and zero point: pooling, RESHAPE, PAD, RELU6) or
-    "fixed" (fixed_output gives the (scale, zero_point) TFLM's kernel requires).
-    weights_axis: for ops with int8 weights (input 1) and an int32 bias (input 2), the axis
-    their per-channel scales run along; per_channel_optional: per-tensor unless asked
-    (FULLY_CONNECTED), with per_channel_version as the op version then."""
+    output: how the scale and zero point of the op's float outputs are chosen -
+      "calibrated"    from the output's calibrated range (the kernel rescales);
+      "same_as_input" the data input's (its first float input): the kernel only moves or
+                      compares values and never rescales (pooling, RESHAPE, PAD, RELU6);
+      "same_scale"    one scale and zero point shared by every float input and the
+                      output (CONCATENATION, PACK, MAXIMUM): TFLite's SameScalesOpInterface;
+                      the quantizer unifies their ranges, or requantizes an input whose
+                      scale is fixed (a TANH output) with a QUANTIZE op in front;
+      "fixed"         fixed_output (int8) / fixed_output_int16 is what the kernel requires.
+    weights_axis: for ops with int8 weights (input 1) and a bias (input 2: int32 in int8,
+    int64 in int16x8), the axis their per-channel scales run along; per_channel_optional:
+    per-tensor unless asked (FULLY_CONNECTED), with per_channel_version as the op version.
+    int16_options: (field, value) pairs the op's options take in int16x8 (ADD's
+    pot_scale_int16=False: TFLite's general-scale int16 kernel, not the power-of-two one)."""
     int8_version: int
     output: str = "calibrated"
     fixed_output: tuple | None = None
     weights_axis: int | None = None
     per_channel_optional: bool = False
     per_channel_version: int | None = None
+    int16_version: int | None = None
+    fixed_output_int16: tuple | None = None
+    int16_options: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,7 @@ class OpSpec:
     register: Callable               # () -> Registration (TFLM's Register_XXX())
     options: type | None             # the BuiltinOptions class, None for ops without options
     types: tuple                     # input TensorTypes the kernel computes (ANY_TYPE: all)
-    quantizer: QuantizerRule | None  # None: the int8 quantizer does not write this op
+    quantizer: QuantizerRule | None  # None: the quantizer does not write this op
     arena: ArenaRecipe
     optional_inputs: frozenset = frozenset()
     custom_name: str | None = None   # a CUSTOM op's name ("SignalWindow"); op is CUSTOM then

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, nothing
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, nothing
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import PackOptions
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
@@ -91,5 +91,6 @@ def register_pack():
 # (tflm_edu.memory.layout lays them out for each target).
 c_struct("TfLitePackParams", BUILTIN, m("values_count", "int"), m("axis", "int"))
 
-SPEC = OpSpec(Op.PACK, register_pack, PackOptions, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.PACK, register_pack, PackOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_scale", int16_version=3),
               ArenaRecipe("TfLitePackParams", None, nothing))

@@ -181,8 +181,9 @@ c_struct("OpDataPad", KERNELS + "pad.h (OpData)", m("params", "PadParams"),
          m("output_zero_point", "int32"))
 
 SPEC = OpSpec(Op.PAD, register_pad, PadOptions, SUPPORTED_TYPES,
-              QuantizerRule(int8_version=2, output="same_as_input"),
+              QuantizerRule(int8_version=2, output="same_as_input", int16_version=3),
               ArenaRecipe(None, "OpDataPad", arena_prepare))
-SPEC_PADV2 = OpSpec(Op.PADV2, register_padv2, PadV2Options, SUPPORTED_TYPES, None,
+SPEC_PADV2 = OpSpec(Op.PADV2, register_padv2, PadV2Options, SUPPORTED_TYPES,
+                    QuantizerRule(int8_version=2, output="same_scale", int16_version=3),
                     ArenaRecipe(None, "OpDataPad", arena_prepare))
 SPECS = [SPEC, SPEC_PADV2]

@@ -362,10 +362,10 @@ c_struct("OpDataPooling", KERNELS + "pooling.h", m("padding", "TfLitePaddingValu
 SPECS = [
     OpSpec(Op.AVERAGE_POOL_2D, register_average_pool_2d, Pool2DOptions,
            (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
-           QuantizerRule(int8_version=2, output="same_as_input"),
+           QuantizerRule(int8_version=2, output="same_as_input", int16_version=3),
            ArenaRecipe("TfLitePoolParams", "OpDataPooling", inputs_then_output(1))),
     OpSpec(Op.MAX_POOL_2D, register_max_pool_2d, Pool2DOptions,
            (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
-           QuantizerRule(int8_version=2, output="same_as_input"),
+           QuantizerRule(int8_version=2, output="same_as_input", int16_version=3),
            ArenaRecipe("TfLitePoolParams", "OpDataPooling", inputs_then_output(1))),
 ]

@@ -149,5 +149,5 @@ c_struct("OpDataQuantizeReference", KERNELS + "quantize.h",
          m("input_zero_point", "int32"))
 
 SPEC = OpSpec(Op.QUANTIZE, register_quantize, QuantizeOptions, tuple(SUPPORTED),
-              QuantizerRule(int8_version=1),
+              QuantizerRule(int8_version=1, int16_version=2),
               ArenaRecipe(None, "OpDataQuantizeReference", inputs_then_output(1)))

@@ -440,7 +440,7 @@ c_struct("OpDataReduce", KERNELS + "reduce.h", m("multiplier", "int32"), m("shif
 
 SPECS = [
     OpSpec(Op.MEAN, register_mean, ReducerOptions, (TensorType.FLOAT32, *QUANTIZED_TYPES),
-           QuantizerRule(int8_version=2),
+           QuantizerRule(int8_version=2, int16_version=3),
            ArenaRecipe("TfLiteReducerParams", "OpDataReduce", arena_prepare)),
     OpSpec(Op.SUM, register_sum, ReducerOptions, (TensorType.FLOAT32, *QUANTIZED_TYPES),
            QuantizerRule(int8_version=2),

@@ -102,5 +102,5 @@ def arena_prepare(k):
 c_struct("TfLiteReshapeParams", BUILTIN, m("shape", "int32", 8), m("num_dimensions", "int"))
 
 SPEC = OpSpec(Op.RESHAPE, register_reshape, ReshapeOptions, ANY_TYPE,
-              QuantizerRule(int8_version=1, output="same_as_input"),
+              QuantizerRule(int8_version=1, output="same_as_input", int16_version=1),
               ArenaRecipe("TfLiteReshapeParams", None, arena_prepare))

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.resize_nearest_neighbor import INPUT, OUTPUT, check_resize_io
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
@@ -157,5 +157,6 @@ c_struct("TfLiteResizeBilinearParams", BUILTIN, m("align_corners", "bool"),
 
 # No Init: Prepare's temporaries for the input, size and output are all it allocates.
 SPEC = OpSpec(Op.RESIZE_BILINEAR, register_resize_bilinear, ResizeBilinearOptions,
-              SUPPORTED_TYPES, None,
+              SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input"),
               ArenaRecipe("TfLiteResizeBilinearParams", None, inputs_then_output(2)))

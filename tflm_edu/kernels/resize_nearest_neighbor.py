@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import ResizeNearestNeighborOptions
@@ -120,5 +120,6 @@ c_struct("TfLiteResizeNearestNeighborParams", BUILTIN, m("align_corners", "bool"
 
 # No Init: Prepare's temporaries for the input, size and output are all it allocates.
 SPEC = OpSpec(Op.RESIZE_NEAREST_NEIGHBOR, register_resize_nearest_neighbor,
-              ResizeNearestNeighborOptions, SUPPORTED_TYPES, None,
+              ResizeNearestNeighborOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input", int16_version=4),
               ArenaRecipe("TfLiteResizeNearestNeighborParams", None, inputs_then_output(2)))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.memory.layout import KERNELS, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import SelectV2Options
@@ -105,5 +105,6 @@ def register_select_v2():
 
 c_struct("OpDataSelect", KERNELS + "select.cc (OpData)", m("requires_broadcast", "bool"))
 
-SPEC = OpSpec(Op.SELECT_V2, register_select_v2, SelectV2Options, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.SELECT_V2, register_select_v2, SelectV2Options, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=1, output="same_scale", int16_version=1),
               ArenaRecipe(None, "OpDataSelect", inputs_then_output(3)))

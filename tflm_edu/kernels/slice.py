@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import SliceOptions
 
@@ -125,5 +125,6 @@ def register_slice():
 
 # TFLM's ParseSlice allocates no params struct and SLICE has no Init; Prepare takes
 # temporary tensors for the input, begin, size and the output.
-SPEC = OpSpec(Op.SLICE, register_slice, SliceOptions, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.SLICE, register_slice, SliceOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input", int16_version=4),
               ArenaRecipe(None, None, inputs_then_output(3)))

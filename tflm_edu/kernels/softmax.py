@@ -336,5 +336,6 @@ c_struct("SoftmaxParams", TYPES, m("beta", "double"), m("input_multiplier", "int
 
 SPEC = OpSpec(Op.SOFTMAX, register_softmax, SoftmaxOptions,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
-              QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 256, -128)),
+              QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 256, -128),
+                            int16_version=3, fixed_output_int16=(1 / 32768, 0)),
               ArenaRecipe("TfLiteSoftmaxParams", "SoftmaxParams", arena_prepare))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.memory.layout import TYPES, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import SpaceToBatchNDOptions
@@ -156,4 +156,6 @@ def arena_prepare(k):
 c_struct("SpaceToBatchParams", TYPES, m("output_offset", "int32"))
 
 SPEC = OpSpec(Op.SPACE_TO_BATCH_ND, register_space_to_batch_nd, SpaceToBatchNDOptions,
-              SUPPORTED_TYPES, None, ArenaRecipe(None, "SpaceToBatchParams", arena_prepare))
+              SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input"),
+              ArenaRecipe(None, "SpaceToBatchParams", arena_prepare))

@@ -16,7 +16,7 @@ from __future__ import annotations
 from tflm_edu.kernels.depth_to_space import (SUPPORTED_TYPES, arena_prepare, check_block_op,
                                              set_output_shape)
 from tflm_edu.kernels.kernel_api import Registration, ensure
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op
 from tflm_edu.schema.options import SpaceToDepthOptions
@@ -59,4 +59,5 @@ def register_space_to_depth():
 c_struct("TfLiteSpaceToDepthParams", BUILTIN, m("block_size", "int"))
 
 SPEC = OpSpec(Op.SPACE_TO_DEPTH, register_space_to_depth, SpaceToDepthOptions, SUPPORTED_TYPES,
-              None, ArenaRecipe("TfLiteSpaceToDepthParams", None, arena_prepare))
+              QuantizerRule(int8_version=2, output="same_as_input"),
+              ArenaRecipe("TfLiteSpaceToDepthParams", None, arena_prepare))

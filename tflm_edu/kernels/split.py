@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import SplitOptions
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
@@ -146,5 +146,6 @@ def arena_prepare(k):
 # (tflm_edu.memory.layout lays them out for each target).
 c_struct("TfLiteSplitParams", BUILTIN, m("num_splits", "int"))
 
-SPEC = OpSpec(Op.SPLIT, register_split, SplitOptions, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.SPLIT, register_split, SplitOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input", int16_version=4),
               ArenaRecipe("TfLiteSplitParams", None, arena_prepare))

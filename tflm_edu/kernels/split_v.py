@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tflm_edu.kernels.kernel_api import Registration, ensure
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.split import (SUPPORTED_TYPES, boundaries, check_num_splits,
                                     check_output_shapes, check_outputs, read_axis, split)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
@@ -100,5 +100,6 @@ def arena_prepare(k):
 # (tflm_edu.memory.layout lays them out for each target).
 c_struct("TfLiteSplitVParams", BUILTIN, m("num_splits", "int"))
 
-SPEC = OpSpec(Op.SPLIT_V, register_split_v, SplitVOptions, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.SPLIT_V, register_split_v, SplitVOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input", int16_version=1),
               ArenaRecipe("TfLiteSplitVParams", None, arena_prepare))

@@ -36,7 +36,7 @@ from tflm_edu.kernels.add import QUANTIZED_DTYPES, binary_op_tensors, quantize_s
 from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.maximum_minimum import ensure_rank_at_most_6
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier, \
     quantize_multiplier
 from tflm_edu.kernels.reference.types import ArithmeticParams
@@ -168,5 +168,6 @@ c_struct("OpDataSquaredDifference", KERNELS + "squared_difference.cc (struct OpD
          m("requires_broadcast", "bool"), m("arithmetic_params", "ArithmeticParams"))
 
 SPEC = OpSpec(Op.SQUARED_DIFFERENCE, register_squared_difference, SquaredDifferenceOptions,
-              SUPPORTED_TYPES, None,
+              SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2),
               ArenaRecipe(None, "OpDataSquaredDifference", inputs_then_output(2)))

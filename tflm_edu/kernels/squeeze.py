@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tflm_edu.kernels.kernel_api import Registration, ensure
-from tflm_edu.kernels.op_spec import ANY_TYPE, ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import (ANY_TYPE, ArenaRecipe, OpSpec, QuantizerRule,
+                                      inputs_then_output)
 from tflm_edu.schema.enums import NUMPY_DTYPE, BuiltinOperator as Op, type_name
 from tflm_edu.schema.options import SqueezeOptions
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
@@ -94,5 +95,6 @@ c_struct("TfLiteSqueezeParams", BUILTIN, m("squeeze_dims", "int32", 8),
          m("num_squeeze_dims", "int"))
 
 # SqueezeContext allocates a temporary tensor for the input, then one for the output.
-SPEC = OpSpec(Op.SQUEEZE, register_squeeze, SqueezeOptions, ANY_TYPE, None,
+SPEC = OpSpec(Op.SQUEEZE, register_squeeze, SqueezeOptions, ANY_TYPE,
+              QuantizerRule(int8_version=1, output="same_as_input", int16_version=1),
               ArenaRecipe("TfLiteSqueezeParams", None, inputs_then_output(1)))

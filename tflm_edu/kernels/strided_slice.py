@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from tflm_edu.errors import ModelError
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import StridedSliceOptions
 from tflm_edu.memory.layout import BUILTIN, TYPES, c_struct, m
@@ -205,5 +205,6 @@ c_struct("StridedSliceParams", TYPES, m("start_indices_count", "int8"),
          m("new_axis_mask", "uint16"), m("shrink_axis_mask", "uint16"), m("offset", "bool"))
 
 SPEC = OpSpec(Op.STRIDED_SLICE, register_strided_slice, StridedSliceOptions, SUPPORTED_TYPES,
-              None, ArenaRecipe("TfLiteStridedSliceParams", "StridedSliceParams",
-                                inputs_then_output(4)))
+              QuantizerRule(int8_version=2, output="same_as_input", int16_version=1),
+              ArenaRecipe("TfLiteStridedSliceParams", "StridedSliceParams",
+                          inputs_then_output(4)))

@@ -138,5 +138,6 @@ c_struct("OpDataSub", KERNELS + "sub.h", m("requires_broadcast", "bool"),
 
 SPEC = OpSpec(Op.SUB, register_sub, SubOptions,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16, TensorType.INT32),
-              QuantizerRule(int8_version=2),
+              QuantizerRule(int8_version=2, int16_version=5,
+                            int16_options=(("pot_scale_int16", False),)),
               ArenaRecipe("TfLiteSubParams", "OpDataSub", inputs_then_output(2)))

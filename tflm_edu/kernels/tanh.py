@@ -170,5 +170,6 @@ c_struct("OpDataTanh", KERNELS + "tanh.cc (OpData)", m("input_zero_point", "int3
 
 SPEC = OpSpec(Op.TANH, register_tanh, None,
               (TensorType.FLOAT32, TensorType.INT8, TensorType.INT16),
-              QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 128, 0)),
+              QuantizerRule(int8_version=2, output="fixed", fixed_output=(1 / 128, 0),
+                            int16_version=3, fixed_output_int16=(1 / 32768, 0)),
               ArenaRecipe(None, "OpDataTanh", arena_prepare))

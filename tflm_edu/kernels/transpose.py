@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import TransposeOptions
 
@@ -105,5 +105,6 @@ def register_transpose():
 
 # TFLM's ParseTranspose allocates no params struct and TRANSPOSE has no Init: its only
 # arena use is TransposeContext's three temporary tensors (input, perm, output).
-SPEC = OpSpec(Op.TRANSPOSE, register_transpose, TransposeOptions, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.TRANSPOSE, register_transpose, TransposeOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input", int16_version=5),
               ArenaRecipe(None, None, inputs_then_output(2)))

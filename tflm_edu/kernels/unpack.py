@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, nothing
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, nothing
 from tflm_edu.memory.layout import BUILTIN, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import UnpackOptions
@@ -91,5 +91,6 @@ def register_unpack():
 # ParseUnpack allocates TfLiteUnpackParams; no Init, no Prepare.
 c_struct("TfLiteUnpackParams", BUILTIN, m("num", "int"), m("axis", "int"))
 
-SPEC = OpSpec(Op.UNPACK, register_unpack, UnpackOptions, SUPPORTED_TYPES, None,
+SPEC = OpSpec(Op.UNPACK, register_unpack, UnpackOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=2, output="same_as_input", int16_version=4),
               ArenaRecipe("TfLiteUnpackParams", None, nothing))

@@ -138,9 +138,13 @@ class _Writer:
         codes = self.offsets([self.operator_code(c) for c in m.operator_codes])
         subgraphs = self.offsets([self.subgraph(sg) for sg in m.subgraphs])
         description = self.string(m.description)
+        # No metadata or signatures: no vector at all (readers take absent as empty; an
+        # empty vector would still cost its length word and an offset)
         metadata = self.offsets([self.table([(0, "o", self.string(e.name), None),
-                                             (1, "I", e.buffer, 0)]) for e in m.metadata])
-        signatures = self.offsets([self.signature(s) for s in m.signature_defs])
+                                             (1, "I", e.buffer, 0)]) for e in m.metadata]) \
+            if m.metadata else None
+        signatures = self.offsets([self.signature(s) for s in m.signature_defs]) \
+            if m.signature_defs else None
         metadata_buffer = self.numbers(m.metadata_buffer, "<i4") if m.metadata_buffer else None
         root = self.table([(0, "I", m.version, 0), (1, "o", codes, None),
                            (2, "o", subgraphs, None), (3, "o", description, None),
