@@ -29,7 +29,8 @@ from tflm_edu.interpreter import MicroInterpreter
 from tflm_edu.op_resolver import SPECS, AllOpsResolver
 from tflm_edu.schema.builder import ModelBuilder
 from tflm_edu.schema.enums import BuiltinOperator as Op
-from tflm_edu.schema.model import Buffer, Model, SignatureDef, TensorMap, tensor_data
+from tflm_edu.convert.prune import prune_unused
+from tflm_edu.schema.model import Buffer, Model, tensor_data
 
 # Ops never folded even with constant inputs: they have state, call subgraphs or are
 # custom (their result may depend on more than their inputs).
@@ -109,74 +110,6 @@ def evaluate_op(model: Model, graph, op) -> list[np.ndarray]:
     interpreter.allocate_tensors()
     interpreter.invoke()
     return [np.array(interpreter.output(k).data) for k in range(len(outputs))]
-
-
-# ----------------------------------------------------------------------------- pruning
-
-
-def prune_unused(model: Model) -> Model:
-    """A copy of `model` without the tensors no op, input or output refers to, the
-    buffers no tensor or metadata entry refers to, and the operator codes no op uses;
-    indices renumbered (op inputs, outputs and intermediates, graph inputs and outputs,
-    signatures, buffers, opcode indices)."""
-    model = copy.deepcopy(model)
-    tensor_maps = [_prune_tensors(graph) for graph in model.subgraphs]
-    model.signature_defs = [_renumber_signature(s, tensor_maps[s.subgraph_index])
-                            for s in model.signature_defs]
-    _prune_buffers(model)
-    _prune_operator_codes(model)
-    return model
-
-
-def _renumber_signature(signature: SignatureDef, remap: dict) -> SignatureDef:
-    def renumber(maps):
-        return tuple(TensorMap(m.name, remap[m.tensor_index]) for m in maps
-                     if m.tensor_index in remap)
-    return SignatureDef(inputs=renumber(signature.inputs), outputs=renumber(signature.outputs),
-                        signature_key=signature.signature_key,
-                        subgraph_index=signature.subgraph_index)
-
-
-def _prune_tensors(graph) -> dict[int, int]:
-    """Drop the unused tensors of one subgraph; returns old index -> new index."""
-    used = set(graph.inputs) | set(graph.outputs)
-    for op in graph.operators:
-        used |= set(op.inputs) | set(op.outputs) | set(op.intermediates)
-    remap = {old: new for new, old in enumerate(sorted(i for i in used if i >= 0))}
-    graph.tensors = [graph.tensors[old] for old in sorted(remap)]
-
-    def renumber(indices):
-        return tuple(remap[i] if i >= 0 else i for i in indices)
-
-    for op in graph.operators:
-        op.inputs, op.outputs = renumber(op.inputs), renumber(op.outputs)
-        op.intermediates = renumber(op.intermediates)
-    graph.inputs, graph.outputs = renumber(graph.inputs), renumber(graph.outputs)
-    return remap
-
-
-def _prune_buffers(model: Model) -> None:
-    """Keep buffer 0 (the empty sentinel), the buffers of tensors and of metadata."""
-    used = {0} | {entry.buffer for entry in model.metadata}
-    used |= {t.buffer for graph in model.subgraphs for t in graph.tensors}
-    used |= set(model.metadata_buffer)
-    remap = {old: new for new, old in enumerate(sorted(used))}
-    model.buffers = [model.buffers[old] for old in sorted(remap)]
-    for graph in model.subgraphs:
-        for t in graph.tensors:
-            t.buffer = remap[t.buffer]
-    for entry in model.metadata:
-        entry.buffer = remap[entry.buffer]
-    model.metadata_buffer = tuple(remap[b] for b in model.metadata_buffer)
-
-
-def _prune_operator_codes(model: Model) -> None:
-    used = sorted({op.opcode_index for graph in model.subgraphs for op in graph.operators})
-    remap = {old: new for new, old in enumerate(used)}
-    model.operator_codes = [model.operator_codes[old] for old in used]
-    for graph in model.subgraphs:
-        for op in graph.operators:
-            op.opcode_index = remap[op.opcode_index]
 
 
 __all__ = ["fold_constants", "evaluate_op", "prune_unused"]
