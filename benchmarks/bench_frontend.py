@@ -3,24 +3,28 @@
 For the same 1 s of audio (yes_1000ms.wav from ../shared/reference, or seeded noise when
 that folder is absent) it times, in one run:
 
-  tflm_edu batch      micro_speech_features(samples): every stateless stage on all 49
-                      windows at once, the noise estimate in a loop over frames
-  tflm_edu streaming  MicroSpeechFrontend.process() on 50 chunks of 20 ms
   TFLM                interpreter.reset(), then 49 x (set_input, invoke, get_output) on
                       audio_preprocessor_int8.tflite (the tflite-micro package)
+  streaming           MicroSpeechFrontend.process() on 50 chunks of 20 ms (49 frames)
+  batch               micro_speech_features(samples): all 49 windows at once
+  ... (stage modules) the same two with fast=False: the readable mirror of TFLM's C code
 
-and prints milliseconds per second of audio (best and median of the repeats; the machine
-is shared, so single timings are noisy) and each one's ratio to TFLM. It also checks the
-features are byte-identical before timing anything.
+The runs are interleaved (one of each per repeat, in rotating order) so that load on the
+shared machine hits all of them alike: TFLM with the two fast paths, then TFLM with the
+two stage-module paths (which allocate heavily and would evict the others' caches). For
+each it prints the median and the spread (10th-90th percentile) of wall time
+(time.perf_counter) and CPU time (time.process_time), per 20 ms frame for streaming and
+per second of audio for batch, each beside TFLM's figure from the same group in the same
+unit, and the ratio of the medians. It first checks that every path's features are
+byte-identical to TFLM's.
 
-    python benchmarks/bench_frontend.py [--repeats 30]
+    python benchmarks/bench_frontend.py [--repeats 40]
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import io
-import statistics
 import time
 import wave
 from pathlib import Path
@@ -67,8 +71,8 @@ def tflm_runner(samples: np.ndarray):
     return run
 
 
-def streaming_runner(samples: np.ndarray):
-    frontend, chunks = MicroSpeechFrontend(), samples.reshape(-1, STRIDE)
+def streaming_runner(samples: np.ndarray, fast: bool = True):
+    frontend, chunks = MicroSpeechFrontend(fast=fast), samples.reshape(-1, STRIDE)
 
     def run() -> np.ndarray:
         frontend.reset()
@@ -77,37 +81,71 @@ def streaming_runner(samples: np.ndarray):
     return run
 
 
-def timings_ms(run, repeats: int) -> list[float]:
-    run()  # warm up: caches, first allocations
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
+def batch_runner(samples: np.ndarray, fast: bool = True):
+    if fast:
+        return lambda: micro_speech_features(samples)
+    return lambda: MicroSpeechFrontend(fast=False).process_windows(
+        np.stack([samples[i:i + WINDOW] for i in range(0, samples.size - WINDOW + 1, STRIDE)]))
+
+
+def interleaved_timings(runners: dict, repeats: int) -> dict[str, dict[str, np.ndarray]]:
+    """Wall and CPU seconds of each runner, `repeats` times, one of each per round."""
+    for run in runners.values():
+        run()  # warm up: caches, first allocations, the fast path's plan
+    names = list(runners)
+    times = {name: {"wall": [], "cpu": []} for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            wall, cpu = time.perf_counter(), time.process_time()
+            runners[name]()
+            times[name]["cpu"].append(time.process_time() - cpu)
+            times[name]["wall"].append(time.perf_counter() - wall)
+    return {name: {k: np.array(v) for k, v in t.items()} for name, t in times.items()}
+
+
+def summary(seconds: np.ndarray, per: float) -> tuple[float, str]:
+    """Median and 10th-90th percentile spread of seconds / per, in milliseconds."""
+    ms = seconds / per * 1e3
+    low, mid, high = np.percentile(ms, [10, 50, 90])
+    return mid, f"{mid:8.4f} [{low:.4f}-{high:.4f}]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=40)
     args = parser.parse_args()
     samples, source = load_audio()
     seconds = samples.size / 16000
-    runners = {"tflm_edu batch": lambda: micro_speech_features(samples),
-               "tflm_edu streaming": streaming_runner(samples)}
+    frames = 1 + (samples.size - WINDOW) // STRIDE
+    runners = {"streaming": streaming_runner(samples), "batch": batch_runner(samples),
+               "streaming (stage modules)": streaming_runner(samples, fast=False),
+               "batch (stage modules)": batch_runner(samples, fast=False)}
     tflm = tflm_runner(samples)
     if tflm is not None:
-        runners["TFLM (tflite-micro)"] = tflm
-        same = all(np.array_equal(r(), tflm()) for r in list(runners.values())[:2])
-        print(f"features byte-identical to TFLM: {same}")
-    print(f"audio: {source}, {seconds:.2f} s; {args.repeats} repeats; ms per second of audio")
-    results = {name: timings_ms(run, args.repeats) for name, run in runners.items()}
-    reference = min(results["TFLM (tflite-micro)"]) if tflm is not None else None
-    print(f"{'':22}{'best':>9}{'median':>9}  ratio to TFLM (best)")
-    for name, times in results.items():
-        best, median = min(times) / seconds, statistics.median(times) / seconds
-        ratio = f"{min(times) / reference:6.2f}x" if reference else "   n/a (TFLM not available)"
-        print(f"{name:22}{best:9.3f}{median:9.3f}  {ratio}")
+        runners["TFLM"] = tflm
+        expected = tflm()
+        same = {name: np.array_equal(run(), expected) for name, run in runners.items()}
+        print("features byte-identical to TFLM: "
+              + ", ".join(f"{name} {ok}" for name, ok in same.items() if name != "TFLM"))
+    print(f"audio: {source}, {seconds:.2f} s = {frames} frames; {args.repeats} interleaved "
+          f"repeats; median [10th-90th percentile]")
+    groups = [["TFLM", "streaming", "batch"],
+              ["TFLM", "streaming (stage modules)", "batch (stage modules)"]]
+    times = [interleaved_timings({name: runners[name] for name in group if name in runners},
+                                 args.repeats) for group in groups]
+    for clock in ("wall", "cpu"):
+        name = "time.perf_counter" if clock == "wall" else "time.process_time"
+        print(f"\n{clock} time ({name})")
+        for kind, per, unit in (("streaming", frames, "ms per 20 ms frame"),
+                                ("batch", seconds, "ms per second of audio")):
+            print(f"  {unit}")
+            for group, label in zip(times, (kind, f"{kind} (stage modules)")):
+                reference = summary(group["TFLM"][clock], per) if tflm is not None else None
+                if reference is not None:
+                    print(f"    {'TFLM (tflite-micro)':36}{reference[1]}   1.00x")
+                median, text = summary(group[label][clock], per)
+                ratio = f"{median / reference[0]:6.2f}x" if reference else "   n/a (no TFLM)"
+                print(f"    {'tflm_edu ' + label:36}{text} {ratio}")
 
 
 if __name__ == "__main__":

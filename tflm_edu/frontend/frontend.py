@@ -12,6 +12,11 @@ windows at a 20 ms stride. One window goes through
 
 and only the spectral subtraction remembers anything between windows (its per-channel
 noise estimate), so every other stage here runs on all the windows at once.
+
+This module runs the stage modules, the readable mirror of TFLM's C code (trace() shows
+every op's output). By default MicroSpeechFrontend runs fast_path.FastFrontend instead:
+the same integer arithmetic planned as a few numpy calls per frame, byte-identical
+(tests/test_frontend_fast.py); `fast=False` selects the stage modules.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.frontend.energy import spectrum_to_energy
+from tflm_edu.frontend.fast_path import FastFrontend, FastStream, unsupported_reason
 from tflm_edu.frontend.fft import fft_auto_scale, get_pow2_fft_length, rfft
 from tflm_edu.frontend.filter_bank import FilterBankConfig, filter_bank, init_filter_bank
 from tflm_edu.frontend.log_scale import filter_bank_log
@@ -201,32 +207,63 @@ def _expect_samples(samples, shape: tuple, what: str) -> None:
         raise ValueError(f"expected {what}: an int16 numpy array of shape ({dims}); got {got}")
 
 
+@functools.lru_cache(maxsize=8)
+def fast_plan(params: FeatureParams, output_dtype=np.int8) -> FastFrontend | None:
+    """The fast path planned for these parameters (shared: it never changes), or None
+    where it does not apply (see fast_path.unsupported_reason)."""
+    config = prepare(params)
+    if unsupported_reason(config, output_dtype):
+        return None
+    return FastFrontend(config, output_dtype)
+
+
 class MicroSpeechFrontend:
     """The stateful preprocessor, fed window by window or 20 ms chunk by chunk.
 
     Equivalent to one TFLM interpreter of audio_preprocessor_int8.tflite (or _float with
     output_dtype=np.float32): reset() zeroes the noise estimates like interpreter.reset().
+    `fast` (default) runs fast_path.FastFrontend where it applies, else the stage modules.
     """
 
-    def __init__(self, params: FeatureParams = FeatureParams(), output_dtype=np.int8):
+    def __init__(self, params: FeatureParams = FeatureParams(), output_dtype=np.int8,
+                 fast: bool = True):
         if np.dtype(output_dtype) not in OUTPUT_DTYPES:
             raise ValueError(f"output_dtype must be int8 or float32, got {np.dtype(output_dtype)}")
         self.config = prepare(params)
         self.params = params
         self.output_dtype = np.dtype(output_dtype)
+        self.fast = fast_plan(params, self.output_dtype) if fast else None
+        self._stream = FastStream(self.fast) if self.fast else None
+        self._chunk_shape = (params.window_stride,)
         self.reset()
 
     def __repr__(self):
         p = self.params
+        path = "fast path" if self.fast else "stage modules"
         return (f"MicroSpeechFrontend({p.window_size_ms} ms windows every {p.window_stride_ms} ms"
                 f" at {p.sample_rate} Hz -> {p.filter_bank_number_of_channels} "
-                f"{self.output_dtype} features, {self.frames_seen} frames since reset)")
+                f"{self.output_dtype} features, {path}, {self.frames_seen} frames since reset)")
 
     def reset(self) -> None:
         """Forget the noise estimates and any buffered audio."""
+        if self._stream:
+            self._stream.reset()
         self.noise_estimate = np.zeros(self.params.filter_bank_number_of_channels, np.uint64)
         self._pending = np.zeros(0, dtype=np.int16)
         self.frames_seen = 0
+
+    @property
+    def noise_estimate(self) -> np.ndarray:
+        """The spectral subtraction's per-channel noise estimate (uint32 values, uint64;
+        a copy: assign a new array to change it)."""
+        return self._stream.noise_estimate if self._stream else self._noise_estimate
+
+    @noise_estimate.setter
+    def noise_estimate(self, value: np.ndarray) -> None:
+        if self._stream:
+            self._stream.noise_estimate = value
+        else:
+            self._noise_estimate = np.asarray(value, np.uint64)
 
     def _output(self, logs: np.ndarray) -> np.ndarray:
         if self.output_dtype == np.int8:
@@ -238,10 +275,14 @@ class MicroSpeechFrontend:
         _expect_samples(windows, (None, self.params.window_size), "a stack of windows")
         if len(windows) == 0:
             return np.zeros((0, self.params.filter_bank_number_of_channels), self.output_dtype)
-        logs, estimates = log_features(self.config, windows, self.noise_estimate)
-        self.noise_estimate = estimates[-1]
+        if self.fast:
+            features, self.noise_estimate = self.fast.features(windows, self.noise_estimate)
+        else:
+            logs, estimates = log_features(self.config, windows, self.noise_estimate)
+            self.noise_estimate = estimates[-1]
+            features = self._output(logs)
         self.frames_seen += len(windows)
-        return self._output(logs)
+        return features
 
     def process_window(self, window: np.ndarray) -> np.ndarray:
         """One 30 ms window (window_size int16 samples) -> its features."""
@@ -255,8 +296,15 @@ class MicroSpeechFrontend:
         Windows start every stride samples, so the first one is complete after two
         chunks and every later chunk completes exactly one more.
         """
-        _expect_samples(chunk, (self.params.window_stride,),
-                        f"one {self.params.window_stride_ms} ms chunk")
+        if not (isinstance(chunk, np.ndarray) and chunk.dtype == np.int16
+                and chunk.shape == self._chunk_shape):
+            _expect_samples(chunk, self._chunk_shape,
+                            f"one {self.params.window_stride_ms} ms chunk")
+        if self._stream:
+            features = self._stream.push(chunk)
+            if features is not None:
+                self.frames_seen += 1
+            return features
         self._pending = np.concatenate([self._pending, chunk])
         if self._pending.size < self.params.window_size:
             return None
@@ -265,7 +313,8 @@ class MicroSpeechFrontend:
         return self.process_window(window)
 
     def trace(self, window: np.ndarray) -> dict[str, np.ndarray]:
-        """Process one window (advancing the state) and return every op's output."""
+        """Process one window with the stage modules (advancing the state) and return
+        every op's output."""
         _expect_samples(window, (self.params.window_size,),
                         f"one {self.params.window_size_ms} ms window")
         stages: dict[str, np.ndarray] = {}
@@ -285,6 +334,11 @@ def micro_speech_features(samples: np.ndarray, output_dtype=np.int8,
     _expect_samples(samples, (params.sample_rate,),
                     f"1 s of audio ({params.sample_rate} samples at {params.sample_rate} Hz)")
     count = 1 + (samples.size - params.window_size) // params.window_stride
-    starts = np.arange(count) * params.window_stride
-    windows = samples[starts[:, None] + np.arange(params.window_size)]
+    step = samples.strides[0]
+    windows = np.lib.stride_tricks.as_strided(   # a read-only view, no copy
+        samples, (count, params.window_size), (params.window_stride * step, step),
+        writeable=False)
+    if np.dtype(output_dtype) in OUTPUT_DTYPES and fast_plan(params, np.dtype(output_dtype)):
+        zeros = np.zeros(params.filter_bank_number_of_channels, np.uint64)
+        return fast_plan(params, np.dtype(output_dtype)).features(windows, zeros)[0]
     return MicroSpeechFrontend(params, output_dtype).process_windows(windows)
