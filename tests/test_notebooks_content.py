@@ -1,0 +1,315 @@
+"""What notebooks 10-14 claim, checked on the notebooks' own objects.
+
+The notebooks used to carry bare `assert` cells under what they showed; learners now see
+printed facts there, and the asserts live here. Each test runs one notebook's code cells in
+order, in fast mode, in one namespace (as a kernel would; nbval runs them too, but only
+checks that nothing raises), and after the cell that contains a marker runs the checks
+written for that point - while the objects are as that cell left them. It also checks every
+exercise as it runs: the starter cell's check says "not answered yet", the solution's says
+"right". (Notebook 15 drives emulated boards for a minute and has no such claims; its
+exercise checks are tested in test_exercises_nb10_15.py.)
+"""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def run_notebook(name: str, checks: dict, monkeypatch) -> dict:
+    """Run the code cells of notebooks/<name>.ipynb; after the cell containing each key of
+    `checks`, call its function with the namespace. Returns the namespace."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from tflm_edu.exercises import Verdict
+    monkeypatch.chdir(NOTEBOOKS)
+    monkeypatch.setenv("TFLM_EDU_FAST", "1")
+    cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
+    namespace = {"__name__": "__main__"}
+    pending = dict(checks)
+    with matplotlib.rc_context():
+        matplotlib.use("Agg")
+        for k, cell in enumerate(cells):
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            value = _run_cell(source, namespace, f"{name} cell {k}")
+            role = _exercise_role(cells, k)
+            if role is not None:
+                assert isinstance(value, Verdict), f"{name} cell {k} does not end in a check"
+                expected = {"starter": None, "solution": True}[role]
+                assert value.correct is expected, f"{name} cell {k} ({role}): {value}"
+            for marker in [m for m in pending if m in source]:
+                pending.pop(marker)(namespace)
+            plt.close("all")
+    assert not pending, f"markers not found in {name}: {list(pending)}"
+    return namespace
+
+
+def _run_cell(source: str, namespace: dict, where: str):
+    """exec a cell like a kernel does; returns the value of a last expression, if any."""
+    tree = ast.parse(source)
+    last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    body = ast.Module(tree.body[:-1] if last else tree.body, type_ignores=[])
+    exec(compile(body, where, "exec"), namespace)
+    if last is None:
+        return None
+    return eval(compile(ast.Expression(last.value), where, "eval"), namespace)
+
+
+def _exercise_role(cells, k):
+    """'starter' or 'solution' for the two code cells after an exercise heading, else None."""
+    for offset, role in ((1, "starter"), (2, "solution")):
+        if k - offset >= 0 and cells[k - offset]["cell_type"] == "markdown" and \
+                "".join(cells[k - offset]["source"]).startswith("### Exercise "):
+            return role
+    return None
+
+
+# ----------------------------------------------------------------------------- 10 training
+
+
+def test_training_notebook(monkeypatch):
+    def sine_fit(ns):
+        grid, predicted = ns["grid"], ns["predicted"]
+        assert np.abs(predicted - np.sin(grid)).max() < 0.2
+
+    run_notebook("10_training", {
+        'conv = train.Conv2D(8, (10, 8)': lambda ns: (
+            _equal(ns["conv"].output_shape, (25, 20, 8)),
+            _equal(ns["conv"].count_params(), 10 * 8 * 1 * 8 + 8)),
+        "rows = padding_1d(": lambda ns: _equal(
+            (ns["rows"].out, ns["rows"].before, ns["rows"].after), (25, 4, 5)),
+        "errors = train.gradient_errors(": lambda ns: _below(max(ns["errors"].values()), 1e-6),
+        "model = train.hello_world(seed=0)": lambda ns: _equal(ns["model"].count_params(),
+                                                               (1 * 16 + 16) + (16 * 16 + 16)
+                                                               + (16 * 1 + 1)),
+        # the noise alone costs 0.1² = 0.01
+        "history = model.fit(": lambda ns: _below(ns["history"]["val_loss"][-1], 0.02),
+        "predicted = model.predict(grid)": sine_fit,
+        "tiny_conv = train.micro_speech_tiny_conv(": lambda ns: (
+            _equal(ns["tiny_conv"].count_params(), 648 + 4000 * 4 + 4),
+            _equal(ns["tiny_conv"].output_shape, (4,))),
+    }, monkeypatch)
+
+
+# ----------------------------------------------------------------------------- 11 data
+
+
+def test_data_notebook(monkeypatch):
+    import tflm_edu.datasets as ds
+
+    def batches(ns):
+        assert ns["audio"].dtype == np.int16 and ns["audio"].shape == (8, 16000)
+        assert np.array_equal(ns["audio"], ns["again"])
+
+    def person(ns):
+        assert ns["images"].shape[1:] == (96, 96)
+        assert sorted(ns["labels"]) == sorted(ns["same_labels"])
+
+    def test_image(ns):
+        if ns["reference"].exists():
+            assert ns["same"] is True
+
+    run_notebook("11_data", {
+        "total = sum(": lambda ns: _below(ns["total"], 8 * 2**20),   # samples stay small
+        'print(ds.which_set("right/a69b9b3e_nohash_0.wav"': lambda ns: (
+            _equal(ds.which_set("right/a69b9b3e_nohash_0.wav", 10, 10), "validation"),
+            _equal(len(ns["sets"]), 1)),
+        "speech = ds.bundled_speech(": lambda ns: _equal(
+            ns["speech"].words_list, ["_silence_", "_unknown_", "yes", "no"]),
+        'audio, labels = speech.get_data(8, 0, "training", seed=0)': batches,
+        "def loudness(clip):": lambda ns: _equal(ns["features"].shape, (8, 50)),
+        'recordings = ds.load_magic_wand(': lambda ns: _equal(
+            {r.gesture for r in ns["recordings"]}, {"wing", "ring", "slope", "negative"}),
+        "windows, labels = ds.make_windows(recordings, seed=0, augment=True)": lambda ns: _equal(
+            ns["windows"].shape, (len(ns["recordings"]) * 25 * 2, 128, 3)),
+        "x = ds.wand_input(stream)": lambda ns: (
+            _equal(ns["x"].shape, (1, 128, 3, 1)), _equal(ns["x"].dtype, np.float32)),
+        "images, labels = ds.load_person_detection(root)": person,
+        "x = ds.camera_input(frame)": lambda ns: (
+            _equal(ns["x"].shape, (1, 96, 96, 1)), _equal(ns["x"].dtype, np.int8)),
+        'reference = Path("..")': test_image,
+    }, monkeypatch)
+
+
+# ----------------------------------------------------------------------------- 12 quantization
+
+
+def test_quantization_notebook(monkeypatch):
+    pytest.importorskip("tflite_micro")      # the notebook compares with the real TFLM
+    from tflm_edu.convert import check_model
+    from tflm_edu.convert.quantize import asymmetric_params
+    from tflm_edu.quantization import affine_dequantize, affine_quantize
+
+    def affine(ns):
+        scale, zero_point, r, q = ns["scale"], ns["zero_point"], ns["r"], ns["q"]
+        assert affine_quantize(np.float32(0.0), scale, zero_point) == zero_point   # 0.0 exact
+        inside = (r > -1.3) & (r < 4.2)
+        assert np.abs(affine_dequantize(q, scale, zero_point) - r)[inside].max() <= scale / 2 + 1e-6
+
+    def after_relu(ns):
+        rng = ns["after_relu"]
+        assert rng.min >= 0 and asymmetric_params(rng.min, rng.max)[1] == -128
+
+    def per_channel(ns):
+        assert ns["err_channel"].mean() <= ns["err_tensor"].mean()
+        assert np.isclose(ns["s_tensor"][0], ns["s_channel"].max())
+
+    def multiplier(ns):
+        m, shift, real = ns["multiplier"], ns["shift"], ns["real"]
+        assert 2**30 <= m < 2**31
+        assert abs(m * 2.0 ** (shift - 31) - real) < real * 2**-30
+
+    def tflm(ns):
+        assert "real" in ns and not isinstance(ns["real"], float), "tflite-micro must be installed"
+        assert ns["real"].get_output(0).tobytes() == ns["ours"].get_output(0).tobytes()
+
+    def sqnr(ns):
+        report = ns["report"]
+        assert all(layer.sqnr_db > 20 for layer in report.layers)
+        assert abs(report.float_accuracy - report.int8_accuracy) <= 0.02
+
+    def deploy(ns):
+        assert not [f for f in check_model(ns["int8_model"], board="nano33ble")
+                    if f.severity == "error"]
+        assert f"g_magic_wand_model_len = {len(ns['int8_tflite'])};" in ns["cc"]
+
+    run_notebook("12_quantization", {
+        'print("0.0 -> code"': affine,
+        "float_tflite = write_model(float_model)": lambda ns: _equal(ns["same"], True),
+        "after_relu = ranges[": after_relu,
+        "mean rounding error: per channel": per_channel,
+        "for channel in range(3):": multiplier,
+        "real = runtime.Interpreter.from_bytes(int8_tflite": tflm,
+        "report = quantization_report(float_model, int8_model": sqnr,
+        'cc, h = to_c_array(int8_tflite, "g_magic_wand_model")': deploy,
+    }, monkeypatch)
+
+
+# ----------------------------------------------------------------------------- 13 memory
+
+
+def test_memory_notebook(monkeypatch):
+    pytest.importorskip("tflite_micro")      # the notebook compares with the real TFLM
+    from tflm_edu.arena_size import estimate_arena_size, oracle
+
+    def plans(ns):
+        head = ns["interpreter"].arena.head_bytes
+        assert ns["linear"] >= ns["greedy"] >= ns["lower_bound"]
+        assert ns["greedy"] == head                  # the interpreter planned the same way
+        assert not ns["plans"]["greedy"].do_any_buffers_overlap()
+
+    def host_estimate(ns):
+        e = ns["estimate"]
+        assert sum(e.breakdown.values()) == e.arena_bytes
+        assert e.head_bytes == ns["interpreter"].arena.head_bytes
+        assert e.arena_bytes == e.head_bytes + e.temp_bytes + e.tail_bytes
+
+    def cortex_m(ns):
+        assert ns["on_device"].head_bytes == ns["estimate"].head_bytes
+        assert ns["on_device"].tail_bytes < ns["estimate"].tail_bytes
+
+    def tiny(ns):
+        e = ns["tiny_estimate"]
+        assert e.temp_bytes > 0 and e.binding.phase == "plan memory"
+        assert e.arena_bytes > e.head_bytes + e.tail_bytes
+
+    def real_tflm(ns):
+        assert ns["runtime"] is not None, "tflite-micro must be installed"
+        for m in (ns["model"], ns["tiny"]):
+            assert abs(estimate_arena_size(m).arena_bytes - oracle.smallest_arena_tflm(m)) <= 16
+
+    def one_byte_less(ns):
+        assert oracle.tflm_accepts(ns["data"], ns["n"])
+        assert not oracle.tflm_accepts(ns["data"], ns["n"] - 1)
+
+    run_notebook("13_memory", {
+        "planned = [b for b in interpreter.buffers if b.bytes > 0]": lambda ns: _equal(
+            ns["interpreter"].arena.head_bytes,
+            ns["interpreter"].planner.get_maximum_memory_size()),
+        "live = live_bytes_per_step(interpreter.buffers)": lambda ns: (
+            _below(ns["lower_bound"], ns["interpreter"].arena.head_bytes + 1),
+            _below(0, ns["peak"])),
+        "linear, greedy = (plans[k]": plans,
+        'estimate = estimate_arena_size(model, target="host"': host_estimate,
+        "on_device = estimate_arena_size(": cortex_m,
+        "tiny_estimate = estimate_arena_size(": tiny,
+        "theirs = oracle.smallest_arena_tflm(m)": real_tflm,
+        "oracle.tflm_accepts(data, n - 1)": one_byte_less,
+    }, monkeypatch)
+
+
+# ----------------------------------------------------------------------------- 14 interpreter
+
+
+def test_interpreter_notebook(monkeypatch):
+    pytest.importorskip("tflite_micro")      # the notebook compares with the real TFLM
+    def picture(ns):
+        assert ns["x_tensor"].data.dtype == np.int8 and ns["x_tensor"].data.std() > 10
+
+    def plan(ns):
+        interpreter = ns["interpreter"]
+        assert not ns["planner"].do_any_buffers_overlap()
+        assert interpreter.arena.head_bytes == ns["planner"].get_maximum_memory_size()
+
+    def written(ns):
+        debugger, interpreter = ns["debugger"], ns["interpreter"]
+        assert [b.tensor_index for b, w in debugger.live_buffers() if w] == \
+            list(interpreter.nodes[1].outputs)
+
+    def explained(ns):
+        e, out, element = ns["e"], ns["out"], ns["element"]
+        assert e.value == out.data[element]
+        assert e.steps[0][1] == sum(t.product for t in e.taps)
+
+    def stream(ns):
+        answers = ns["answers"]
+        assert len(set(answers)) > 1                 # the same frame, different answers
+        assert ns["after_reset"] == answers[0]
+
+    run_notebook("14_inside_the_interpreter", {
+        "x_tensor.data[...] = x": picture,
+        "ops = [node.op_name for node in interpreter.nodes]": lambda ns: _equal(
+            ns["ops"][-1], "SOFTMAX"),
+        "planner = interpreter.planner": plan,
+        "live = live_bytes_per_step(interpreter.buffers)": lambda ns: _below(
+            max(ns["live"]), ns["interpreter"].arena.head_bytes + 1),
+        "debugger.step()\ndebugger.step()": lambda ns: _equal(
+            ns["debugger"].highlighted_index, 1),
+        "written = [b.name for b, is_written": written,
+        "debugger.run_to(len(interpreter.nodes) - 1)": lambda ns: _equal(
+            np.array_equal(ns["interpreter"].input(0).data, ns["x"]), True),
+        "e = debugger.explain(element)": explained,
+        "checked = matched = 0": lambda ns: _equal(ns["matched"], ns["checked"]),
+        "report = compare_layers(model, inputs=[x])": lambda ns: _equal(
+            ns["report"].matches, True),
+        "bad = compare_layers(model, inputs=[x], interpreter=broken)": lambda ns: _equal(
+            ns["bad"].first_divergent_op, 5),
+        "profile = interpreter.profile()": lambda ns: _below(
+            0, sum(p["macs"] for p in ns["profile"])),
+        "answers = [int(stream.output(0).data.item())]": stream,
+        'print("real TFLM:", theirs[:3]': lambda ns: _equal(
+            ns["theirs"], ns["answers"] + [ns["after_reset"]]),
+        'print("real TFLM gives the same three runs:"': lambda ns: _equal(
+            ns["theirs"], ns["runs"]),
+    }, monkeypatch)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _equal(a, b):
+    assert a == b, f"{a!r} != {b!r}"
+
+
+def _below(a, b):
+    assert a < b, f"{a!r} is not below {b!r}"
+
