@@ -22,7 +22,7 @@ class ReLU(Layer):
 
     def forward(self, x, training=False):
         self.mask = x > 0
-        return np.maximum(x, 0)
+        return np.clip(x, 0, None)        # as np.maximum(x, 0), and several times faster
 
     def backward(self, grad):
         return grad * self.mask
@@ -32,8 +32,9 @@ class ReLU6(Layer):
     """min(max(x, 0), 6): MobileNet's activation, whose fixed range quantizes well."""
 
     def forward(self, x, training=False):
-        self.mask = (x > 0) & (x < 6)
-        return np.minimum(np.maximum(x, 0), 6)
+        self.mask = x > 0
+        self.mask &= x < 6
+        return np.clip(x, 0, 6)
 
     def backward(self, grad):
         return grad * self.mask

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from tflm_edu.train import threads as _threads
 from tflm_edu.train.activations import Softmax
 from tflm_edu.train.layer import Layer, snake_case
 from tflm_edu.train.losses import LOSSES, CrossEntropy
@@ -162,7 +163,8 @@ class Sequential:
 
     def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
             validation_data: tuple | None = None, patience: int | None = None,
-            shuffle: bool = True, seed: int = 0, verbose: int = 1, callbacks=()) -> History:
+            shuffle: bool = True, seed: int = 0, verbose: int = 1, callbacks=(),
+            blas_threads: int | None = None) -> History:
         """Train for `epochs` passes over (x, y); returns the History of per-epoch figures.
 
         validation_split holds out the *last* fraction of the samples (before shuffling, as
@@ -171,7 +173,20 @@ class Sequential:
         loss) has not improved for that many epochs, and the best weights are restored.
         Each callback is called as callback(epoch, history) after every epoch; a truthy
         return value stops training.
+
+        The whole loop runs with numpy's BLAS pinned (threadpoolctl) to `blas_threads`
+        threads, by default threads.blas_threads(self): one thread, which measured at least
+        as fast as two on these models and several times faster when another process keeps
+        the other core busy (tflm_edu/train/threads.py has the measurements). The setting
+        in force before (OPENBLAS_NUM_THREADS, ...) is restored when fit() returns.
         """
+        threads = _threads.blas_threads(self) if blas_threads is None else blas_threads
+        with _threads.blas_limits(threads):
+            return self._fit(x, y, epochs, batch_size, validation_split, validation_data,
+                             patience, shuffle, seed, verbose, callbacks)
+
+    def _fit(self, x, y, epochs, batch_size, validation_split, validation_data, patience,
+             shuffle, seed, verbose, callbacks) -> History:
         self._require_compiled()
         x, y = self._check_data(x, y)
         (x, y), validation = _split(x, y, validation_split, validation_data)
