@@ -140,3 +140,21 @@ def test_every_subcommand_help_has_a_description_and_an_example():
         text = sub.format_help()
         assert sub.description and len(sub.description) > 10, name
         assert "example" in text and "tflm-edu " + name in text, name
+
+
+def test_the_command_line_needs_no_notebook_packages(tmp_path, model_path):
+    """`pip install tflm_edu` (without the notebooks extra) gives a working tflm-edu:
+    matplotlib, ipywidgets, JupyterLab and IPython are blocked here."""
+    np.save(tmp_path / "x.npy", np.array([[1, 1, 2]], np.float32))
+    script = (
+        "import sys\n"
+        "for m in ('matplotlib', 'ipywidgets', 'jupyterlab', 'IPython'):\n"
+        "    sys.modules[m] = None\n"
+        "from tflm_edu.cli import main\n"
+        f"assert main(['inspect', {str(model_path)!r}]) == 0\n"
+        f"assert main(['run', {str(model_path)!r}, '--input', {str(tmp_path / 'x.npy')!r}]) == 0\n"
+        f"assert main(['plan', {str(model_path)!r}, '--json']) == 0\n"
+        f"assert main(['arena-size', {str(model_path)!r}]) == 0\n"
+        "import tflm_edu\n"
+        "assert 'matplotlib' not in sys.modules or sys.modules['matplotlib'] is None\n")
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
