@@ -251,3 +251,17 @@ def test_history_reads_as_a_trend():
     history = model.fit(XOR_X, XOR_Y, epochs=3, batch_size=4, verbose=0)
     assert repr(history).startswith("History(3 epochs: loss ")
     assert isinstance(history, dict) and len(history["loss"]) == 3
+
+
+def test_history_plot_shows_loss_and_accuracy_for_training_and_validation():
+    from tflm_edu.train.sequential import History
+    history = History()
+    for epoch in range(5):
+        history.append({"loss": 1 / (epoch + 1), "accuracy": epoch / 5,
+                        "val_loss": 1.5 / (epoch + 1), "val_accuracy": epoch / 6})
+    fig = history.plot()
+    assert [a.get_title() for a in fig.axes] == ["loss", "accuracy"]
+    for axis in fig.axes:
+        assert sorted(t.get_text() for t in axis.get_legend().get_texts()) == \
+            ["training", "validation"]
+        assert all(len(line.get_xdata()) == 5 for line in axis.lines)

@@ -39,16 +39,33 @@ class History(dict):
         return len(self.get("loss", []))
 
     def plot(self, ax=None):
-        """Loss (and validation loss) against epoch on a log scale; returns the figure."""
+        """The training curves against epoch: loss (log scale) and, beside it, the metric
+        (accuracy, or mae for regression), each for training and - when fit() had
+        validation data - validation. Returns the figure. `ax` (one Axes) draws the loss
+        alone into it."""
         import matplotlib.pyplot as plt
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3))
-        for key in ("loss", "val_loss"):
-            if key in self:
-                ax.plot(range(1, self.epochs + 1), self[key], label=key)
-        ax.set(xlabel="epoch", ylabel="loss", yscale="log")
-        ax.legend()
-        return ax.figure
+        epochs = range(1, self.epochs + 1)
+        metric = next((k for k in self if k not in ("loss", "val_loss")
+                       and not k.startswith("val_")), None)
+        if ax is not None:
+            axes = [ax]
+        else:
+            columns = 2 if metric else 1
+            _, axes = plt.subplots(1, columns, figsize=(5 * columns, 3.2),
+                                   constrained_layout=True, squeeze=False)
+            axes = list(axes[0])
+        panels = [("loss", True)] + ([(metric, False)] if metric and len(axes) > 1 else [])
+        for axis, (name, log_scale) in zip(axes, panels):
+            for key, label, style in ((name, "training", "-"),
+                                      (f"val_{name}", "validation", "--")):
+                if key in self:
+                    axis.plot(epochs, self[key], style, marker="o", markersize=3, label=label)
+            axis.set(xlabel="epoch", ylabel=name, title=name)
+            if log_scale:
+                axis.set_yscale("log")
+            axis.xaxis.get_major_locator().set_params(integer=True)
+            axis.legend()
+        return axes[0].figure
 
     def __repr__(self):
         trends = ", ".join(f"{k} {v[0]:.4g} -> {v[-1]:.4g}" for k, v in self.items())
