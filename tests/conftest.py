@@ -1,6 +1,7 @@
 """Shared fixtures: where the reference models and TFLM's sources live, the model bytes the
-deploy tests send to boards, and a guard against huge allocations. The models themselves are
-built in models.py."""
+deploy tests send to boards, the firmware compiled against TFLM for QEMU's emulated boards
+(tflm_src, firmware, on_board), and a guard against huge allocations. The models themselves
+are built in models.py."""
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,57 @@ def conv_net_bytes() -> bytes:
 def dense_net_bytes() -> bytes:
     from models import tiny_dense_net_bytes
     return tiny_dense_net_bytes()
+
+
+# ----------------------------------------------------------------------------- emulated boards
+
+
+@pytest.fixture(scope="session")
+def tflm_src():
+    """TFLM's sources for building firmware; skips without them or without the Arm toolchain
+    and QEMU (never in CI, which installs both)."""
+    from tflm_edu.deploy.toolchain import have
+    if not (SHARED_TFLM / "tflm_tree.tar.gz").is_file():
+        pytest.skip(f"TFLM's sources are not at {SHARED_TFLM} (needs ../shared/tflm)")
+    if not have("arm-none-eabi-g++", "qemu-system-arm", "make"):
+        pytest.skip("the ARM toolchain or QEMU is missing: apt-get install gcc-arm-none-eabi "
+                    "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm")
+    return SHARED_TFLM
+
+
+@pytest.fixture(scope="session")
+def firmware(tflm_src, tmp_path_factory):
+    """firmware(model name or bytes, board, kernels) -> (compiled Firmware, model bytes),
+    memoized for the session (the TFLM library itself is cached across sessions)."""
+    from tflm_edu.deploy.firmware import generate_project
+    built = {}
+
+    def make(model, board="qemu-cortex-m4", kernels="reference"):
+        name = model if isinstance(model, str) else f"bytes{hash(model)}"
+        key = (name, board, kernels)
+        if key not in built:
+            data = reference_model(f"{model}.tflite").read_bytes() if isinstance(model, str) \
+                else model
+            folder = tmp_path_factory.mktemp(f"{board}-{kernels}")
+            project = generate_project(data, board, folder, kernels=kernels)
+            built[key] = (project.compile(tflm_src=tflm_src, progress=False), data)
+        return built[key]
+    return make
+
+
+def on_board(firmware_and_model):
+    """A started EmulatedBoard and the Board talking to it (a context manager)."""
+    import contextlib
+
+    from tflm_edu.deploy.emulator import EmulatedBoard
+
+    @contextlib.contextmanager
+    def running():
+        compiled, data = firmware_and_model
+        with EmulatedBoard(compiled) as emulated:
+            with emulated.open(expected_model=data, timeout=60) as board:
+                yield board
+    return running()
 
 
 # ----------------------------------------------------------------------------- memory guard

@@ -3,7 +3,8 @@
 checked byte for byte against tflm_edu and the real TFLM's Python package.
 
 The TFLM libraries are built once per run (and cached in TFLM_EDU_CACHE, ~/.cache/tflm_edu):
-Cortex-M4 and Cortex-M7 with reference kernels, Cortex-M4 with CMSIS-NN."""
+Cortex-M4 and Cortex-M7 with reference kernels, Cortex-M4 with CMSIS-NN. The fixtures that
+build firmware (tflm_src, firmware) and on_board are in conftest.py."""
 import os
 import signal
 import subprocess
@@ -14,61 +15,18 @@ import wave
 import numpy as np
 import pytest
 
-from conftest import SHARED_TFLM, reference_file, reference_model
+from conftest import SHARED_TFLM, on_board, reference_file, reference_model
 from op_harness import random_input, run_oracle
 from tflm_edu.arena_size import estimate_arena_size
 from tflm_edu.compare import compare_layers
 from tflm_edu.deploy import DeployError, ToolMissing
 from tflm_edu.deploy.emulator import EmulatedBoard
-from tflm_edu.deploy.firmware import generate_project
 from tflm_edu.deploy.tflm_build import fused_multiply_adds
-from tflm_edu.deploy.toolchain import have
 from tflm_edu.runtime import Interpreter
 from tflm_edu.schema import load_model
 
 INT8_MODELS = ["hello_world_int8", "micro_speech_quantized", "person_detect"]
 REFERENCE_MODELS = INT8_MODELS + ["hello_world_float", "magic_wand"]
-
-
-@pytest.fixture(scope="session")
-def tflm_src():
-    if not (SHARED_TFLM / "tflm_tree.tar.gz").is_file():
-        pytest.skip(f"TFLM's sources are not at {SHARED_TFLM} (needs ../shared/tflm)")
-    if not have("arm-none-eabi-g++", "qemu-system-arm", "make"):
-        pytest.skip("the ARM toolchain or QEMU is missing: apt-get install gcc-arm-none-eabi "
-                    "libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm")
-    return SHARED_TFLM
-
-
-@pytest.fixture(scope="session")
-def firmware(tflm_src, tmp_path_factory):
-    """firmware(model name or bytes, board, kernels) -> compiled Firmware, memoized."""
-    built = {}
-
-    def make(model, board="qemu-cortex-m4", kernels="reference"):
-        name = model if isinstance(model, str) else f"bytes{hash(model)}"
-        key = (name, board, kernels)
-        if key not in built:
-            data = reference_model(f"{model}.tflite").read_bytes() if isinstance(model, str) \
-                else model
-            folder = tmp_path_factory.mktemp(f"{board}-{kernels}")
-            project = generate_project(data, board, folder, kernels=kernels)
-            built[key] = (project.compile(tflm_src=tflm_src, progress=False), data)
-        return built[key]
-    return make
-
-
-def on_board(firmware_and_model):
-    """A started EmulatedBoard and the Board talking to it (a context manager)."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def running():
-        compiled, data = firmware_and_model
-        with EmulatedBoard(compiled) as emulated:
-            with emulated.open(expected_model=data, timeout=60) as board:
-                yield board
-    return running()
 
 
 def official_inputs(name):

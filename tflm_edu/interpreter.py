@@ -33,11 +33,12 @@ import numpy as np
 from tflm_edu.errors import AllocationError, KernelError, ModelError
 from tflm_edu.kernels.kernel_api import (MicroContext, MicroTensor, Node, QuantizationView,
                                          Workspace)
+from tflm_edu.kernels.libm import FLOAT_TARGETS, HOST as HOST_FLOAT, float_target
 from tflm_edu.kernels.op_spec import ArenaRecipe, nothing
 from tflm_edu.kernels.resource_variables import MicroResourceVariables
 from tflm_edu.memory import allocator
 from tflm_edu.memory.arena import MAX_AUTO_ARENA_BYTES, TensorArena, align_up
-from tflm_edu.memory.layout import get_target
+from tflm_edu.memory.layout import TARGETS, get_target
 from tflm_edu.memory.plan_print import format_memory_plan
 from tflm_edu.memory.planner import ONLINE, make_planner
 from tflm_edu.op_resolver import add_method_name, spec_for_code
@@ -121,15 +122,26 @@ class BufferInfo:
 
 class MicroInterpreter:
     """Run `model` with the kernels of `op_resolver` in an arena of `arena_size` bytes
-    (None: the smallest arena TFLM accepts). `target` gives the struct sizes of TFLM's
-    allocator: "host" (the 64-bit tflite-micro Python package, default) or "cortex-m"."""
+    (None: the smallest arena TFLM accepts).
+
+    `target` is the build of TFLM to reproduce, which decides two things:
+      - the struct sizes of TFLM's allocator, hence the arena (self.target, a
+        memory.layout Target): "host" (the 64-bit tflite-micro Python package, default),
+        "cortex-m" (32-bit Arm, arm-none-eabi-gcc) or "cortex-m-int-enums";
+      - the float arithmetic of the kernels that call the C library (self.float_target,
+        kernels/libm.py): glibc's expf, logf, tanhf, expm1f on every target above.
+    "cortex-m4f" and "cortex-m7" are boards: the arena of "cortex-m" and the float
+    answers of TFLM built for that core as `tflm-edu deploy` builds it (newlib's libm),
+    so that a float model's outputs equal the board's byte for byte. What a board target
+    does not reproduce (TFLM's stock flags, which fuse multiply-adds; SIN and COS) is in
+    docs/runtime_differences.md."""
 
     def __init__(self, model, op_resolver, arena_size: int | None = None,
                  planner: str = "greedy", target: str = "host"):
         self.model: Model = as_model(model)
         self.op_resolver = op_resolver
         self.arena_size = arena_size
-        self.target = get_target(target)
+        self.target, self.float_target = _split_target(target)
         self.arena: TensorArena | None = None
         self.head_bytes = 0
         self.planner_name = planner
@@ -763,7 +775,20 @@ class MicroInterpreter:
     def __repr__(self):
         state = (f"{self.arena.used_bytes:,} of {self.arena.size:,} arena bytes used"
                  if self.allocated and self.arena is not None else "not allocated")
-        return f"MicroInterpreter({len(self.subgraph.operators)} ops, {state})"
+        board = "" if self.float_target is HOST_FLOAT else f", target {self.float_target.name}"
+        return f"MicroInterpreter({len(self.subgraph.operators)} ops, {state}{board})"
+
+
+def _split_target(target):
+    """(arena layout Target, FloatTarget) of a MicroInterpreter target: a board
+    ("cortex-m4f", "cortex-m7") brings its layout; any other target is a layout with the
+    host's float arithmetic."""
+    board = float_target(target)
+    try:
+        return get_target(target if board is HOST_FLOAT else board.layout), board
+    except ValueError:
+        known = sorted(TARGETS) + sorted(FLOAT_TARGETS)
+        raise ValueError(f"unknown target {target!r}; choose one of {known}") from None
 
 
 def _touch(info: BufferInfo, step: int, first: bool, last: bool = True) -> None:

@@ -38,13 +38,19 @@ class Interpreter:
     function returning one (like TFLM's Register_XXX()), or an OpSpec with a custom_name.
     arena_size=None sizes the arena from the memory plan. kernels="reference" runs TFLM's
     reference loops (tflm_edu.kernels.reference) where they exist instead of the
-    optimized numpy kernels; the bytes are the same, only slower."""
+    optimized numpy kernels; the bytes are the same, only slower.
+
+    target="cortex-m4f" (or "cortex-m7") answers as TFLM does on that board, built as
+    `tflm-edu deploy` builds it: the arena of a 32-bit Cortex-M and the board's float
+    arithmetic (newlib's expf, logf, tanhf, expm1f instead of glibc's), so a float model's
+    outputs equal the board's byte for byte. The default, "host", answers as tflite_micro
+    does on this PC. MicroInterpreter's docstring lists every target."""
 
     def __init__(self, model_data: bytes, custom_op_registerers=None,
                  arena_size: int | None = None,
                  intrepreter_config=InterpreterConfig.kAllocationRecording,
                  alt_decompression_memory_size: int = 0, *, interpreter_config=None,
-                 planner: str | None = None, kernels: str = "optimized"):
+                 planner: str | None = None, kernels: str = "optimized", target: str = "host"):
         if model_data is None:
             raise ValueError("Model must not be None")
         config = InterpreterConfig(interpreter_config if interpreter_config is not None
@@ -55,7 +61,8 @@ class Interpreter:
         resolver = AllOpsResolver(kernels)
         for registerer in custom_op_registerers or ():
             _register_custom(resolver, registerer)
-        self.micro = MicroInterpreter(self.model, resolver, arena_size, planner=planner)
+        self.micro = MicroInterpreter(self.model, resolver, arena_size, planner=planner,
+                                      target=target)
         self.micro.allocate_tensors()
 
     @classmethod

@@ -25,7 +25,10 @@ libm.so.6, logf@GLIBC_2.27). It is not correctly rounded - up to 0.82 ulp off, s
 only next to midpoints between floats, where libm.expf's trick of asking the C library
 for just a few elements suffices: here logf() asks the C library for every element.
 SIN and COS do the same with glibc's sinf and cosf (which are not correctly rounded
-either; without a loadable C library, float64 sin / cos rounded once stands in).
+either; without a loadable C library, float64 sin / cos rounded once stands in). On a
+board target (MicroInterpreter(..., target="cortex-m4f")) LOG is newlib's logf
+(libm.newlib_logf); SIN and COS stay the host's - newlib's sinf and cosf are not
+reproduced (docs/runtime_differences.md).
 
 The quantized paths (ABS: int8, int16; RSQRT: int8, int16) work on value = q - zero_point:
 
@@ -63,7 +66,7 @@ import numpy as np
 from tflm_edu.kernels.fixedpoint import (INT32_MAX, count_leading_zeros_32, fixed_mul,
                                          fixed_sub, rescale, rounding_divide_by_pot, wrap32)
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
-from tflm_edu.kernels.libm import libm_function, logf
+from tflm_edu.kernels.libm import libm_each, libm_of
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier, \
     quantize_multiplier
@@ -197,7 +200,7 @@ def square_eval(context, node):
 
 
 def log_eval(context, node):
-    _write(context, node, logf(_float_input(context, node)))
+    _write(context, node, libm_of(context).logf(_float_input(context, node)))
 
 
 def sin_eval(context, node):
@@ -233,18 +236,6 @@ def _float_input(context, node):
 
 def _write(context, node, result):
     context.get_output(node, OUTPUT).data.reshape(-1)[...] = result
-
-
-def libm_each(name, fallback, x):
-    """The C library's float function `name` applied to every element of float32 `x`, as
-    libm.logf does for logf; `fallback` (a numpy float64 function, rounded once) where no
-    C library can be loaded."""
-    function = libm_function(name)
-    if function is None:
-        with np.errstate(invalid="ignore"):
-            return fallback(x.astype(np.float64)).astype(np.float32)
-    flat = x.reshape(-1).tolist()
-    return np.fromiter(map(function, flat), np.float32, len(flat)).reshape(x.shape)
 
 
 # ----------------------------------------------------------------------------- reference math

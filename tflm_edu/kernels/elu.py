@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
-from tflm_edu.kernels.libm import expf, libm_function
+from tflm_edu.kernels.libm import GLIBC, libm_of
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.memory.layout import KERNELS, c_struct, m
 from tflm_edu.quantization import round_half_away_from_zero
@@ -65,14 +65,14 @@ def prepare(context, node):
         ensure_quantized(input, np.int8)
         ensure_quantized(output, np.int8)
         data.table = populate_lookup_table(input.scale, input.zero_point, output.scale,
-                                           output.zero_point)
+                                           output.zero_point, libm_of(context).expf)
 
 
 def eval(context, node):
     data: OpData = node.user_data
     input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
     if input.type == TensorType.FLOAT32:
-        result = elu_float(input.data)
+        result = elu_float(input.data, libm_of(context).expm1f)
     else:
         result = data.table[input.data.view(np.uint8)]   # EvalUsingLookupTable
     output.data[...] = result.reshape(output.shape)
@@ -81,24 +81,17 @@ def eval(context, node):
 # ----------------------------------------------------------------------------- reference math
 
 
-def elu_float(x):
-    """reference_ops::Elu: expm1f(x) where x < 0, x itself elsewhere (NaN too)."""
+def elu_float(x, expm1f=GLIBC.expm1f):
+    """reference_ops::Elu: expm1f(x) where x < 0, x itself elsewhere (NaN too). `expm1f`
+    is the C library's (libm.py: the host's by default)."""
     result = np.array(x, np.float32, copy=True)
     negative = x < 0
     result[negative] = expm1f(x[negative])
     return result
 
 
-def expm1f(x):
-    """The C library's expm1f on each element of a float32 array."""
-    x = np.asarray(x, np.float32).reshape(-1)
-    libm_expm1f = libm_function("expm1f")
-    if libm_expm1f is None:
-        return np.expm1(x.astype(np.float64)).astype(np.float32)
-    return np.array([libm_expm1f(float(v)) for v in x], np.float32)
-
-
-def populate_lookup_table(input_scale, input_zero_point, output_scale, output_zero_point):
+def populate_lookup_table(input_scale, input_zero_point, output_scale, output_zero_point,
+                          expf=GLIBC.expf):
     """PopulateLookupTable<int8_t> with ELU's transform, all in float32: the table entry of
     each int8 value, indexed by the value's byte (uint8)."""
     val = np.arange(-128, 128, dtype=np.int32)

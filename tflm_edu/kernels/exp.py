@@ -6,7 +6,8 @@ reference_ops::Exp (kernels/internal/reference/exp.h): std::exp on each float.
 std::exp on a float is the C library's expf. On the host that is glibc's (the tflite-micro
 package links the system's libm.so.6, expf@GLIBC_2.27), which is not correctly rounded:
 tflm_edu.kernels.libm.expf reproduces it - exp in float64 rounded once, and for the few
-elements within a hair of a midpoint between two floats, glibc's expf itself.
+elements within a hair of a midpoint between two floats, glibc's expf itself. On a board
+target (MicroInterpreter(..., target="cortex-m4f")) it is newlib's, libm.newlib_expf.
 
 TFLM's Prepare wants a float32 input and an output of the same type, size and shape
 (dimension by dimension). TFLite's version 2 of EXP is int8 / int16, which TFLM does not
@@ -15,7 +16,7 @@ implement.
 from __future__ import annotations
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.libm import expf
+from tflm_edu.kernels.libm import libm_of
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import ExpOptions
@@ -41,7 +42,7 @@ def prepare(context, node):
 
 def eval(context, node):
     input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
-    output.data[...] = expf(input.data)
+    output.data[...] = libm_of(context).expf(input.data)
 
 
 def register_exp():

@@ -33,7 +33,7 @@ from tflm_edu.kernels.fixedpoint import (INT32_MAX, INT32_MIN, count_leading_zer
                                          fixed_sub, one_over_one_plus_x_for_x_in_0_1,
                                          rescale, rounding_divide_by_pot, rounding_half_sum,
                                          wrap32)
-from tflm_edu.kernels.libm import expf, logf
+from tflm_edu.kernels.libm import GLIBC, libm_of
 from tflm_edu.kernels.quantization_util import (calculate_input_radius,
                                                 multiply_by_quantized_multiplier,
                                                 quantize_multiplier)
@@ -107,7 +107,7 @@ def eval(context, node):
         return
     x = input.data.reshape(-1, input.shape[-1])
     if input.type == TensorType.FLOAT32:
-        result = log_softmax_float(x)
+        result = log_softmax_float(x, libm_of(context))
     else:
         result = log_softmax_quantized(x, node.user_data)
     output.data.reshape(result.shape)[...] = result
@@ -116,15 +116,15 @@ def eval(context, node):
 # ----------------------------------------------------------------------------- reference math
 
 
-def log_softmax_float(x):
-    """reference_ops::LogSoftmax (float), row by row."""
+def log_softmax_float(x, libm=GLIBC):
+    """reference_ops::LogSoftmax (float), row by row, with `libm`'s expf and logf."""
     lowest = np.float32(np.finfo(np.float32).min)
     max_in_row = np.max(np.where(np.isnan(x), lowest, x), axis=1, initial=lowest,
                         keepdims=True)
     with np.errstate(invalid="ignore", over="ignore"):
         diff = x - max_in_row
-        total = np.cumsum(expf(diff), axis=1, dtype=np.float32)[:, -1:]
-        return diff - logf(total)
+        total = np.cumsum(libm.expf(diff), axis=1, dtype=np.float32)[:, -1:]
+        return diff - libm.logf(total)
 
 
 def log_softmax_quantized(x, data: LogSoftmaxOpData):

@@ -35,7 +35,7 @@ from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_
 from tflm_edu.kernels.fixedpoint import (exp_on_negative_values, fixed_neg, fixed_sub, one,
                                          one_over_one_plus_x_for_x_in_0_1,
                                          rounding_divide_by_pot, select, wrap32)
-from tflm_edu.kernels.libm import expf, libm_function
+from tflm_edu.kernels.libm import GLIBC, expf, libm_of
 from tflm_edu.kernels.quantization_util import (calculate_input_radius,
                                                 multiply_by_quantized_multiplier)
 from tflm_edu.quantization import round_half_away_from_zero
@@ -78,7 +78,7 @@ def prepare(context, node):
         return
     if input.type == TensorType.INT16:
         data.input_multiplier, data.input_left_shift = prepare_int16(
-            input, output, pot_left_shifts=(0,))
+            input, output, pot_left_shifts=(0,), logf=libm_of(context).logf)
         data.output_table = logistic_int16(ALL_INT16, data.input_multiplier,
                                            data.input_left_shift)
         return
@@ -110,20 +110,21 @@ def prepare_fixed_point_input(input_scale, input_integer_bits):
     return multiplier, left_shift, radius
 
 
-def prepare_int16(input, output, pot_left_shifts):
+def prepare_int16(input, output, pot_left_shifts, logf=GLIBC.logf):
     """The int16 prepare of LOGISTIC and TANH. Both zero points must be 0 and the output
     scale 2^-15. An input scale 2^(e - 12) with e in pot_left_shifts (LOGISTIC: {0},
     TANH: {0, 1}) is a power-of-two case: multiplier 0 (eval uses 3 << left_shift).
     Any other becomes input_scale * 3 * 4096 doubled until it passes 32767 / 2 (at most 31
     times), then truncated: the input times it, shifted right, is in steps of
-    1 / (3 * 4096). Returns (input_multiplier, input_left_shift)."""
+    1 / (3 * 4096). `logf` is the C library's, for CheckedLog2. Returns
+    (input_multiplier, input_left_shift)."""
     ensure_quantized(input, np.int16)
     ensure_quantized(output, np.int16)
     ensure(input.zero_point == 0,
            f"an int16 input must have zero point 0, got {input.zero_point}")
     ensure(output.zero_point == 0,
            f"an int16 output must have zero point 0, got {output.zero_point}")
-    is_pot, scale_log2 = checked_log2(input.scale)
+    is_pot, scale_log2 = checked_log2(input.scale, logf)
     left_shift = (15 - INT16_INPUT_INTEGER_BITS) + scale_log2
     if is_pot and left_shift in pot_left_shifts:
         multiplier = 0
@@ -140,18 +141,18 @@ def prepare_int16(input, output, pot_left_shifts):
         ensure(multiplier <= 65535, f"input scale {input.scale:g} is too large for the int16 "
                                     f"kernel (above 65535 / 12288)")
         ensure(multiplier > 0, f"input scale {input.scale:g} is too small for the int16 kernel")
-    is_pot, output_log2 = checked_log2(output.scale)
+    is_pot, output_log2 = checked_log2(output.scale, logf)
     ensure(is_pot and output_log2 == -INT16_OUTPUT_FRACTIONAL_BITS,
            f"an int16 output must have scale 2^-15, got {output.scale:g}")
     return multiplier, left_shift
 
 
-def checked_log2(x):
+def checked_log2(x, logf=GLIBC.logf):
     """CheckedLog2: log2 of the float32 x as logf(x) * (1 / logf(2)) in float32, rounded
-    half away from zero. Returns (whether x is a power of two within 1e-3 in log2, the
-    rounded log2)."""
-    logf = libm_function("logf") or (lambda v: float(np.float32(math.log(v))))
-    x_log2 = np.float32(logf(float(x))) * (np.float32(1.0) / np.float32(logf(2.0)))
+    half away from zero (`logf`: the C library's, libm.py). Returns (whether x is a power
+    of two within 1e-3 in log2, the rounded log2)."""
+    f32 = np.float32
+    x_log2 = f32(logf(f32(x))) * (f32(1.0) / f32(logf(f32(2.0))))
     rounded = np.float32(round_half_away_from_zero(x_log2))
     return bool(abs(x_log2 - rounded) < np.float32(1e-3)), int(rounded)
 
@@ -160,7 +161,7 @@ def eval(context, node):
     data: OpDataLogistic = node.user_data
     input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
     if input.type == TensorType.FLOAT32:
-        result = logistic_float(input.data)
+        result = logistic_float(input.data, libm_of(context).expf)
     elif input.type == TensorType.INT16:
         result = data.output_table[input.data.astype(np.intp) + 32768]
     else:
@@ -171,9 +172,10 @@ def eval(context, node):
 # ----------------------------------------------------------------------------- reference math
 
 
-def logistic_float(x):
+def logistic_float(x, expf=expf):
     """reference_ops::Logistic (float): above 16.619047 the result is 1.0; below -9 it is
-    expf(x) (1 + e^-x would overflow its meaning); between, 1 / (1 + expf(-x)) in float32."""
+    expf(x) (1 + e^-x would overflow its meaning); between, 1 / (1 + expf(-x)) in float32.
+    `expf` is the C library's (libm.py: the host's by default)."""
     x = np.asarray(x, np.float32)
     cutoff_upper, cutoff_lower = np.float32(16.619047164916992188), np.float32(-9.0)
     with np.errstate(over="ignore"):

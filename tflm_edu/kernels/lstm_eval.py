@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tflm_edu.kernels.fixedpoint import wrap32
+from tflm_edu.kernels.libm import GLIBC
 from tflm_edu.kernels.logistic import logistic_float, logistic_int16
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 exact_int_matmul, float32_dot_in_order,
@@ -131,7 +132,8 @@ def tanh_shift(cell_state_scale_power: int) -> tuple[int, int]:
 
 
 class FloatMath:
-    """The float32 overloads: reference_ops FullyConnected, Logistic, Tanh, Mul."""
+    """The float32 overloads: reference_ops FullyConnected, Logistic, Tanh, Mul. Logistic
+    and Tanh call the C library of `libm` (libm.py: the host's glibc by default)."""
 
     cell_dtype = np.float32
 
@@ -148,13 +150,14 @@ class FloatMath:
     def add_elementwise(a, b):
         return a + b
 
-    @staticmethod
-    def sigmoid(x):
-        return logistic_float(x)
+    def __init__(self, libm=GLIBC):
+        self.libm = libm
 
-    @staticmethod
-    def tanh(cell_state_scale_power, x):
-        return tanh_float(x)
+    def sigmoid(self, x):
+        return logistic_float(x, self.libm.expf)
+
+    def tanh(self, cell_state_scale_power, x):
+        return tanh_float(x, self.libm.tanhf)
 
     @staticmethod
     def mul(params, a, b, out_dtype=None):

@@ -24,7 +24,7 @@ from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.fixedpoint import (count_leading_zeros_32, exp_on_negative_values,
                                          fixed_mul, get_reciprocal, rescale,
                                          rounding_divide_by_pot, wrap32)
-from tflm_edu.kernels.libm import expf, libm_function
+from tflm_edu.kernels.libm import GLIBC, expf, libm_function, libm_of
 from tflm_edu.kernels.quantization_util import (calculate_input_radius, lut_lookup_int16,
                                                 lut_populate_int16,
                                                 multiply_by_quantized_multiplier,
@@ -118,7 +118,7 @@ def _prepare_int16(context, data, params, input, output):
     # exp on [-10, 0] and 1 / (1 + x) on [0, 1], both sampled over the whole int16 range.
     table_range = np.float32(65535)
     data.exp_lut = lut_populate_int16(np.float32(10.0) / table_range, 32767,
-                                      np.float32(2.0) / table_range, 0, expf)
+                                      np.float32(2.0) / table_range, 0, libm_of(context).expf)
     data.one_over_one_plus_x_lut = lut_populate_int16(
         np.float32(1.0) / table_range, -32768, np.float32(2.0) / table_range, 0,
         lambda value: np.float32(1.0) / (np.float32(1.0) + value))
@@ -147,7 +147,7 @@ def eval(context, node):
         return
     x = input.data.reshape(-1, input.shape[-1])
     if input.type == TensorType.FLOAT32:
-        result = softmax_float(x, data.beta)
+        result = softmax_float(x, data.beta, libm_of(context).expf)
     elif input.type == TensorType.INT8:
         result = softmax_quantized(x, data.exp_table, output.data.dtype)
     elif input.type == TensorType.INT16:
@@ -159,10 +159,10 @@ def eval(context, node):
 # ----------------------------------------------------------------------------- reference math
 
 
-def softmax_float(x, beta):
+def softmax_float(x, beta, expf=expf):
     """reference_ops::Softmax (float), row by row: max (NaN never wins: std::max keeps the
     running max), exp_c = expf((x - max) * beta) in float32, sum of exp_c in order,
-    then exp_c / sum."""
+    then exp_c / sum. `expf` is the C library's (libm.py: the host's by default)."""
     max_in_row = np.max(np.where(np.isnan(x), np.float32(np.finfo(np.float32).min), x),
                         axis=1, initial=np.finfo(np.float32).min, keepdims=True)
     scaled = (x - max_in_row) * np.float32(beta)
@@ -279,14 +279,16 @@ def softmax_int16(x, input_multiplier, input_left_shift, exp_lut, one_over_one_p
 def bind(context, node):
     """The invoke plan's Eval (Registration.bind) for a short softmax (a classifier's last
     op: a few scores): softmax_float_row on float32 scalars, softmax_quantized_row on
-    Python ints for int8. Others run eval."""
+    Python ints for int8. Others run eval - and so does a float softmax on a board target,
+    as softmax_float_row calls the host's expf."""
     data: SoftmaxParams = node.user_data
     input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
     if not 0 < input.num_elements <= FEW_ELEMENTS:
         return None
     x = input.data.reshape(-1, input.shape[-1])
     out = output.data.reshape(x.shape)
-    if input.type == TensorType.FLOAT32 and libm_function("expf") is not None:
+    if input.type == TensorType.FLOAT32 and libm_of(context) is GLIBC \
+            and libm_function("expf") is not None:
         beta, expf_c = np.float32(data.beta), libm_function("expf")
 
         def run_float():

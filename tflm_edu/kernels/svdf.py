@@ -43,7 +43,7 @@ import numpy as np
 
 from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
-from tflm_edu.kernels.libm import libm_function
+from tflm_edu.kernels.libm import libm_of, tanhf
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
 from tflm_edu.kernels.quantization_util import (exact_int_matmul, float32_dot_in_order,
                                                 multiply_by_quantized_multiplier,
@@ -228,7 +228,7 @@ def eval(context, node):
     if weights_feature.type == TensorType.FLOAT32:
         result = svdf_float(input.data, weights_feature.data, weights_time.data, bias.data,
                             state, params.rank, params.fused_activation_function,
-                            scratch.view(np.float32))
+                            scratch.view(np.float32), libm_of(context).tanhf)
     else:
         result = svdf_integer(input.data, weights_feature.data, weights_time.data, bias.data,
                               state, params.rank, data, scratch.view(np.int32),
@@ -277,9 +277,11 @@ def svdf_integer(x, weights_feature, weights_time, bias, state, rank, data, scra
     return result.reshape(batch_size, num_units)
 
 
-def svdf_float(x, weights_feature, weights_time, bias, state, rank, activation, scratch):
+def svdf_float(x, weights_feature, weights_time, bias, state, rank, activation, scratch,
+               tanhf=tanhf):
     """EvalFloatSvdfReference and ApplyTimeWeightsBiasAndActivation, vectorized over batches
-    and filters but adding in the C++ order, every product and sum rounded to float32."""
+    and filters but adding in the C++ order, every product and sum rounded to float32.
+    `tanhf` is the C library's (libm.py: the host's by default)."""
     shift_state(state)
     state[:, :, -1] = float32_dot_in_order(x, weights_feature.T)
     batch_size, num_filters, memory_size = state.shape
@@ -293,10 +295,10 @@ def svdf_float(x, weights_feature, weights_time, bias, state, rank, activation, 
     output = np.broadcast_to(bias.reshape(-1)[:per_unit.shape[1]], per_unit.shape[:2]).copy()
     for j in range(rank):
         output += per_unit[:, :, j]
-    return activation_val_float(activation, output)
+    return activation_val_float(activation, output, tanhf)
 
 
-def activation_val_float(activation, a):
+def activation_val_float(activation, a, tanhf=tanhf):
     """ActivationValFloat (activation_utils.h), with std::max / std::min spelled as their
     ternaries so that NaN and -0.0 come out as in C++."""
     f32 = np.float32
@@ -307,7 +309,7 @@ def activation_val_float(activation, a):
     if activation == Act.RELU6:
         return _max(f32(0), _min(a, f32(6)))
     if activation == Act.TANH:
-        return _libm("tanhf", np.tanh, a)
+        return tanhf(a)
     if activation == Act.SIGN_BIT:
         return np.signbit(a).astype(np.float32)
     return a  # NONE, and any value the schema does not define (TFLM's parser reads NONE)
@@ -319,15 +321,6 @@ def _max(a, b):  # std::max(a, b): (a < b) ? b : a
 
 def _min(a, b):  # std::min(a, b): (b < a) ? b : a
     return np.where(b < a, b, a)
-
-
-def _libm(name, fallback, a):
-    """The C library's float function, element by element (outputs are small)."""
-    function = libm_function(name)
-    if function is None:
-        return fallback(a.astype(np.float32))
-    flat = [function(float(v)) for v in a.reshape(-1)]
-    return np.array(flat, np.float32).reshape(a.shape)
 
 
 # ----------------------------------------------------------------------------- registration

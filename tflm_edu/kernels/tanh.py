@@ -30,7 +30,7 @@ from tflm_edu.kernels.logistic import (SIGMOID_TABLE_UINT16, prepare_fixed_point
 from tflm_edu.kernels.fixedpoint import (exp_on_negative_values, fixed_neg,
                                          one_minus_x_over_one_plus_x_for_x_in_0_1,
                                          rounding_divide_by_pot, select)
-from tflm_edu.kernels.libm import libm_function
+from tflm_edu.kernels.libm import libm_of, tanhf
 from tflm_edu.kernels.quantization_util import multiply_by_quantized_multiplier
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.memory.layout import KERNELS, c_struct, m
@@ -72,7 +72,7 @@ def prepare(context, node):
     if input.type == TensorType.INT16:
         data.input_zero_point = input.zero_point
         data.input_multiplier, data.input_left_shift = prepare_int16(
-            input, output, pot_left_shifts=(0, 1))
+            input, output, pot_left_shifts=(0, 1), logf=libm_of(context).logf)
         data.output_table = tanh_int16(ALL_INT16, data.input_multiplier, data.input_left_shift)
         return
     if input.type != TensorType.INT8:
@@ -89,7 +89,7 @@ def eval(context, node):
     data: OpData = node.user_data
     input, output = context.get_input(node, INPUT), context.get_output(node, OUTPUT)
     if input.type == TensorType.FLOAT32:
-        result = tanh_float(input.data)
+        result = tanh_float(input.data, libm_of(context).tanhf)
     elif input.type == TensorType.INT16:
         result = data.output_table[input.data.astype(np.intp) + 32768]
     else:
@@ -100,17 +100,13 @@ def eval(context, node):
 # ----------------------------------------------------------------------------- reference math
 
 
-def tanh_float(x):
-    """reference_ops::Tanh (float): std::tanh, i.e. libm's tanhf, element by element.
-    tanhf is not correctly rounded (glibc 2.36's is up to 2 ulps from the exact value),
-    so the C library itself is called for every element; numpy's float64 tanh rounded to
-    float32 stands in where no C math library can be loaded."""
-    x = np.asarray(x, np.float32)
-    libm_tanhf = libm_function("tanhf")
-    if libm_tanhf is None:
-        return np.tanh(x.astype(np.float64)).astype(np.float32)
-    values = (libm_tanhf(v) for v in x.reshape(-1).tolist())
-    return np.fromiter(values, np.float32, count=x.size).reshape(x.shape)
+def tanh_float(x, tanhf=tanhf):
+    """reference_ops::Tanh (float): std::tanh, i.e. the C library's tanhf, element by
+    element. tanhf is not correctly rounded (glibc 2.36's is up to 2 ulps from the exact
+    value), so on the host the C library itself is called for every element (libm.tanhf;
+    numpy's float64 tanh rounded to float32 stands in where no C math library can be
+    loaded); `tanhf` may be another C library's (libm.newlib_tanhf)."""
+    return tanhf(np.asarray(x, np.float32))
 
 
 def tanh_int8(x, input_zero_point, input_range_radius, input_multiplier, input_left_shift):

@@ -48,6 +48,7 @@ from __future__ import annotations
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
+from tflm_edu.kernels.libm import GLIBC, libm_of
 from tflm_edu.kernels.logistic import checked_log2
 from tflm_edu.kernels.lstm_eval import (GATE_INPUT_SCALE_POWER, GATE_OUTPUT_SCALE_POWER,
                                         CellStateInfo, FloatMath, GateParameters,
@@ -119,7 +120,8 @@ def prepare(context, node):
         data.cell_state_info = CellStateInfo(cell_clip=float(np.float32(params.cell_clip)))
         prepare_gate_parameters_float(data)
     else:
-        data.cell_state_info = create_lstm_cell_state_info(cell_state.scale, params.cell_clip)
+        data.cell_state_info = create_lstm_cell_state_info(cell_state.scale, params.cell_clip,
+                                                           libm_of(context).logf)
         prepare_gate_parameters_integer(tensors, data)
     # Four buffers of one [B, S] state each, in the cell state's type.
     size = data.size_info
@@ -289,11 +291,11 @@ def create_inter_gate_mul_params(input1_scale, input2_scale, output_scale, outpu
                             quantized_activation_max=int(info.max))
 
 
-def create_lstm_cell_state_info(cell_state_scale, cell_clip) -> CellStateInfo:
+def create_lstm_cell_state_info(cell_state_scale, cell_clip, logf=GLIBC.logf) -> CellStateInfo:
     """CreateLstmCellStateInfo: the cell scale's power of two (CheckedLog2 - TFLM ignores
     whether the scale really is one and uses the rounded power), and cell_clip in cell
     steps, truncated to int16."""
-    _, power = checked_log2(cell_state_scale)
+    _, power = checked_log2(cell_state_scale, logf)
     multiplier, left_shift = tanh_shift(power)
     # reference_integer_ops::Tanh computes x * (3 << left_shift) in int32, or rounds with
     # 1 << (left_shift - 1): both overflow beyond these shifts.
@@ -318,7 +320,7 @@ def eval(context, node):
     output = context.get_output(node, OUTPUT)
     input = tensors[INPUT]
     if input.type == TensorType.FLOAT32:
-        lstm_math = FloatMath()
+        lstm_math = FloatMath(libm_of(context))
     else:
         lstm_math = IntegerMath(np.int32 if input.type == TensorType.INT8 else np.int64)
     size = data.size_info
