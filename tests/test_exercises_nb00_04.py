@@ -571,3 +571,41 @@ def test_notebook_solutions_are_right_on_the_notebooks_own_objects(name, monkeyp
                 assert value.correct is expected, f"{name} cell {k}: {value}"
                 seen += 1
     assert seen >= 6
+
+
+# ----------------------------------------------------------------------------- the memory story
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_memory_plan_is_shown_as_a_picture_then_as_text(name):
+    """Where a notebook shows the memory plan, plot_memory_plan comes first and the text
+    chart second, printed whole (its key repeats at its end, so no cut is needed)."""
+    code = [source(c) for c in cells(name) if c["cell_type"] == "code"]
+    pictures = [k for k, s in enumerate(code) if "plot_memory_plan(" in s]
+    texts = [k for k, s in enumerate(code) if "print_memory_plan(" in s or "memory_plan_text(" in s]
+    assert pictures and texts and pictures[0] < texts[0], name
+    assert not any("splitlines()[-" in s for s in code if "memory_plan_text(" in s)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_arena_figures_are_printed_and_explained_in_notebook_13(name):
+    """No sentence about the arena types a figure: the figures come from cell output, and
+    the prose points to notebook 13's one explanation of them."""
+    import re
+    prose = [source(c) for c in cells(name) if c["cell_type"] == "markdown"]
+    figure = re.compile(r"\d,\d{3}|\b\d+(\.\d+)?\s*(KB|kB|KiB|bytes)\b")
+    for cell in prose:
+        for sentence in re.split(r"(?<=[.;:!?])\s+", cell):
+            if "arena" in sentence.lower():
+                assert not figure.search(sentence), sentence
+    assert any("[notebook 13, section 9](13_memory.ipynb)" in p for p in prose), name
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_frozen_progress_bars_in_outputs(name):
+    import re
+    for cell in cells(name):
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", "")) + "".join(
+                output.get("data", {}).get("text/plain", ""))
+            assert not re.search(r"\b0%\|", text), source(cell)[:200]

@@ -231,6 +231,19 @@ def test_memory_notebook(monkeypatch):
         assert oracle.tflm_accepts(ns["data"], ns["n"])
         assert not oracle.tflm_accepts(ns["data"], ns["n"] - 1)
 
+    def arena_numbers(ns):
+        """Section 9: every figure computed, and the figures agree with one another."""
+        from tflm_edu.deploy.firmware import arena_with_margin
+        host, cortex_m, numbers = ns["host"], ns["cortex_m"], dict(ns["numbers"])
+        assert host.arena_bytes == host.head_bytes + host.temp_bytes + host.tail_bytes
+        assert host.arena_bytes == ns["interpreter"].arena.size
+        assert host.arena_bytes == ns["tflm_smallest"]["person_detect"]    # the real TFLM
+        assert cortex_m.head_bytes == host.head_bytes and cortex_m.tail_bytes < host.tail_bytes
+        assert ns["firmware_arena"] == arena_with_margin(cortex_m.arena_bytes)
+        used = next(n for what, n in ns["numbers"] if "arena_used_bytes" in what)
+        assert cortex_m.head_bytes + cortex_m.tail_bytes <= used < ns["firmware_arena"]
+        assert len(numbers) == len(ns["numbers"]) >= 10      # one line per figure
+
     run_notebook("13_memory", {
         "planned = [b for b in interpreter.buffers if b.bytes > 0]": lambda ns: _equal(
             ns["interpreter"].arena.head_bytes,
@@ -244,6 +257,7 @@ def test_memory_notebook(monkeypatch):
         "tiny_estimate = estimate_arena_size(": tiny,
         "theirs = oracle.smallest_arena_tflm(m)": real_tflm,
         "oracle.tflm_accepts(data, n - 1)": one_byte_less,
+        "in_firmware = replay(": arena_numbers,
     }, monkeypatch)
 
 

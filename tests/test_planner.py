@@ -62,8 +62,8 @@ def test_random_plans_never_overlap_and_beat_linear(seed):
 def test_text_chart_marks_each_buffer_over_its_lifetime():
     text = format_memory_plan(plan(GreedyMemoryPlanner, (40, 0, 1), (40, 1, 2), (40, 2, 2)))
     rows = text.splitlines()
-    assert rows[2].startswith("* (id=2)")  # alive for one step only
-    chart = [row[6:86] for row in rows[3:]]  # the 80 characters of arena per step
+    assert rows[3].startswith("* (id=2)")  # alive for one step only
+    chart = [row[6:86] for row in rows[5:8]]  # the 80 characters of arena per step
     assert chart[0] == "0" * 40 + "." * 40
     assert chart[1] == "0" * 40 + "1" * 40
     assert chart[2] == "*" * 40 + "1" * 40

@@ -7,12 +7,14 @@ next()), the plan of MicroInterpreter.buffers, and the pictures of tflm_edu.viz.
     debugger.step()                        # run the next op
     debugger.run_to(5)                     # run until op 5 has run
     debugger.reset()                       # back to before op 0, inputs restored
+    debugger.set_channel(3)                # the feature maps' heatmaps show channel 3
 
 The state logic lives in plain methods (step, run_to, reset, current_op,
 highlighted_index), and the widget's buttons only call them and redraw, so tests can
 drive the callbacks without a browser. Each click runs one op and redraws only what is
 visible: a window of the op list, one SVG bar for the arena, at most MAX_TENSOR_VIEWS
-heatmaps.
+tensor views - bars with their values for a vector, a heatmap of one channel (the
+"channel" box) with a colour bar for anything else.
 
 Why the inputs are kept aside: the arena reuses bytes. Once the input tensor's last
 reader has run, the planner may hand its bytes to a later tensor, so after a full run the
@@ -38,6 +40,7 @@ class StepDebugger:
     def __init__(self, interpreter, show_tensors: bool = True):
         self.interpreter = allocated_interpreter(interpreter)
         self.show_tensors = show_tensors
+        self.channel = 0
         self.saved_inputs = [self.interpreter.input(i).data.copy()
                              for i in range(self.interpreter.inputs_size)]
         self.last_event = None
@@ -196,26 +199,51 @@ class StepDebugger:
 
     # ------------------------------------------------------------------ tensor views
 
-    def tensor_figure(self):
-        """Heatmaps of the current op's inputs and outputs (constants skipped, at most
-        MAX_TENSOR_VIEWS), or None before the first step."""
-        import matplotlib.pyplot as plt
-
-        from tflm_edu.viz.tensor_plot import draw_tensor
+    def shown_tensors(self) -> list[tuple[str, int]]:
+        """("in" / "out", tensor index) of what the tensor views show: the current op's
+        non-constant inputs, then its outputs, at most MAX_TENSOR_VIEWS."""
         if self.current_op is None:
-            return None
+            return []
         node = self.interpreter.nodes[self.current_op]
         shown = [("in", i) for i in node.inputs
                  if i >= 0 and not self.interpreter.tensors[i].is_constant]
-        shown = (shown[:MAX_TENSOR_VIEWS - 1] + [("out", o) for o in node.outputs])
-        shown = shown[:MAX_TENSOR_VIEWS]
-        fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 2.8), squeeze=False)
-        for ax, (kind, index) in zip(axes[0], shown):
+        return (shown[:MAX_TENSOR_VIEWS - 1] + [("out", o) for o in node.outputs])[
+            :MAX_TENSOR_VIEWS]
+
+    def tensor_figure(self):
+        """The current op's inputs and outputs, one pane each (or None before the first
+        step): a vector as bars with its values ("-57 (0.223)": int8 and real), anything
+        else as a heatmap of channel `self.channel` with a colour bar in real units."""
+        import matplotlib.pyplot as plt
+
+        from tflm_edu.viz.common import FONT, SMALL_FONT
+        from tflm_edu.viz.tensor_plot import draw_tensor, short_tensor_name, write_cell_values
+        shown = self.shown_tensors()
+        if not shown:
+            return None
+        columns = min(len(shown), 2)
+        rows = -(-len(shown) // columns)
+        fig, axes = plt.subplots(rows, columns, figsize=(4.1 * columns, 3.4 * rows),
+                                 squeeze=False, layout="constrained")
+        for ax, (kind, index) in zip(axes.ravel(), shown):
             t = self.interpreter.tensors[index]
-            draw_tensor(ax, t, title=f"{kind}: {t.name or index}\n{list(t.shape)}")
-        fig.tight_layout()
+            image = draw_tensor(ax, t, channel=self.channel,
+                                title=f"{kind}: {short_tensor_name(t.name) or index}")
+            if image is not None:
+                colorbar = fig.colorbar(image, ax=ax)
+                colorbar.set_label("real value", fontsize=FONT)
+                colorbar.ax.tick_params(labelsize=SMALL_FONT)
+        for ax in axes.ravel()[len(shown):]:
+            ax.set_visible(False)
+        fig.draw_without_rendering()
+        write_cell_values(fig)
         plt.close(fig)  # shown through the Output widget, not by pyplot
         return fig
+
+    def set_channel(self, channel: int) -> None:
+        """Which channel the heatmaps of feature maps show (clipped to each tensor's)."""
+        self.channel = max(0, int(channel))
+        self._refresh()
 
     # ------------------------------------------------------------------ the widget
 
@@ -231,6 +259,11 @@ class StepDebugger:
                                                  description="op N", layout=w.Layout(width="140px"))
             self.run_to_button = w.Button(description="Run to op N", icon="fast-forward")
             self.reset_button = w.Button(description="Reset", icon="undo")
+            self.channel_input = w.BoundedIntText(value=self.channel, min=0, max=4095,
+                                                  description="channel",
+                                                  layout=w.Layout(width="150px"))
+            self.channel_input.observe(lambda change: self.set_channel(change["new"]),
+                                       names="value")
             for button, name in ((self.step_button, "step"), (self.run_to_button, "run-to"),
                                  (self.reset_button, "reset")):
                 button.add_class(f"tflm-{name}")  # stable hooks for browser tests
@@ -243,7 +276,7 @@ class StepDebugger:
             self.arena_bar = w.HTML()
             self.tensor_image = w.Image(format="png", layout=w.Layout(max_width="820px"))
             controls = w.HBox([self.step_button, self.run_to_input, self.run_to_button,
-                               self.reset_button])
+                               self.reset_button, self.channel_input])
             right = w.VBox([self.arena_bar, self.tensor_image],
                            layout=w.Layout(width="820px"))
             self._widget = w.VBox([controls, self.status, w.HBox([self.op_list, right])])
@@ -281,8 +314,8 @@ class StepDebugger:
 
 
 def _png(figure) -> bytes:
-    """The figure as PNG bytes for an Image widget: no kernel-side display machinery, so
-    the same path runs in JupyterLab and in tests."""
+    """The figure as PNG bytes for an Image widget, at the figure's own dpi: no
+    kernel-side display machinery, so the same path runs in JupyterLab and in tests."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=72)
+    figure.savefig(buffer, format="png")
     return buffer.getvalue()
