@@ -19,8 +19,8 @@ is stored as an integer q with r = scale * (q - zero_point). Two modes, as TFLit
   for CONV_2D (axis 0) and DEPTHWISE_CONV_2D (axis 3), per tensor for FULLY_CONNECTED
   unless per_channel_fc=True.
 - Biases have scale = input_scale * weight_scale (per channel) and zero point 0, so the
-  kernel adds them straight to its accumulator: int32 in int8, int64 in int16x8 (TFLite
-  uses an int32 bias in 16x8 only for LSTM, which this quantizer does not write).
+  kernel adds them straight to its accumulator: int32 in int8, int64 in int16x8 (the
+  LSTM's too: TFLM's 16x8 LSTM reads int64 gate biases).
 - Some outputs have fixed ranges: SOFTMAX and LOGISTIC (0..1) use scale 1/256, zero point
   -128 in int8; TANH (-1..1) 1/128, 0; all three 1/32768, 0 in int16. Ops that only move
   values (pooling, RESHAPE, PAD) keep their input's parameters, and CONCATENATION needs
@@ -28,6 +28,14 @@ is stored as an integer q with r = scale * (q - zero_point). Two modes, as TFLit
   converter, the quantizer gives the producers of the inputs the concatenation's
   parameters (calibrated on the union of their ranges), and requantizes with a QUANTIZE
   op an input whose parameters are fixed (a TANH output).
+- Ops with other layouts declare them in their QuantizerRule, as TFLite's operator_property
+  does: TRANSPOSE_CONV's filter and bias are inputs 1 and 3 (its data input 2). SVDF keeps
+  an int16 state (a variable tensor, symmetric, from its calibrated range) and int16 time
+  weights (max|w| / 512); the LSTM's eight weights are per tensor, each gate bias at input
+  scale x its input weights' scale, its cell state int16 at a power-of-two scale, its
+  hidden state at the output's parameters. calibrate() does not watch variable tensors:
+  quantize_model measures their range itself (calibrate_states). CUMSUM's int8 kernel
+  needs an input zero point of 0 (symmetric parameters, or a QUANTIZE in front).
 - Before all this the model is constant-folded (tflm_edu.convert.fold): the SHAPE ->
   STRIDED_SLICE -> PACK chains TensorFlow writes for every Reshape and Flatten become
   constant shapes.
@@ -42,13 +50,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflm_edu.convert.calibration import DEFAULT_MOMENTUM, Range, calibrate
+from tflm_edu.convert.calibration import (DEFAULT_MOMENTUM, Range, calibrate,
+                                          calibration_inputs, make_observer)
 from tflm_edu.convert.fold import fold_constants
 from tflm_edu.errors import InputError, ModelError
 from tflm_edu.op_resolver import SPECS
 from tflm_edu.quantization import affine_quantize, round_half_away_from_zero
 from tflm_edu.schema.builder import ModelBuilder, quantization
-from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
+from tflm_edu.schema.enums import ActivationFunctionType as Act
+from tflm_edu.schema.enums import NUMPY_DTYPE, BuiltinOperator as Op, TensorType
 from tflm_edu.schema.model import Model, SignatureDef, TensorMap, tensor_data
 
 QMIN, QMAX = -128, 127
@@ -92,6 +102,36 @@ def symmetric_int16_params(lo: float, hi: float) -> tuple[float, int]:
     if max_abs < 1e-12:
         return 1.0, 0
     return float(np.float32(max_abs / INT16_MAX)), 0
+
+
+def symmetric_int8_params(lo: float, hi: float) -> tuple[float, int]:
+    """(scale, 0) mapping [-max|x|, max|x|] onto [-127, 127]: an int8 activation whose
+    zero point must be 0 (QuantizerRule.zero_point_zero_input)."""
+    max_abs = max(abs(float(lo)), abs(float(hi)))
+    if max_abs < 1e-12:
+        return 1.0, 0
+    return float(np.float32(max_abs / 127.0)), 0
+
+
+def power_of_two_int16_params(lo: float, hi: float) -> tuple[float, int]:
+    """(2^p / 32768, 0) with 2^p the smallest power of two from 1 to 1024 that covers
+    max|x| - TFLite's GetPowerOfTwoScale - for the LSTM's cell state, whose integer tanh
+    takes a power-of-two scale."""
+    max_abs, power = max(abs(float(lo)), abs(float(hi))), 0
+    while power < 10 and 2.0 ** power < max_abs:
+        power += 1
+    return 2.0 ** power / 32768, 0
+
+
+def symmetric_int16_constant(w: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
+    """(int16 values, scale) of a constant stored at scale max|w| / steps, as TFLite's
+    quantizer stores a "10-bit" tensor (SVDF's weights_time: steps = 512, so that the
+    products with the int16 state leave 6 bits of head-room for the sum over time)."""
+    w = np.asarray(w, np.float32)
+    max_abs = float(np.abs(w).max(initial=0.0))
+    scale = float(np.float32(max_abs / steps)) if max_abs > 0 else 1.0
+    q = round_half_away_from_zero(w.astype(np.float64) / scale)
+    return np.clip(q, -INT16_MAX, INT16_MAX).astype(np.int16), scale
 
 
 def symmetric_weights(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -190,10 +230,24 @@ def check_quantizable(model: Model, mode="int8") -> None:
             names = ", ".join(sorted(Op(c).name for c in mode.supported()))
             raise ModelError(f"op {k} is {model.op_name(op)}, which the {mode.name} quantizer "
                              f"does not handle; supported: {names}")
-        if _rule(code).weights_axis is not None and \
-                tensor_data(model, graph.tensors[op.inputs[1]]) is None:
+        rule = _rule(code)
+        constants = [op.inputs[pos] for pos, _ in rule.weight_pairs + rule.int16_weights
+                     if pos < len(op.inputs) and op.inputs[pos] >= 0]
+        if any(tensor_data(model, graph.tensors[i]) is None for i in constants):
             raise ModelError(f"op {k} ({model.op_name(op)}) computes with weights that are "
                              "not constant; the quantizer writes int8 weights from constants")
+        _check_activation(model, k, op, rule)
+
+
+def _check_activation(model: Model, k: int, op, rule) -> None:
+    """Refuse a fused activation the quantized op would not compute, or a runtime would
+    not run (QuantizerRule.activations, with the reason in activations_why)."""
+    act = getattr(op.builtin_options, "fused_activation_function", Act.NONE)
+    if rule.activations is not None and act not in rule.activations:
+        allowed = " or ".join(Act(a).name for a in rule.activations)
+        raise ModelError(f"op {k} ({model.op_name(op)}) has the fused activation "
+                         f"{Act(act).name}; the quantizer writes {model.op_name(op)} only "
+                         f"with {allowed}: {rule.activations_why}")
 
 
 # ----------------------------------------------------------------------------- activations
@@ -238,9 +292,11 @@ class Groups:
 class ActivationPlan:
     """The quantization parameters of every float tensor that is not a weight or a bias,
     and the op inputs to requantize: (op index, input position) -> the tensor whose
-    parameters the requantized input must take."""
+    parameters the requantized input must take, or those (scale, zero_point) themselves.
+    int16_tensors: the tensors stored as int16 whatever the mode (an op's int16 state)."""
     params: dict
     requantize: dict
+    int16_tensors: frozenset = frozenset()
 
 
 def _join_same_scale(groups: Groups, k: int, op, inputs: list, outputs: list,
@@ -259,10 +315,11 @@ def _join_same_scale(groups: Groups, k: int, op, inputs: list, outputs: list,
             groups.union(outputs[0], i)
 
 
-def _group_ops(model: Model, mode: Mode) -> tuple[Groups, dict]:
-    """Walk the ops in order and join the tensors that must share parameters."""
+def _group_ops(model: Model, mode: Mode) -> tuple[Groups, dict, list]:
+    """Walk the ops in order and join the tensors that must share parameters. Also returns
+    the (op index, input position, tensor) of the data inputs whose zero point must be 0."""
     graph = model.subgraphs[0]
-    groups, requantize = Groups(), {}
+    groups, requantize, zero_inputs = Groups(), {}, []
     for i in _float_tensors(graph, graph.inputs):
         groups.find(i)
     for k, op in enumerate(graph.operators):
@@ -270,6 +327,12 @@ def _group_ops(model: Model, mode: Mode) -> tuple[Groups, dict]:
         inputs, outputs = _float_tensors(graph, op.inputs), _float_tensors(graph, op.outputs)
         for o in outputs:
             groups.find(o)
+        if rule is not None and rule.zero_point_zero_input and op.inputs[rule.data_input] in inputs:
+            zero_inputs.append((k, rule.data_input, op.inputs[rule.data_input]))
+            groups.find(op.inputs[rule.data_input])
+        for pos in (rule.same_as_output_inputs if rule is not None and outputs else ()):
+            if op.inputs[pos] in inputs:     # the LSTM's hidden state: the output's params
+                groups.union(outputs[0], op.inputs[pos])
         if not outputs or rule.output == "calibrated":
             continue
         if rule.output == "same_as_input":         # the data input: the first float one
@@ -280,7 +343,7 @@ def _group_ops(model: Model, mode: Mode) -> tuple[Groups, dict]:
         elif rule.output == "fixed":
             for o in outputs:
                 groups.fix(o, mode.fixed_output(rule))
-    return groups, requantize
+    return groups, requantize, zero_inputs
 
 
 def _tensor_range(model: Model, i: int, ranges: dict):
@@ -296,19 +359,76 @@ def plan_activations(model: Model, ranges: dict, mode="int8") -> ActivationPlan:
     """Scale and zero point of every activation: per group of tensors that must share
     them, the fixed parameters or those of the union of the members' ranges."""
     mode = get_mode(mode)
-    groups, requantize = _group_ops(model, mode)
+    groups, requantize, zero_inputs = _group_ops(model, mode)
+    zero_roots = {groups.find(i) for _, _, i in zero_inputs}
     params = {}
     for root, members in groups.members().items():
         fixed = groups.fixed.get(root)
         if fixed is None:
-            known = [r for r in (_tensor_range(model, i, ranges) for i in members) if r]
-            if not known:
-                names = [model.subgraphs[0].tensors[i].name for i in members]
-                raise InputError(f"no calibrated range for tensor(s) {names}")
-            fixed = mode.params(min(r.min for r in known), max(r.max for r in known))
+            lo, hi = _group_range(model, members, ranges)
+            symmetric = root in zero_roots and mode.activations is np.int8
+            fixed = symmetric_int8_params(lo, hi) if symmetric else mode.params(lo, hi)
         for i in members:
             params[i] = fixed
-    return ActivationPlan(params, requantize)
+    for k, pos, i in zero_inputs:           # a fixed zero point other than 0: requantized
+        if params[i][1] != 0:
+            requantize[(k, pos)] = symmetric_int8_params(*_group_range(model, [i], ranges))
+    states = _state_tensors(model)
+    for i, power_of_two in states.items():  # an op's memory: symmetric int16 in every mode
+        lo, hi = _group_range(model, [i], ranges)
+        params[i] = power_of_two_int16_params(lo, hi) if power_of_two else \
+            symmetric_int16_params(lo, hi)
+    return ActivationPlan(params, requantize, frozenset(states))
+
+
+def _group_range(model: Model, members: list, ranges: dict) -> tuple[float, float]:
+    """The union of the ranges of a group's members (calibrated, or a constant's own)."""
+    known = [r for r in (_tensor_range(model, i, ranges) for i in members) if r]
+    if not known:
+        graph = model.subgraphs[0]
+        names = [graph.tensors[i].name for i in members]
+        variable = any(graph.tensors[i].is_variable for i in members)
+        raise InputError(f"no calibrated range for tensor(s) {names}" +
+                         (" (a variable tensor, an op's memory: quantize_model measures it "
+                          "when given calibration_data)" if variable else ""))
+    return min(r.min for r in known), max(r.max for r in known)
+
+
+def _state_tensors(model: Model) -> dict:
+    """The float variable tensors ops keep their memory in (QuantizerRule.state_inputs),
+    each -> whether its scale is a power of two."""
+    graph, states = model.subgraphs[0], {}
+    for op in graph.operators:
+        rule = _rule(model.operator_codes[op.opcode_index].builtin_code)
+        for pos in (rule.state_inputs if rule is not None else ()):
+            if pos < len(op.inputs) and op.inputs[pos] >= 0 and \
+                    _is_float(graph.tensors[op.inputs[pos]]):
+                states[op.inputs[pos]] = rule.power_of_two_states
+    return states
+
+
+def calibrate_states(model: Model, calibration_data, states: list, percentile=None,
+                     method: str | None = None, momentum: float = DEFAULT_MOMENTUM) -> dict:
+    """The ranges of variable tensors - the memory an op keeps from one invoke to the next
+    (SVDF's activation_state) - which calibrate() does not watch: their values after each
+    op that reads them, over the calibration samples run in order without a reset (as a
+    stream; TFLite's calibrator logs its state tensors so)."""
+    from tflm_edu.interpreter import MicroInterpreter
+    from tflm_edu.op_resolver import AllOpsResolver
+    method = method or ("percentile" if percentile is not None else "minmax")
+    model = fold_constants(model)
+    inputs = calibration_inputs(model, calibration_data)
+    observers = {i: make_observer(method, percentile, momentum) for i in states}
+    interpreter = MicroInterpreter(model, AllOpsResolver(), None)
+    interpreter.allocate_tensors()
+    for n in range(len(inputs[0])):
+        for k, x in enumerate(inputs):
+            interpreter.input(k).data[...] = x[n]
+        for event in interpreter.steps():
+            for index, value in zip(event.node.inputs, event.inputs):
+                if index in observers and value is not None:
+                    observers[index].observe(value)
+    return {i: observer.range() for i, observer in observers.items()}
 
 
 # ----------------------------------------------------------------------------- the writer
@@ -328,12 +448,13 @@ class QuantizedModelWriter:
                                           f"({model.description or 'float model'})")
         self.input_remap: dict = {}         # (op index, input position) -> new tensor
         self.weights: dict = {}             # weights tensor -> (axis, int8 data, scales)
-        self.extra_biases: dict = {}        # (op index, 2) -> (tensor, values, quantization)
+        self.int16_constants: dict = {}     # tensor -> (int16 data, scale): int16_weights
+        self.extra_biases: dict = {}        # (op index, bias input) -> (tensor, values, quant)
 
     # --- weights and biases
 
     def _weights_axis(self, rule):
-        if rule.per_channel_optional and not self.per_channel_fc:
+        if rule.weights_per_tensor or (rule.per_channel_optional and not self.per_channel_fc):
             return None
         return rule.weights_axis
 
@@ -345,18 +466,28 @@ class QuantizedModelWriter:
         return self.weights[i]
 
     def _weighted_ops(self):
-        """(op index, op, weights axis) for every op with int8 weights."""
+        """(op index, op, rule, weights axis) for every op with int8 weights."""
         for k, op in enumerate(self.graph.operators):
             rule = _rule(self.model.operator_codes[op.opcode_index].builtin_code)
-            if rule is not None and rule.weights_axis is not None:
-                yield k, op, self._weights_axis(rule)
+            if rule is not None and rule.has_weights:
+                yield k, op, rule, self._weights_axis(rule)
 
-    def _bias(self, op, axis):
-        """(values, quantization) of op's bias: scale = input scale x weight scale."""
-        _, _, w_scales = self._weights(op.inputs[1], axis)
-        data = tensor_data(self.model, self.graph.tensors[op.inputs[2]])
-        q, scales = quantize_bias(data, self.plan.params[op.inputs[0]][0], w_scales,
-                                  self.mode.bias)
+    def _scales(self, i: int) -> np.ndarray:
+        """The scale(s) of op input i: int8 weights, an int16 constant or an activation."""
+        if i in self.weights:
+            return self.weights[i][2]
+        if i in self.int16_constants:
+            return np.float32([self.int16_constants[i][1]])
+        return np.float32([self.plan.params[i][0]])
+
+    def _bias(self, op, rule, axis, weights: int, bias: int):
+        """(values, quantization) of op's bias (input `bias`): scale = input scale x the
+        scale of its weights (input `weights`), or the product of the scales of
+        rule.bias_scale_inputs."""
+        first, second = rule.bias_scale_inputs or (rule.data_input, weights)
+        data = tensor_data(self.model, self.graph.tensors[op.inputs[bias]])
+        q, scales = quantize_bias(data, self._scales(op.inputs[first])[0],
+                                  self._scales(op.inputs[second]), self.mode.bias)
         return q, quantization(scales if axis is not None else scales[0], 0, 0)
 
     def quantize_weights_and_biases(self) -> dict:
@@ -364,14 +495,22 @@ class QuantizedModelWriter:
         dedups equal constants: both convs of a residual block may read one zero bias)
         gets one tensor per input scale, as each op's bias scale depends on its input."""
         written = {}
-        for k, op, axis in self._weighted_ops():
-            self._weights(op.inputs[1], axis)
-            if len(op.inputs) < 3 or op.inputs[2] < 0:
-                continue
-            q, quant = self._bias(op, axis)
-            first = written.setdefault(op.inputs[2], (q, quant))
-            if not (np.array_equal(first[0], q) and first[1] == quant):
-                self.extra_biases[(k, 2)] = (self.graph.tensors[op.inputs[2]], q, quant)
+        for k, op, rule, axis in self._weighted_ops():
+            for pos, steps in rule.int16_weights:
+                if op.inputs[pos] not in self.int16_constants:
+                    self.int16_constants[op.inputs[pos]] = symmetric_int16_constant(
+                        tensor_data(self.model, self.graph.tensors[op.inputs[pos]]), steps)
+            for weights, bias in rule.weight_pairs:
+                if len(op.inputs) <= weights or op.inputs[weights] < 0:
+                    continue                 # an absent optional weights tensor
+                self._weights(op.inputs[weights], axis)
+                if bias < 0 or len(op.inputs) <= bias or op.inputs[bias] < 0:
+                    continue
+                q, quant = self._bias(op, rule, axis, weights, bias)
+                first = written.setdefault(op.inputs[bias], (q, quant))
+                if not (np.array_equal(first[0], q) and first[1] == quant):
+                    self.extra_biases[(k, bias)] = (self.graph.tensors[op.inputs[bias]], q,
+                                                    quant)
         return written
 
     # --- tensors
@@ -389,6 +528,9 @@ class QuantizedModelWriter:
         elif i in biases:
             q, quant = biases[i]
             b.add_tensor(t.shape, q.dtype, t.name, q, quant)
+        elif i in self.int16_constants:
+            q, scale = self.int16_constants[i]
+            b.add_tensor(t.shape, np.int16, t.name, q, quantization(scale, 0))
         elif data is not None and _is_float(t):
             scale, zp = self.plan.params.get(i) or self.mode.params(data.min(), data.max())
             b.add_tensor(t.shape, act, t.name, affine_quantize(data, scale, zp, act),
@@ -397,9 +539,11 @@ class QuantizedModelWriter:
             b.add_tensor(t.shape, t.dtype, t.name, data, copy.deepcopy(t.quantization))
         elif i in self.plan.params:
             scale, zp = self.plan.params[i]
-            b.add_tensor(t.shape, act, t.name, quant=quantization(scale, zp))
+            b.add_tensor(t.shape, np.int16 if i in self.plan.int16_tensors else act, t.name,
+                         quant=quantization(scale, zp), is_variable=t.is_variable)
         else:
-            b.add_tensor(t.shape, t.dtype, t.name, quant=copy.deepcopy(t.quantization))
+            b.add_tensor(t.shape, t.dtype, t.name, quant=copy.deepcopy(t.quantization),
+                         is_variable=t.is_variable)
 
     def add_extra_inputs(self) -> None:
         """The second copies of shared biases, and the requantized op inputs."""
@@ -407,7 +551,7 @@ class QuantizedModelWriter:
             self.input_remap[key] = self.b.add_tensor(t.shape, q.dtype, t.name, q, quant)
         for (k, pos), like in self.plan.requantize.items():
             i = self.graph.operators[k].inputs[pos]
-            scale, zp = self.plan.params[like]
+            scale, zp = like if isinstance(like, tuple) else self.plan.params[like]
             self.input_remap[(k, pos)] = self.b.add_tensor(
                 self.graph.tensors[i].shape, self.mode.activations,
                 f"{self.graph.tensors[i].name}_requantized", quant=quantization(scale, zp))
@@ -422,9 +566,11 @@ class QuantizedModelWriter:
             options = SPECS[code].options()
         return dataclasses.replace(options, **dict(rule.int16_options))
 
-    def _version(self, code, rule, original: int) -> int:
+    def _version(self, code, rule, original: int, op) -> int:
         if rule is None:
             return original
+        if rule.version_of is not None:
+            return rule.version_of(op)
         if rule.per_channel_optional and self.per_channel_fc and \
                 self.mode.activations is np.int8:
             return rule.per_channel_version
@@ -443,7 +589,23 @@ class QuantizedModelWriter:
         options = self._options(code, rule, op.builtin_options) if rule else \
             copy.deepcopy(op.builtin_options)
         self.b.add_operator(code, inputs, op.outputs, options,
-                            version=self._version(code, rule, opcode.version))
+                            version=self._version(code, rule, opcode.version, op))
+        if rule is not None and rule.intermediates:
+            self.b.operators[-1] = dataclasses.replace(
+                self.b.operators[-1], intermediates=self._intermediates(op, rule))
+
+    def _intermediates(self, op, rule) -> tuple:
+        """The op's intermediate tensors, as QuantizerRule.intermediates describes them."""
+        out = []
+        for n, what in enumerate(rule.intermediates):
+            name = f"{self.graph.tensors[op.outputs[0]].name}_intermediate_{n}"
+            if what is None:
+                out.append(self.b.add_tensor((0,), np.float32, name))
+            else:
+                t = self.b.tensors[op.outputs[what]]
+                out.append(self.b.add_tensor((0,), NUMPY_DTYPE[t.type], name,
+                                             quant=copy.deepcopy(t.quantization)))
+        return tuple(out)
 
     def float_twin(self, i: int, op, before: bool) -> int:
         """A float32 tensor with i's name beside integer tensor i, converted by `op`."""
@@ -505,7 +667,10 @@ def quantize_model(model: Model, calibration_data=None, io_type: str | None = No
     for a one-input model; a list in input order, or a dict by input tensor name, for
     several). mode: "int8" or "int16x8"; io_type: the mode's integer type (default) or
     "float32"; calibration_method: "minmax" (default), "moving_average" (with `momentum`)
-    or "percentile" (at `percentile`); `ranges` skips calibration (calibrate()'s result)."""
+    or "percentile" (at `percentile`); `ranges` skips calibration (calibrate()'s result).
+    calibrate() does not watch variable tensors - the memory SVDF and the LSTM keep between
+    invokes: their ranges are measured here from calibration_data, and added to `ranges`
+    when it is given, so that a second call with the same `ranges` needs no data."""
     mode = get_mode(mode)
     io_type = resolve_io_type(io_type, mode)
     model = fold_constants(model)
@@ -515,11 +680,17 @@ def quantize_model(model: Model, calibration_data=None, io_type: str | None = No
             raise InputError("quantize_model needs calibration_data (or ranges)")
         ranges = calibrate(model, calibration_data, percentile, progress,
                            calibration_method, momentum)
+    missing = [i for i in _state_tensors(model) if i not in ranges]
+    if missing and calibration_data is not None:   # an op's memory (SVDF's, the LSTM's)
+        ranges.update(calibrate_states(model, calibration_data, missing, percentile,
+                                       calibration_method, momentum))
     plan = plan_activations(model, ranges, mode)
     return QuantizedModelWriter(model, plan, mode, io_type, per_channel_fc).build()
 
 
 __all__ = ["quantize_model", "calibrate", "asymmetric_params", "symmetric_int16_params",
            "symmetric_weights", "quantize_bias", "check_quantizable", "plan_activations",
+           "symmetric_int8_params", "symmetric_int16_constant", "power_of_two_int16_params",
+           "calibrate_states",
            "Range", "Mode", "MODES", "get_mode", "resolve_io_type", "SUPPORTED",
            "SUPPORTED_16X8"]

@@ -34,7 +34,7 @@ import numpy as np
 
 from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.quantization_util import (
     multiply_by_quantized_multiplier_smaller_than_one_exp as scale_down,
     quantize_multiplier_smaller_than_one_exp)
@@ -181,5 +181,10 @@ c_struct("OpDataCumSum", KERNELS + "cumsum.cc (OpData)", m("output_activation_mi
          m("output_multiplier", "int32"), m("input_shift", "int"), m("output_shift", "int"),
          m("left_shift", "int"))
 
-SPEC = OpSpec(Op.CUMSUM, register_cumsum, CumsumOptions, SUPPORTED_TYPES, None,
+# int8, with a calibrated output scale and an input of zero point 0: the sum above starts at
+# minus the input zero point, so only 0 leaves the outputs unbiased (the quantizer gives the
+# input symmetric parameters, or requantizes it). TFLite's quantizer rules list no CUMSUM
+# and LiteRT has no int8 CUMSUM; tflm_edu writes it for TFLM's int8 kernel.
+SPEC = OpSpec(Op.CUMSUM, register_cumsum, CumsumOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=1, zero_point_zero_input=True),
               ArenaRecipe("TfLiteCumsumParams", None, arena_prepare))

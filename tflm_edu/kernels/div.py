@@ -50,7 +50,7 @@ from tflm_edu.kernels.add import binary_op_tensors
 from tflm_edu.kernels.fixedpoint import count_leading_zeros_32, fixed_mul, get_reciprocal, wrap32
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.maximum_minimum import ensure_rank_at_most_6
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, inputs_then_output
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_int32,
@@ -196,5 +196,9 @@ c_struct("OpDataDiv", KERNELS + "div.cc", m("input1_zero_point", "int32"),
          m("output_activation_min", "int32"), m("output_activation_max", "int32"),
          m("output_multiplier", "int32"), m("output_shift", "int"))
 
-SPEC = OpSpec(Op.DIV, register_div, DivOptions, SUPPORTED_TYPES, None,
+# int8, with calibrated input and output scales. TFLite's quantizer rules (operator_property)
+# list no DIV; tflm_edu writes it for TFLM's int8 DIV (above) - LiteRT's reference int8 DIV
+# gives the same bytes. Version 1, as op_version.cc gives DIV whatever its type.
+SPEC = OpSpec(Op.DIV, register_div, DivOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=1),
               ArenaRecipe("TfLiteDivParams", "OpDataDiv", inputs_then_output(2)))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.memory.layout import KERNELS, c_struct, m
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 
@@ -129,5 +129,9 @@ def arena_prepare(k):
 c_struct("OpDataEmbeddingLookup", KERNELS + "embedding_lookup.cc (OpData)",
          m("scale", "float"), m("num_columns", "ptr"))
 
-SPEC = OpSpec(Op.EMBEDDING_LOOKUP, register_embedding_lookup, None, SUPPORTED_TYPES, None,
+# int8 -> int8 (TFLM has no int16 table): the rows are copied, so the output keeps the
+# table's scale and zero point (the table - input 1, its first float input - and the output
+# share one range). Version 1, as op_version.cc gives a per-tensor int8 table.
+SPEC = OpSpec(Op.EMBEDDING_LOOKUP, register_embedding_lookup, None, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=1, output="same_as_input"),
               ArenaRecipe(None, None, arena_prepare))

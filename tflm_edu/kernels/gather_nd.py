@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from tflm_edu.kernels.kernel_api import Registration, ensure
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import GatherNdOptions
 
@@ -128,5 +128,8 @@ def arena_prepare(k):
     k.persistent(4 + 4 * len(k.output(OUTPUT).shape), "writable output dims")
 
 
-SPEC = OpSpec(Op.GATHER_ND, register_gather_nd, GatherNdOptions, SUPPORTED_TYPES, None,
+# int8 only (TFLM's GATHER_ND has no int16): the output keeps params' scale and zero point,
+# TFLite's restrict_same_input_output_scale; version 1, as op_version.cc gives int8.
+SPEC = OpSpec(Op.GATHER_ND, register_gather_nd, GatherNdOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=1, output="same_as_input"),
               ArenaRecipe(None, None, arena_prepare))

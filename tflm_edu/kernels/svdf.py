@@ -44,7 +44,7 @@ import numpy as np
 from tflm_edu.kernels.fixedpoint import wrap32
 from tflm_edu.kernels.kernel_api import Registration, ensure, ensure_quantized, unsupported_type
 from tflm_edu.kernels.libm import libm_of, tanhf
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.quantization_util import (exact_int_matmul, float32_dot_in_order,
                                                 multiply_by_quantized_multiplier,
                                                 quantize_multiplier)
@@ -357,5 +357,21 @@ c_struct("OpDataSvdf", KERNELS + "svdf.h",
          m("input_zero_point", "int"), m("output_zero_point", "int"),
          m("activation_state_zero_point", "int"))
 
-SPEC = OpSpec(Op.SVDF, register_svdf, SVDFOptions, SUPPORTED_TYPES, None,
+# Quantized as TFLite's operator_property does (int8 only: TFLM has no int16 SVDF): input
+# and output int8 activations; weights_feature symmetric int8, one scale; weights_time
+# symmetric int16 at max|w| / 512 ("10 bits", leaving 6 bits of head-room for the sum over
+# memory_size); activation_state symmetric int16 from its calibrated range; the bias int32
+# at weights_time scale x state scale. Only with a fused RELU: TFLM's integer kernel applies
+# no activation, only the int8 clamp - a ReLU, as the calibrated range of a ReLU output
+# starts at 0 (zero point -128) - and LiteRT's int8 SVDF refuses any activation but RELU.
+SPEC = OpSpec(Op.SVDF, register_svdf, SVDFOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=3, weights_per_tensor=True,
+                            weights_input=WEIGHTS_FEATURE, bias_input=BIAS,
+                            int16_weights=((WEIGHTS_TIME, 512),),
+                            state_inputs=(ACTIVATION_STATE,),
+                            bias_scale_inputs=(WEIGHTS_TIME, ACTIVATION_STATE),
+                            activations=(Act.RELU,),
+                            activations_why="TFLM's integer SVDF applies no activation, only "
+                            "the int8 clamp (which a ReLU's calibrated range makes a ReLU), "
+                            "and LiteRT's int8 SVDF refuses any activation but RELU"),
               ArenaRecipe("TfLiteSVDFParams", "OpDataSvdf", arena_prepare))

@@ -59,13 +59,14 @@ import numpy as np
 
 from tflm_edu.kernels.conv import PaddingValues, populate_convolution_quantization_params
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
                                                 check_quantized_bias_type,
                                                 check_shifts_16x8, requantize_16x8,
                                                 requantize_to_output)
 from tflm_edu.memory.layout import BUILTIN, KERNELS, TYPES, c_struct, m
+from tflm_edu.schema.enums import ActivationFunctionType as Act
 from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType, type_name
 from tflm_edu.schema.options import TransposeConvOptions
 from tflm_edu.windows import check_int16_fields, compute_out_size, compute_padding_with_offset
@@ -419,7 +420,23 @@ c_struct("OpDataTransposeConv", KERNELS + "transpose_conv.cc (OpData)",
          m("bias_converted_buffer_index", "int"), m("per_channel_output_multiplier", "ptr"),
          m("per_channel_output_shift", "ptr"))
 
+def quantized_version(op) -> int:
+    """The version TensorFlow's converter writes for an int8 or 16x8 TRANSPOSE_CONV
+    (tensorflow/lite/tools/versioning/op_version.cc): 4 with a fused activation, else 3
+    with a bias, else 2 (an int8 filter)."""
+    options = op.builtin_options
+    if options is not None and options.fused_activation_function != Act.NONE:
+        return 4
+    return 3 if len(op.inputs) > BIAS and op.inputs[BIAS] >= 0 else 2
+
+
+# Quantized as TFLite's operator_property does: the input (2) an activation, the filter (1)
+# symmetric int8 per output channel (axis 0), the bias (3) at input scale x filter scale,
+# int32 in int8 and int64 in 16x8 - as CONV_2D, with the inputs in TRANSPOSE_CONV's order.
 SPEC = OpSpec(Op.TRANSPOSE_CONV, register_transpose_conv, TransposeConvOptions,
-              SUPPORTED_TYPES, None,
+              SUPPORTED_TYPES,
+              QuantizerRule(int8_version=3, weights_axis=0, int16_version=3,
+                            data_input=INPUT, weights_input=FILTER, bias_input=BIAS,
+                            version_of=quantized_version),
               ArenaRecipe("TfLiteTransposeConvParams", "OpDataTransposeConv", arena_prepare),
               optional_inputs=frozenset({3}))

@@ -54,7 +54,7 @@ from tflm_edu.kernels.lstm_eval import (GATE_INPUT_SCALE_POWER, GATE_OUTPUT_SCAL
                                         CellStateInfo, FloatMath, GateParameters,
                                         IntegerMath, LstmSizeInfo, OpDataLSTM, eval_lstm,
                                         tanh_shift)
-from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec
+from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
 from tflm_edu.kernels.quantization_util import (calculate_activation_range_float,
                                                 quantize_multiplier)
 from tflm_edu.kernels.reference.types import ArithmeticParams, FullyConnectedParams
@@ -407,8 +407,31 @@ c_struct("OpDataLSTM", KERNELS + "lstm_shared.h", m("size_info", "LstmSizeInfo")
          m("output_gate_parameters", "GateParameters"),
          m("inter_gate_parameters", "InterGateParameters"), m("buffer_indices", "int", 4))
 
+# Quantized as TFLite's operator_property does for the plain LSTM (no peephole, projection
+# or layer norm): the input and output activations; the eight weights symmetric int8, one
+# scale each; each gate bias at input scale x its input weights' scale (int32 in int8,
+# int64 in 16x8, as TFLM's kernel reads); the cell state symmetric int16 at the power of
+# two above its calibrated range / 32768; the output state (the hidden state the kernel
+# copies into the output) at the output's parameters; five intermediates, the fifth at the
+# hidden state's (LiteRT's int8 kernel reads it; TFLM ignores them). Only the TANH cell
+# activation: TFLM's integer kernel applies no other. Versions: 1 in int8, 5 in 16x8
+# (op_version.cc).
 SPEC = OpSpec(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, register_unidirectional_sequence_lstm,
-              UnidirectionalSequenceLSTMOptions, SUPPORTED_TYPES, None,
+              UnidirectionalSequenceLSTMOptions, SUPPORTED_TYPES,
+              QuantizerRule(int8_version=1, int16_version=5, weights_per_tensor=True,
+                            weights_and_biases=(
+                                (INPUT_TO_INPUT, INPUT_GATE_BIAS),
+                                (INPUT_TO_FORGET, FORGET_GATE_BIAS),
+                                (INPUT_TO_CELL, CELL_GATE_BIAS),
+                                (INPUT_TO_OUTPUT, OUTPUT_GATE_BIAS),
+                                (RECURRENT_TO_INPUT, -1), (RECURRENT_TO_FORGET, -1),
+                                (RECURRENT_TO_CELL, -1), (RECURRENT_TO_OUTPUT, -1)),
+                            state_inputs=(CELL_STATE,), power_of_two_states=True,
+                            same_as_output_inputs=(OUTPUT_STATE,),
+                            intermediates=(None, None, None, None, OUTPUT),
+                            activations=(Act.TANH,),
+                            activations_why="TFLM's integer LSTM computes its cell gate "
+                            "with TANH only (a release build applies no other activation)"),
               ArenaRecipe("TfLiteUnidirectionalSequenceLSTMParams", "OpDataLSTM",
                           arena_prepare),
               optional_inputs=frozenset(VARIANT_INPUTS))
