@@ -4,8 +4,9 @@ What TensorFlow's converter does for a Keras model, layer by layer, in the open:
 
 - Dense -> FULLY_CONNECTED. Keras keeps the kernel as [in, out]; TFLite wants [out, in].
 - Conv2D -> CONV_2D with its filter in OHWI order [out, kh, kw, in]. A conv over a single
-  input channel becomes DEPTHWISE_CONV_2D with depth_multiplier = filters, as TFLite's
-  converter writes it (the same arithmetic, a cheaper kernel).
+  input channel becomes DEPTHWISE_CONV_2D with depth_multiplier = filters, as the old TOCO
+  converter wrote it (the same arithmetic, a cheaper kernel; TF 2.x's MLIR converter keeps
+  a plain CONV_2D).
 - DepthwiseConv2D -> DEPTHWISE_CONV_2D with its filter as [1, kh, kw, in * multiplier].
 - BatchNormalization is folded into the conv/dense before it: at inference BN is
   x * scale + shift per channel, so the filter's output channel is scaled and the bias
