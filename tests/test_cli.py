@@ -158,3 +158,119 @@ def test_the_command_line_needs_no_notebook_packages(tmp_path, model_path):
         "import tflm_edu\n"
         "assert 'matplotlib' not in sys.modules or sys.modules['matplotlib'] is None\n")
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+
+
+# ----------------------------------------------------------------------------- --json everywhere
+# Each command's --json prints one JSON document on stdout (json.loads of all of stdout), and
+# its content is checked against what the library itself computes.
+
+
+def _json_stdout(argv, capsys, status=0):
+    assert main(argv) == status
+    captured = capsys.readouterr()
+    return json.loads(captured.out), captured.err
+
+
+def test_check_json_matches_check_model(capsys):
+    from tflm_edu.arena_size import estimate_arena_size
+    from tflm_edu.boards import get_board
+    from tflm_edu.convert.checks import check_model
+    path = reference_model("person_detect.tflite")
+    report, _ = _json_stdout(["check", str(path), "--board", "nano33ble", "--json"], capsys)
+    findings = check_model(path, board="nano33ble")
+    assert report["findings"] == [{"severity": f.severity, "check": f.check,
+                                   "message": f.message} for f in findings]
+    assert report["model_bytes"] == path.stat().st_size
+    assert report["arena_bytes"] == estimate_arena_size(path, "cortex-m").arena_bytes
+    board = get_board("nano33ble")
+    assert (report["board"]["id"], report["board"]["ram_bytes"]) == (board.id, board.ram_bytes)
+    errors = sum(f.severity == "error" for f in findings)
+    assert report["errors"] == errors and report["deployable"] == (errors == 0)
+    assert report["warnings"] == sum(f.severity == "warning" for f in findings)
+
+
+def test_check_json_exit_status_and_verdict_follow_the_findings(tmp_path, capsys):
+    """The verdict is format_findings' last line, and the exit status the text output's (1
+    when a finding is an error); without --board there is no board and no board checks."""
+    from tflm_edu.convert.checks import check_model, format_findings
+    path = reference_model("person_detect.tflite")
+    board = "sparkfun_edge"
+    findings = check_model(path, board=board)
+    status = 1 if any(f.severity == "error" for f in findings) else 0
+    report, _ = _json_stdout(["check", str(path), "--board", board, "--json"], capsys, status)
+    assert format_findings(findings).endswith(report["verdict"])
+    assert main(["check", str(path), "--board", board]) == status
+    capsys.readouterr()
+    one_op = tmp_path / "one_op.tflite"
+    model = one_op_model(Op.FULLY_CONNECTED,
+                         [tensor((1, 3)), tensor((2, 3), data=[[1, 2, 3], [-1, 0, 1]]), -1],
+                         FullyConnectedOptions(), tensor((1, 2), name="scores"))
+    one_op.write_bytes(write_model(model))
+    report, _ = _json_stdout(["check", str(one_op), "--json"], capsys,
+                             1 if any(f.severity == "error" for f in check_model(one_op)) else 0)
+    assert report["board"] is None and report["target"] == "cortex-m"
+    assert [f["check"] for f in report["findings"]] == [f.check for f in check_model(one_op)]
+
+
+def test_check_list_boards_json(capsys):
+    from tflm_edu.boards import BOARDS
+    listing, _ = _json_stdout(["check", "--list-boards", "--json"], capsys)
+    assert [b["id"] for b in listing["boards"]] == list(BOARDS)
+    for row in listing["boards"]:
+        board = BOARDS[row["id"]]
+        assert (row["flash_bytes"], row["ram_bytes"], row["clock_hz"], row["core"]) == \
+            (board.flash_bytes, board.ram_bytes, board.clock_hz, board.core)
+
+
+def test_boards_json(capsys):
+    from tflm_edu.boards import BOARDS as FACTS
+    from tflm_edu.deploy.firmware import BOARDS
+    listing, _ = _json_stdout(["boards", "--json"], capsys)
+    assert [b["id"] for b in listing["boards"]] == list(BOARDS)
+    for row in listing["boards"]:
+        facts, target = FACTS[row["id"]], BOARDS[row["id"]]
+        assert (row["name"], row["ram_bytes"], row["cpu"]) == (facts.name, facts.ram_bytes,
+                                                               facts.cpu)
+        assert row["vendor_tool"] == target.build_system
+    assert isinstance(listing["ports"], list)
+
+
+def test_deploy_json_without_building(tmp_path, capsys):
+    from tflm_edu.deploy.firmware import generate_project
+    path = reference_model("hello_world_int8.tflite")
+    result, _ = _json_stdout(["deploy", str(path), "--board", "qemu-cortex-m4", "-o",
+                              str(tmp_path / "p"), "--no-build", "--json"], capsys)
+    project = generate_project(path, "qemu-cortex-m4", tmp_path / "again")
+    assert result["board"] == "qemu-cortex-m4" and result["compiled"] is False
+    for key in ("model_bytes", "model_sha256", "estimated_arena", "arena_bytes"):
+        assert result[key] == getattr(project, key), key
+    assert result["ops"] == list(project.ops)
+    assert sorted(result["files"]) == sorted(str(f.relative_to(project.path))
+                                             for f in project.files)
+
+
+def test_deploy_json_to_a_real_board_without_its_tools(tmp_path, capsys, monkeypatch):
+    """No vendor tool, no TFLM build: still one JSON document, saying what was not done; the
+    vendor tool's advice goes to stderr."""
+    import shutil as shutil_module
+    path = reference_model("hello_world_int8.tflite")
+    monkeypatch.setattr(shutil_module, "which", lambda name, *a, **k: None)
+    result, err = _json_stdout(["deploy", str(path), "--board", "stm32f746", "-o",
+                                str(tmp_path / "p"), "--json"], capsys)
+    assert result["board"] == "stm32f746" and result["compiled"] is False
+    assert result["built_with_vendor_tool"] is False and result["flashed"] is False
+    assert "platformio" in result["vendor_tool_missing"].lower()
+    assert "pip install platformio" in err
+
+
+def test_deploy_json_runs_and_verifies_on_this_computer(tflm_src, tmp_path, capsys):
+    """The host board: TFLM's C++ compiled for this PC, verified byte for byte; the JSON's
+    figures are the firmware's and the verify report's."""
+    path = reference_model("hello_world_int8.tflite")
+    result, _ = _json_stdout(["deploy", str(path), "--board", "host", "-o", str(tmp_path / "p"),
+                              "-n", "3", "--json", "--tflm-src", str(tflm_src)], capsys)
+    assert result["compiled"] is True and result["byte_equal"] is True
+    assert result["samples"] == 3
+    assert 0 <= result["latency_us"]["min"] <= result["latency_us"]["max"]
+    assert "this PC" in result["latency_measures"]
+    assert result["flash_bytes"] > 0 and result["model_bytes"] == path.stat().st_size

@@ -1,4 +1,5 @@
-"""The core subcommands of tflm-edu: inspect, run, plan and demo."""
+"""The core subcommands of tflm-edu: inspect, run, plan and demo - and `check --json`, added
+to the check command that tflm_edu.convert.cli defines (see add_json_options)."""
 from __future__ import annotations
 
 import json
@@ -49,6 +50,20 @@ def add_commands(subparsers) -> None:
                    help="folder with TFLM's reference models/ and testdata/ "
                         "(default: ../shared/reference beside this checkout, if present)")
     p.set_defaults(func=cmd_demo)
+
+
+def add_json_options(parsers: dict) -> None:
+    """--json for a subcommand whose parser another module adds: `check` (tflm_edu.convert.cli).
+    tflm_edu.cli calls this once every module has added its commands; `check --json` prints
+    one JSON document (check_dict) instead of the text, with the same exit status."""
+    check = parsers.get("check")
+    if check is None or any("--json" in a.option_strings for a in check._actions):
+        return
+    check.add_argument("--json", action="store_true",
+                       help="machine-readable output: the findings, the model's flash bytes, "
+                            "the arena estimate, the board and the verdict")
+    text_command = check.get_default("func")
+    check.set_defaults(func=lambda args: (cmd_check_json if args.json else text_command)(args))
 
 
 def allocated(path) -> MicroInterpreter:
@@ -228,6 +243,56 @@ def plan_dict(interpreter) -> dict:
                         "last_op": min(max(b.last_used - 1, 0), last)})
     return {"planner": interpreter.planner.name, "head_bytes": interpreter.arena.head_bytes,
             "tail_bytes": interpreter.arena.tail_bytes, "tensors": tensors}
+
+
+# ----------------------------------------------------------------------------- check --json
+
+
+def cmd_check_json(args) -> int:
+    from tflm_edu.boards import BOARDS
+    if args.list_boards:
+        print(json.dumps({"boards": [board_dict(b) for b in BOARDS.values()]}, indent=2))
+        return 0
+    if args.model is None:
+        raise InputError("give a MODEL to check (or --list-boards)")
+    report = check_dict(args.model, args.board)
+    print(json.dumps(report, indent=2))
+    return 0 if report["deployable"] else 1
+
+
+def check_dict(model, board=None, target: str = "cortex-m") -> dict:
+    """What `check --json` prints: check_model's findings, and the figures they are about.
+    verdict and deployable say what format_findings' last line says; the exit status is 1
+    when deployable is false (an error finding), as without --json."""
+    from tflm_edu.boards import get_board
+    from tflm_edu.convert.checks import check_model
+    from tflm_edu.errors import AllocationError, ModelError
+    from tflm_edu.schema import as_model_and_bytes
+    findings = check_model(model, board=board, target=target)
+    loaded, data = as_model_and_bytes(model)
+    try:
+        from tflm_edu.arena_size import estimate_arena_size
+        arena = estimate_arena_size(loaded, target).arena_bytes
+    except (AllocationError, ModelError, KeyError, ValueError, NotImplementedError):
+        arena = None                  # check_model has a warning finding that says why
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = sum(f.severity == "warning" for f in findings)
+    return {
+        "model": str(model) if isinstance(model, (str, Path)) else None,
+        "model_bytes": len(data), "arena_bytes": arena, "target": target,
+        "board": board_dict(get_board(board)) if board is not None else None,
+        "findings": [{"severity": f.severity, "check": f.check, "message": f.message}
+                     for f in findings],
+        "errors": errors, "warnings": warnings,
+        "verdict": ("ready to deploy" if not errors and not warnings else
+                    "deployable, with warnings" if not errors else "NOT deployable"),
+        "deployable": errors == 0}
+
+
+def board_dict(board) -> dict:
+    """A tflm_edu.boards.Board as JSON-ready data (every field)."""
+    from dataclasses import asdict
+    return asdict(board)
 
 
 # ----------------------------------------------------------------------------- demo

@@ -147,7 +147,8 @@ def estimate_arena_size(model, target="host", name: str | None = None) -> ArenaE
 
     model: a Model, the .tflite bytes, or a path. target: "host" (the x86-64 build of the
     tflite-micro Python package), "cortex-m" (a 32-bit Arm build with arm-none-eabi-gcc) or
-    "cortex-m-int-enums". name: what the table calls the model (default: the file's stem)."""
+    "cortex-m-int-enums". name: what the report and its plot call the model (default: the
+    file's stem, or "model" for a Model or bytes - never the model's description)."""
     target = get_target(target)
     model, default_name = _load(model)
     name = name or default_name
@@ -164,11 +165,12 @@ def estimate_arena_size(model, target="host", name: str | None = None) -> ArenaE
 
 
 def _load(model) -> tuple[Model, str]:
-    """The Model, and what to call it: its description, or the file's stem."""
-    if isinstance(model, Model):
-        return model, model.description or "model"
-    name = "model" if isinstance(model, (bytes, bytearray, memoryview)) else Path(model).stem
-    return as_model(model), name
+    """The Model, and what to call it: the file's stem for a path, else "model". Never the
+    model's description field: converters fill it with text like "TOCO Converted.", which
+    names nothing (pass name= to estimate_arena_size for a better one)."""
+    if isinstance(model, Model) or isinstance(model, (bytes, bytearray, memoryview)):
+        return as_model(model), "model"
+    return as_model(model), Path(model).stem
 
 
 def model_facts(model: Model):

@@ -171,6 +171,8 @@ def _builds_here(kind: str) -> str:
 
 
 def deploy_command(args) -> int:
+    """With --json, stdout gets exactly one JSON document (project_dict, plus what was built,
+    run and verified); the progress and the vendor tools' output go to stderr."""
     from tflm_edu.deploy.firmware import board_target, generate_project
     model = Path(args.model)
     if not model.is_file():
@@ -180,29 +182,54 @@ def deploy_command(args) -> int:
     project = generate_project(model, args.board, out, kernels=args.kernels)
     say = (lambda *a: None) if args.json else print
     say(project)
+    result = project_dict(project)
     if args.no_build:
         say(project.tree())
-        return 0
-    if target.compile_kind in ("emulated", "host"):
-        return _run_here(project, model.read_bytes(), args, say)
-    return _real_board(project, model, args, say)
+        status = 0
+    elif target.compile_kind in ("emulated", "host"):
+        status = _run_here(project, model.read_bytes(), args, say, result)
+    else:
+        status = _real_board(project, model, args, say, result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return status
 
 
-def _run_here(project, model: bytes, args, say) -> int:
-    """Compile, run (QEMU or this PC), verify, and optionally profile and bisect the arena."""
+def project_dict(project) -> dict:
+    """What every `deploy --json` reports, built or not: the generated project."""
+    return {"board": project.board.id, "kernels": project.kernels,
+            "project": str(project.path),
+            "files": [str(f.relative_to(project.path)) for f in project.files],
+            "model_bytes": project.model_bytes, "model_sha256": project.model_sha256,
+            "estimated_arena": project.estimated_arena, "arena_bytes": project.arena_bytes,
+            "ops": list(project.ops), "compiled": False}
+
+
+def _firmware_dict(firmware) -> dict:
+    return {"compiled": True, "firmware": str(firmware.elf),
+            "flash_bytes": firmware.flash_bytes, "ram_bytes": firmware.ram_bytes,
+            "complete": firmware.complete}
+
+
+def _verify_dict(report) -> dict:
+    return {"byte_equal": report.all_equal, "samples": len(report.samples),
+            "latency_us": report.latency_stats(), "latency_measures": report.measures()}
+
+
+def _run_here(project, model: bytes, args, say, result: dict) -> int:
+    """Compile, run (QEMU or this PC), verify, and optionally profile and bisect the arena;
+    what happened goes into `result`."""
     from tflm_edu.deploy.verify import verify
     firmware = project.compile(tflm_src=args.tflm_src, stock_float=args.stock_float,
                                progress=not args.json)
     say(firmware.size_report())
+    result.update(_firmware_dict(firmware))
     with _start(firmware) as running:
         with running.open(expected_model=model) as board:
             say(board.info())
             report = verify(board, model, n=args.samples, progress=not args.json)
             say(report.table())
-            result = {"board": project.board.id, "kernels": project.kernels,
-                      "flash_bytes": firmware.flash_bytes, "ram_bytes": firmware.ram_bytes,
-                      "byte_equal": report.all_equal, "samples": len(report.samples),
-                      "latency_us": report.latency_stats()}
+            result.update(_verify_dict(report))
             if args.profile:
                 profile = board.profile()
                 say(profile.table())
@@ -214,9 +241,6 @@ def _run_here(project, model: bytes, args, say) -> int:
                     f"Cortex-M estimate: {project.estimated_arena:,}; the firmware's default: "
                     f"{project.arena_bytes:,})")
                 result["smallest_arena"] = smallest
-                result["estimated_arena"] = project.estimated_arena
-    if args.json:
-        print(json.dumps(result, indent=2))
     return 0 if report.all_equal else 1
 
 
@@ -229,27 +253,34 @@ def _start(firmware):
     return HostBoard(firmware)
 
 
-def _real_board(project, model: Path, args, say) -> int:
+def _real_board(project, model: Path, args, say, result: dict) -> int:
     from tflm_edu.deploy.tflm_build import TflmSourcesMissing
     from tflm_edu.deploy.verify import verify
     try:
         firmware = project.compile(tflm_src=args.tflm_src, stock_float=args.stock_float,
                                    progress=not args.json)
         say(firmware.size_report())
+        result.update(_firmware_dict(firmware))
     except (ToolMissing, TflmSourcesMissing) as e:
         say(f"not compiled here: {e}")
+        result["not_compiled"] = " ".join(str(e).split())
+    echo = (lambda line: print(line, file=sys.stderr)) if args.json else print
     try:
-        project.build(port=args.port)
+        project.build(port=args.port, echo=echo)
+        result["built_with_vendor_tool"] = True
+        result["flashed"] = bool(args.port)
     except ToolMissing as e:
         print(f"tflm-edu deploy: {e}", file=sys.stderr)
+        result["built_with_vendor_tool"] = False
+        result["flashed"] = False
+        result["vendor_tool_missing"] = " ".join(str(e).split())
         if args.port:   # the board may hold this firmware already; the hash check will tell
             print(f"verifying the board on {args.port} as it is", file=sys.stderr)
     if args.port:
-        report = verify(args.port, model.read_bytes(), n=args.samples)
+        report = verify(args.port, model.read_bytes(), n=args.samples,
+                        progress=not args.json)
         say(report.table())
-        if args.json:
-            print(json.dumps({"board": project.board.id, "byte_equal": report.all_equal,
-                              "samples": len(report.samples)}))
+        result.update(_verify_dict(report))
         return 0 if report.all_equal else 1
     return 0
 

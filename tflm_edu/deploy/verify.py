@@ -2,7 +2,12 @@
 
     report = verify(port_or_board, model_bytes, n=20)
     print(report.table())      # one row per input: equal?, differing bytes, latency
-    report.plot()              # on-device latency per input, with min / median / max
+    report.plot()              # the latency per input, labelled with what it measures
+
+The latency is what the board reports for each invoke, and it is not always time on a
+microcontroller: QEMU's timer counts instructions (1 ns of virtual time per instruction), the
+Python VirtualBoard times tflm_edu's interpreter on this PC, the host firmware times TFLM's C++
+on this PC, and only a real board times itself. report.measures() says which.
 
 The host side is tflm_edu's interpreter, which is bit-exact with TFLM's reference kernels;
 a board running TFLM's reference kernels must match it byte for byte. A board with optimized
@@ -26,10 +31,31 @@ class Sample:
     latency_us: int
 
 
+def latency_measure(board: str, counter: str = "microseconds") -> tuple:
+    """What a board's reported latency is, from its BoardInfo's board name and counter unit:
+    (a sentence, a short axis name). QEMU counts instructions (its virtual clock runs 1 ns per
+    instruction), the Python VirtualBoard and the host firmware run on this PC, a real board
+    counts with its own timer."""
+    if counter == "instructions":
+        return ("QEMU virtual time: instructions executed, 1 ns each (not cycles)",
+                "QEMU virtual time")
+    if board == "virtual":
+        return ("time on this PC: tflm_edu's Python interpreter behind the Python VirtualBoard",
+                "Python time on this PC")
+    if board == "host":
+        return "time on this PC: TFLM's C++ compiled for this computer", "TFLM time on this PC"
+    return f"time on the board: {board}'s own timer", f"time on {board}"
+
+
 @dataclass
 class VerifyReport:
     board: str
     samples: list = field(default_factory=list)
+    counter: str = "microseconds"      # the board's counter unit (BoardInfo.counter)
+
+    def measures(self) -> str:
+        """What the latency column measures (see latency_measure)."""
+        return latency_measure(self.board, self.counter)[0]
 
     @property
     def all_equal(self) -> bool:
@@ -62,21 +88,27 @@ class VerifyReport:
         return f"VerifyReport({self.summary()})"
 
     def plot(self, ax=None):
-        """On-device latency per input; red crosses where the output differs from the host."""
+        """The latency the board reported per input, in milliseconds, named for what it
+        measures (QEMU's virtual time, Python or C++ time on this PC, or the board's own
+        timer); whole-number input ticks; red crosses where the output differs from the host.
+        (tflm_edu.viz.plot_board_latency draws this with the viz package's fonts.)"""
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
         if ax is None:
-            _, ax = plt.subplots(figsize=(7, 3))
+            _, ax = plt.subplots(figsize=(7, 3), layout="constrained")
         lat = self.latencies / 1000.0
-        index = np.arange(len(lat))
+        index = np.array([s.index for s in self.samples])
         ax.plot(index, lat, "o-", label="latency")
         stats = self.latency_stats()
         ax.axhline(stats["median"] / 1000.0, color="gray", ls="--",
-                   label=f"median {stats['median'] / 1000:.2f} ms")
-        bad = [s.index for s in self.samples if not s.equal]
+                   label=f"median {stats['median'] / 1000:.3g} ms")
+        bad = [k for k, s in enumerate(self.samples) if not s.equal]
         if bad:
-            ax.plot(bad, lat[bad], "rx", ms=10, label="differs from host")
+            ax.plot(index[bad], lat[bad], "rx", ms=10, label="differs from host")
         ax.set_xlabel("input")
-        ax.set_ylabel("on-device latency (ms)")
+        ax.set_ylabel(f"{latency_measure(self.board, self.counter)[1]} (ms)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
         ax.set_title(f"{self.board}: {sum(s.equal for s in self.samples)}/{len(self.samples)} "
                      f"byte-equal")
         ax.legend(loc="best", fontsize=8)
@@ -109,7 +141,7 @@ def verify(board, model, inputs=None, n: int = 10, seed: int = 0, timeout: float
         info = board.info()
         host = Interpreter.from_bytes(data)
         inputs = random_inputs(info, n, seed) if inputs is None else list(inputs)
-        report = VerifyReport(info.board)
+        report = VerifyReport(info.board, counter=info.counter)
         for i, x in enumerate(_progress(inputs, progress, info.board)):
             y_board, latency = board.invoke(x)
             host.set_input(np.asarray(x).reshape(host.get_input_details(0)["shape"]), 0)
