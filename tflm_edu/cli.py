@@ -1,14 +1,16 @@
 """The tflm-edu command line.
 
     tflm-edu demo                             run the examples, print predictions and a plan
-    tflm-edu inspect MODEL                    tensors, ops, quantization, sizes
-    tflm-edu run MODEL --input x.npy [...] --output y.npy
+    tflm-edu inspect MODEL [--json]           tensors, ops, quantization, sizes
+    tflm-edu run MODEL --input x.npy [...] [--output y.npy | --json]
     tflm-edu plan MODEL [--planner greedy|linear] [--json]
     tflm-edu arena-size MODEL [--target host|cortex-m] [--json]
     tflm-edu quantize FLOAT.tflite --calibration data.npy -o model_int8.tflite
     tflm-edu to-c MODEL --name g_model [-o DIR]
-    tflm-edu check MODEL [--board NAME]
-    tflm-edu boards | deploy MODEL --board NAME [--port P] | virtual-board MODEL [faults]
+    tflm-edu check MODEL [--board NAME] [--json]
+    tflm-edu boards [--json] | deploy MODEL --board NAME [--port P] [--json]
+    tflm-edu virtual-board MODEL [faults]
+    tflm-edu profile MODEL [--target cortex-m4|cortex-m7] [--kernels reference|cmsis_nn]
 
 Each area of tflm_edu adds its own subcommands through an add_commands(subparsers)
 function listed in COMMAND_MODULES. Expected failures (a missing file, a malformed model,
@@ -25,7 +27,7 @@ from tflm_edu.errors import AllocationError, InputError, ModelError
 # Modules that contribute subcommands: each has add_commands(subparsers); every parser it
 # adds sets `func` (args -> exit status) with set_defaults.
 COMMAND_MODULES = ["tflm_edu.commands", "tflm_edu.arena_size.cli", "tflm_edu.convert.cli",
-                   "tflm_edu.deploy.cli"]
+                   "tflm_edu.deploy.cli", "tflm_edu.profile.cli"]
 
 EXPECTED_ERRORS = (ModelError, AllocationError, InputError, FileNotFoundError, IsADirectoryError,
                    PermissionError)
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(subparsers)
+    importlib.import_module("tflm_edu.commands").add_json_options(subparsers.choices)
     for command, sub in subparsers.choices.items():
         describe(command, sub, subparsers)
     return parser
@@ -60,6 +63,7 @@ EXAMPLES = {
                  "-o model_int8.tflite"],
     "to-c": ["tflm-edu to-c model_int8.tflite --name g_model -o firmware/src"],
     "check": ["tflm-edu check model_int8.tflite --board nano33ble",
+              "tflm-edu check model_int8.tflite --board nano33ble --json",
               "tflm-edu check --list-boards"],
     "boards": ["tflm-edu boards", "tflm-edu boards --json"],
     "build-tflm": ["tflm-edu build-tflm --cpu cortex-m4 --kernels cmsis_nn"],
@@ -67,6 +71,8 @@ EXAMPLES = {
                "tflm-edu deploy model.tflite --board nano33ble --port /dev/ttyACM0 --json"],
     "virtual-board": ["tflm-edu virtual-board model.tflite --drop-bytes 0.01"],
     "shrink": ["tflm-edu shrink model_int8.tflite -o model_small.tflite"],
+    "profile": ["tflm-edu profile person_detect.tflite --target cortex-m7 --kernels cmsis_nn",
+                "tflm-edu profile model.tflite --json"],
 }
 
 

@@ -1,0 +1,138 @@
+"""How well tflm_edu's cost model predicts the emulated board: per op and per model, on the
+example models and on the half of ../shared/models the fit never saw.
+
+    python benchmarks/bench_cost_model.py [--configs cortex-m4/reference,...] [--models ...]
+
+For each model and configuration it runs the whole model on the emulated core (the same
+profiling firmware the fit uses, tflm_edu.profile.measure), predicts it with
+CostModel.load(...).predict(model), and prints: measured and predicted instructions per
+invoke, the model's error, how many ops are within 10% (ops under 2,000 instructions are
+counted separately: there the counter's 40-instruction step and fixed costs dominate),
+and the worst op. Targets (issue 18): within 10% per op and 5% per model.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+SHARED = ROOT.parent / "shared"
+EXAMPLES = ["hello_world_int8", "hello_world_float", "micro_speech_quantized", "magic_wand",
+            "person_detect"]
+SMALL_OP = 2_000
+# Models that need more than the emulated board's 4 MB or hours of emulation.
+SKIP = {"tinyengine_mcunetv2_large"}
+
+
+def evaluation_models(names=None) -> list:
+    from fit_cost_model import split_models
+    paths = [SHARED / "reference" / "models" / f"{n}.tflite" for n in EXAMPLES]
+    paths += [p for p in split_models()[1] if p.stem not in SKIP]
+    if names:
+        paths = [p for p in paths if p.stem in names]
+    return paths
+
+
+def compare(model: bytes, measured: list, predicted) -> dict:
+    """Per-model and per-op errors of one prediction against one measurement."""
+    errors, small = [], 0
+    worst = (0.0, "")
+    for op, count in zip(predicted.ops, measured):
+        if count.instructions < SMALL_OP:
+            small += 1
+            continue
+        error = (op.instructions - count.instructions) / count.instructions
+        errors.append(error)
+        if abs(error) > abs(worst[0]):
+            worst = (error, f"#{op.index} {op.key}")
+    total = sum(c.instructions for c in measured)
+    return {"measured": total, "predicted": predicted.total,
+            "error": (predicted.total - total) / total if total else 0.0,
+            "ops": len(errors), "within": sum(abs(e) <= 0.10 for e in errors),
+            "small": small, "worst": worst,
+            "unfitted": sum(not op.fitted for op in predicted.ops)}
+
+
+def main(argv=None) -> int:
+    from fit_cost_model import CONFIGS
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--models", default="", help="comma-separated model names")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="write the summary into README.md (between the bench_cost_model "
+                             "markers)")
+    args = parser.parse_args(argv)
+    if not (SHARED / "tflm").is_dir():
+        print(f"needs {SHARED / 'tflm'}", file=sys.stderr)
+        return 2
+    from tflm_edu.profile.cost_model import CostModel
+    from tflm_edu.profile.measure import measure_cached
+    paths = evaluation_models(set(args.models.split(",")) if args.models else None)
+    models = [p.read_bytes() for p in paths]
+    print(f"# {datetime.date.today()}, {platform.machine()}: predicted vs measured "
+          f"instructions per invoke (emulated board, QEMU -icount)")
+    summary, totals = [], {}
+    for config in args.configs.split(","):
+        target, kernels = config.split("/")
+        cost = CostModel.load(target, kernels)
+        counts = measure_cached(models, target, kernels, tflm_src=SHARED / "tflm")
+        print(f"\n## {config}")
+        print(f"{'model':<44} {'measured':>13} {'predicted':>13} {'error':>7} "
+              f"{'ops within 10%':>15} {'small':>6}  worst op")
+        within = ops = good_models = measured_models = 0
+        for path, model, measured in zip(paths, models, counts):
+            if measured is None:
+                print(f"{path.stem:<44} {'TFLM refused it on the board (resource variables?)'}")
+                continue
+            predicted = cost.predict(model)
+            if len(predicted.ops) != len(measured):
+                print(f"{path.stem:<44} {'(subgraphs: the board times nested ops)'}")
+                continue
+            r = compare(model, measured, predicted)
+            within += r["within"]
+            ops += r["ops"]
+            measured_models += 1
+            good_models += abs(r["error"]) <= 0.05
+            totals.setdefault(path.stem, {})[config] = r
+            note = f"  ({r['unfitted']} ops without formula)" if r["unfitted"] else ""
+            print(f"{path.stem:<44} {r['measured']:>13,.0f} {r['predicted']:>13,.0f} "
+                  f"{100 * r['error']:>+6.1f}% {r['within']:>7}/{r['ops']:<7} {r['small']:>6}  "
+                  f"{100 * r['worst'][0]:+.0f}% {r['worst'][1]}{note}")
+        summary.append((config, good_models, measured_models, within, ops))
+    print("\n## summary (targets: every model within 5%, every op within 10%)")
+    for config, good, total, within, ops in summary:
+        print(f"{config:<22} models within 5%: {good}/{total}   ops within 10%: {within}/{ops}")
+    if args.write_readme:
+        from readme_section import write_section
+        write_section("bench_cost_model", markdown(summary, totals))
+    return 0
+
+
+def markdown(summary: list, totals: dict) -> str:
+    configs = [c for c, *_ in summary]
+    lines = [f"`python benchmarks/bench_cost_model.py --write-readme`, {datetime.date.today()}, "
+             f"{platform.machine()}: predicted vs measured instructions per invoke; the "
+             f"example models and the half of ../shared/models the fit never saw.", "",
+             "| model | " + " | ".join(f"{c}: measured / predicted / error" for c in configs)
+             + " |", "|---|" + "---|" * len(configs)]
+    for name, by_config in totals.items():
+        cells = []
+        for c in configs:
+            r = by_config.get(c)
+            cells.append("-" if r is None else f"{r['measured']:,.0f} / {r['predicted']:,.0f} / "
+                                               f"{100 * r['error']:+.1f}%")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "| configuration | models within 5% | ops within 10% (ops of 2,000+ "
+                  "instructions) |", "|---|---|---|"]
+    lines += [f"| {c} | {good}/{total} | {within}/{ops} |"
+              for c, good, total, within, ops in summary]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,169 @@
+"""tflm_edu's Cortex-M cost model (tflm_edu.profile): loop counts, the fit, `tflm-edu profile`,
+and predictions against what TFLM executes on the emulated Cortex-M4 and M7.
+
+The accuracy tests measure whole models on the emulated boards (the profiling firmware,
+compiled against the real TFLM) and compare with the stored coefficients' predictions under
+bounds looser than the issue's targets (10% per op, 5% per model), which
+benchmarks/bench_cost_model.py reports exactly."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tflm_edu.profile.corpus import slice_op, synthetic_corpus
+from tflm_edu.profile.cost_model import (CostModel, fit_formula, nonnegative_least_squares,
+                                         COEFFICIENTS, KERNELS, TARGETS)
+from tflm_edu.profile.features import _valid_taps, model_features
+from tflm_edu.schema import read_model
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REFERENCE = SHARED / "reference" / "models"
+TFLM = SHARED / "tflm"
+
+
+def _reference(name: str) -> bytes:
+    path = REFERENCE / f"{name}.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared/reference is the course's fixture)")
+    return path.read_bytes()
+
+
+# -- loop counts -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(20))
+def test_valid_taps_equal_a_brute_force_count(seed):
+    rng = np.random.default_rng(seed)
+    size, kernel = int(rng.integers(1, 12)), int(rng.integers(1, 6))
+    stride, dilation = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    pad, out = int(rng.integers(0, kernel)), int(rng.integers(1, 10))
+    count = sum(0 <= o * stride - pad + k * dilation < size
+                for o in range(out) for k in range(kernel))
+    assert _valid_taps(size, out, kernel, stride, dilation, pad) == count
+
+
+def test_a_sliced_op_has_the_loop_counts_it_had_inside_its_model():
+    model = read_model(_reference("person_detect"))
+    inside = model_features(model)
+    for index, features in enumerate(inside):
+        alone = model_features(slice_op(model, index))
+        assert len(alone) == 1
+        assert (alone[0].key, alone[0].values) == (features.key, features.values), index
+
+
+def test_cmsis_nn_keys_name_the_routine_cmsis_nn_picks():
+    keys = {f.key for m in synthetic_corpus(seed=3, scale=0.2, dtypes=("int8",))
+            for f in model_features(m.data, "cmsis_nn")}
+    assert {"CONV_2D/int8/1x1", "DEPTHWISE_CONV_2D/int8/3x3", "DEPTHWISE_CONV_2D/int8/opt"} <= keys
+    assert not any(k.endswith("/1x1") for m in synthetic_corpus(seed=3, scale=0.2,
+                                                                  dtypes=("int8",))
+                   for k in [f.key for f in model_features(m.data, "reference")])
+
+
+# -- the fit -----------------------------------------------------------------------------
+
+def test_nonnegative_least_squares_recovers_nonnegative_coefficients():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 100, (40, 4))
+    truth = np.array([3.0, 0.0, 12.5, 0.25])
+    x = nonnegative_least_squares(a, a @ truth)
+    np.testing.assert_allclose(x, truth, atol=1e-9)
+    # a target no nonnegative mix can reach gets no negative coefficient
+    assert (nonnegative_least_squares(a, -a[:, 0]) >= 0).all()
+
+
+def test_fit_formula_is_exact_for_a_linear_cost():
+    rows = [({"calls": 1, "macs": m, "outputs": o}, 500 + 7 * m + 60 * o)
+            for m, o in [(100, 4), (4000, 40), (25, 25), (90000, 100), (640, 64)]]
+    formula = fit_formula("FULLY_CONNECTED/int8", rows)
+    assert formula.worst_error < 1e-9
+    assert formula.predict({"calls": 1, "macs": 1000, "outputs": 10}) == pytest.approx(8100)
+
+
+def test_the_stored_coefficients_cover_every_target_and_kernel_family():
+    stored = json.loads(COEFFICIENTS.read_text())
+    assert stored["meta"]["script"] == "benchmarks/fit_cost_model.py"
+    for target in TARGETS:
+        for kernels in KERNELS:
+            model = CostModel.load(target, kernels)
+            for key in ("CONV_2D/int8", "DEPTHWISE_CONV_2D/int8", "FULLY_CONNECTED/int8",
+                        "CONV_2D/float32", "*/int8"):
+                assert key in model.formulas, (target, kernels, key)
+
+
+def test_predictions_are_positive_and_grow_with_the_work():
+    small = CostModel.load("cortex-m4", "reference").predict(_reference("hello_world_int8"))
+    large = CostModel.load("cortex-m4", "reference").predict(_reference("person_detect"))
+    assert all(op.instructions > 0 for op in small.ops + large.ops)
+    assert large.total > 1000 * small.total
+
+
+# -- the command line --------------------------------------------------------------------
+
+def test_profile_json_is_the_cost_models_prediction(capsys):
+    from tflm_edu.cli import main
+    path = REFERENCE / "micro_speech_quantized.tflite"
+    _reference("micro_speech_quantized")
+    assert main(["profile", str(path), "--target", "cortex-m7", "--kernels", "cmsis_nn",
+                 "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    expected = CostModel.load("cortex-m7", "cmsis_nn").predict(path)
+    assert payload["total_instructions"] == round(expected.total)
+    assert [op["op"] for op in payload["ops"]] == [op.op for op in expected.ops]
+    stm32 = [b for b in payload["boards"] if "STM32" in b["board"]]
+    assert stm32 and stm32[0]["milliseconds"] == pytest.approx(
+        expected.total * 1.0 / 216e6 * 1e3, rel=1e-3)
+
+
+def test_profile_table_names_the_assumed_cpi(capsys):
+    from tflm_edu.cli import main
+    _reference("hello_world_int8")
+    assert main(["profile", str(REFERENCE / "hello_world_int8.tflite")]) == 0
+    out = capsys.readouterr().out
+    assert "FULLY_CONNECTED" in out and "cycles per instruction" in out and "Nano 33" in out
+
+
+def test_profile_refuses_an_unknown_target_the_argparse_way(capsys):
+    from tflm_edu.cli import main
+    with pytest.raises(SystemExit) as exit_:
+        main(["profile", "m.tflite", "--target", "cortex-m0"])
+    assert exit_.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+# -- against the emulated boards ---------------------------------------------------------
+
+CONFIGS = [("cortex-m4", "reference"), ("cortex-m7", "reference"), ("cortex-m4", "cmsis_nn")]
+MODELS = ["hello_world_int8", "micro_speech_quantized", "magic_wand"]
+
+
+@pytest.fixture(scope="module", params=CONFIGS, ids=lambda c: "-".join(c))
+def measured(request, tmp_path_factory):
+    """Per-op instructions of MODELS, measured on the emulated board by the profiling
+    firmware compiled against the real TFLM (not the cache: this run's measurement)."""
+    from tflm_edu.deploy.toolchain import have
+    if not have("arm-none-eabi-g++", "qemu-system-arm") or not TFLM.is_dir():
+        pytest.skip("needs ../shared/tflm, arm-none-eabi-g++ and qemu-system-arm")
+    from tflm_edu.profile.measure import measure_corpus
+    target, kernels = request.param
+    models = [_reference(n) for n in MODELS]
+    counts = measure_corpus(models, f"qemu-{target}", kernels, tflm_src=TFLM,
+                            work_dir=tmp_path_factory.mktemp("corpus"), progress=False)
+    return target, kernels, dict(zip(MODELS, zip(models, counts)))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_prediction_is_close_to_the_emulated_board(measured, name):
+    target, kernels, results = measured
+    model, counts = results[name]
+    assert counts is not None, f"TFLM refused {name} on the board"
+    predicted = CostModel.load(target, kernels).predict(model)
+    assert [c.tag for c in counts] == [op.op for op in predicted.ops]
+    total = sum(c.instructions for c in counts)
+    assert abs(predicted.total - total) <= 0.20 * total, (predicted.table(), total)
+    for op, count in zip(predicted.ops, counts):
+        if count.instructions >= 20_000:    # large ops: the ones that decide the total
+            assert abs(op.instructions - count.instructions) <= 0.40 * count.instructions, \
+                (name, op, count)

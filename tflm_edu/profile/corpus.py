@@ -1,0 +1,258 @@
+"""The models the cost model learns from: one op each, spanning the shapes real models use.
+
+Two sources:
+  * synthetic_corpus(seed): seeded random one-op models of the ops that dominate TinyML
+    models (convolutions, depthwise, fully connected, pools, element-wise, softmax, ...),
+    each built in float32 with tflm_edu's ModelBuilder and, for the int8 and int16x8
+    variants, quantized by tflm_edu's own quantizer, so scales and zero points are real;
+  * slice_ops(model): every op of a real model cut out as a model of its own, with its
+    constants, so the ops and parameters real models use are measured too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tflm_edu.schema import as_model, options as o, write_model
+from tflm_edu.schema.builder import ModelBuilder
+from tflm_edu.schema.enums import (NUMPY_DTYPE, ActivationFunctionType as Act,
+                                   BuiltinOperator as Op, Padding, TensorType)
+
+MAX_REFERENCE_MACS = 600_000       # keeps one reference-kernel invoke under ~15 M instructions
+
+
+@dataclass
+class CorpusModel:
+    """One model of the corpus and where it came from."""
+    name: str
+    data: bytes
+
+
+def _out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    effective = (kernel - 1) * dilation + 1
+    if padding == Padding.SAME:
+        return (size + stride - 1) // stride
+    return (size - effective + stride) // stride
+
+
+def _float_model(op, x_shape, constants: list, out_shape, options, extra_inputs=()) -> bytes:
+    """A float32 model: one activation input (plus `extra_inputs` shapes), constants in
+    input order after it, one output."""
+    b = ModelBuilder(description="tflm_edu cost corpus")
+    inputs = [b.add_input(x_shape, np.float32)]
+    inputs += [b.add_input(shape, np.float32) for shape in extra_inputs]
+    for data in constants:
+        if data is None:
+            inputs.append(-1)
+        else:
+            inputs.append(b.add_tensor(np.shape(data), np.asarray(data).dtype, data=data))
+    y = b.add_tensor(out_shape, np.float32)
+    b.add_operator(op, inputs, [y], options)
+    b.mark_output(y)
+    return b.build()
+
+
+def _variants(float_model, rng, name: str, dtypes) -> list:
+    """The float model and its int8 / int16x8 quantizations by tflm_edu's quantizer."""
+    from tflm_edu.convert.quantize import quantize_model
+    models = []
+    graph = float_model.subgraphs[0]
+    calibration = [rng.standard_normal((8, *graph.tensors[i].shape[1:])).astype(np.float32)
+                   for i in graph.inputs]
+    for dtype in dtypes:
+        if dtype == "float32":
+            models.append(CorpusModel(f"{name}/float32", write_model(float_model)))
+            continue
+        mode = "int8" if dtype == "int8" else "int16x8"
+        data = calibration[0] if len(calibration) == 1 else calibration
+        quantized = quantize_model(float_model, data, mode=mode, progress=False)
+        models.append(CorpusModel(f"{name}/{dtype}", write_model(quantized)))
+    return models
+
+
+def _conv(rng, depthwise: bool):
+    for _ in range(50):
+        size = int(rng.choice([1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48]))
+        h = size
+        w = size if rng.random() < 0.7 else int(rng.choice([1, 2, 4, 8, 16, 32]))
+        k = rng.choice([(1, 1), (3, 3), (5, 5), (3, 1), (1, 3), (7, 7), (2, 2), (8, 10)],
+                       p=[.25, .35, .1, .05, .05, .05, .05, .1])
+        kh, kw = int(min(k[0], h + 2)), int(min(k[1], w + 2))
+        stride = int(rng.choice([1, 2], p=[.7, .3]))
+        padding = Padding.SAME if rng.random() < 0.6 else Padding.VALID
+        cin = int(rng.choice([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]))
+        mult = 1 if not depthwise or rng.random() < 0.85 else int(rng.choice([2, 4, 8]))
+        cout = cin * mult if depthwise else int(rng.choice([1, 2, 4, 8, 12, 16, 24, 32, 48,
+                                                            64, 96, 128]))
+        oh = _out_size(h, kh, stride, padding)
+        ow = _out_size(w, kw, stride, padding)
+        macs = oh * ow * cout * kh * kw * (1 if depthwise else cin)
+        if oh >= 1 and ow >= 1 and 0 < macs <= MAX_REFERENCE_MACS:
+            return h, w, kh, kw, stride, padding, cin, cout, mult, oh, ow
+    return None
+
+
+def _conv_model(rng, depthwise: bool):
+    shape = _conv(rng, depthwise)
+    if shape is None:
+        return None, ""
+    h, w, kh, kw, stride, padding, cin, cout, mult, oh, ow = shape
+    act = int(rng.choice([Act.NONE, Act.RELU, Act.RELU6]))
+    weights = (rng.standard_normal((1 if depthwise else cout, kh, kw, cout if depthwise else cin))
+               * 0.2).astype(np.float32)
+    bias = (rng.standard_normal(cout) * 0.1).astype(np.float32)
+    if depthwise:
+        options = o.DepthwiseConv2DOptions(padding=padding, stride_h=stride, stride_w=stride,
+                                           depth_multiplier=mult, fused_activation_function=act)
+        op = Op.DEPTHWISE_CONV_2D
+    else:
+        options = o.Conv2DOptions(padding=padding, stride_h=stride, stride_w=stride,
+                                  fused_activation_function=act)
+        op = Op.CONV_2D
+    name = (f"{op.name} {h}x{w}x{cin} k{kh}x{kw} s{stride} "
+            f"{'same' if padding == Padding.SAME else 'valid'} -> {oh}x{ow}x{cout}")
+    return _float_model(op, (1, h, w, cin), [weights, bias], (1, oh, ow, cout), options), name
+
+
+def _fc_model(rng):
+    batch = int(rng.choice([1, 1, 1, 2, 4]))
+    depth = int(rng.choice([2, 3, 4, 8, 16, 25, 32, 64, 100, 128, 250, 256, 400, 512, 1000]))
+    units = int(rng.choice([1, 2, 3, 4, 8, 10, 12, 16, 32, 64, 100, 128, 256]))
+    if batch * depth * units > MAX_REFERENCE_MACS:
+        units = max(1, MAX_REFERENCE_MACS // (batch * depth))
+    weights = (rng.standard_normal((units, depth)) * 0.1).astype(np.float32)
+    bias = (rng.standard_normal(units) * 0.1).astype(np.float32)
+    act = int(rng.choice([Act.NONE, Act.RELU]))
+    options = o.FullyConnectedOptions(fused_activation_function=act)
+    return (_float_model(Op.FULLY_CONNECTED, (batch, depth), [weights, bias], (batch, units),
+                         options), f"FULLY_CONNECTED {batch}x{depth} -> {units}")
+
+
+def _pool_model(rng):
+    op = Op.AVERAGE_POOL_2D if rng.random() < 0.5 else Op.MAX_POOL_2D
+    size = int(rng.choice([2, 3, 4, 6, 8, 12, 16, 24, 32, 48]))
+    c = int(rng.choice([1, 2, 4, 8, 16, 32, 64, 128]))
+    k = int(rng.choice([2, 3, 2, size]))
+    k = min(k, size)
+    stride = int(rng.choice([1, 2])) if k < size else 1
+    padding = Padding.SAME if rng.random() < 0.5 else Padding.VALID
+    if k == size:
+        padding = Padding.VALID            # a global pool, as models write it
+    while c > 1 and _out_size(size, k, stride, padding) ** 2 * k * k * c > MAX_REFERENCE_MACS:
+        c //= 2
+    oh = _out_size(size, k, stride, padding)
+    options = o.Pool2DOptions(padding=padding, stride_h=stride, stride_w=stride,
+                              filter_width=k, filter_height=k)
+    return (_float_model(op, (1, size, size, c), [], (1, oh, oh, c), options),
+            f"{op.name} {size}x{size}x{c} k{k} s{stride}")
+
+
+def _elementwise_model(rng):
+    op = Op(rng.choice([Op.ADD, Op.MUL, Op.SUB]))
+    n = int(rng.choice([1, 4, 16, 64, 100, 256, 1000, 2048, 4096, 10000]))
+    shape = (1, n)
+    if rng.random() < 0.3 and n >= 4:
+        shape2 = (1, 1)
+    else:
+        shape2 = shape
+    options = {Op.ADD: o.AddOptions(), Op.MUL: o.MulOptions(), Op.SUB: o.SubOptions()}[op]
+    return (_float_model(op, shape, [], shape, options, extra_inputs=[shape2]),
+            f"{op.name} {shape} {shape2}")
+
+
+def _unary_model(rng):
+    op = Op(rng.choice([Op.LOGISTIC, Op.TANH, Op.RELU, Op.SOFTMAX, Op.RESHAPE, Op.MEAN]))
+    n = int(rng.choice([2, 4, 10, 16, 64, 100, 256, 1000, 2048]))
+    rows = int(rng.choice([1, 1, 2, 4, 16]))
+    shape = (1, rows, n)
+    constants, out, options = [], shape, None
+    if op == Op.SOFTMAX:
+        options = o.SoftmaxOptions(beta=1.0)
+    elif op == Op.RESHAPE:
+        constants = [np.array([1, rows * n], np.int32)]
+        out = (1, rows * n)
+        options = o.ReshapeOptions(new_shape=(1, rows * n))
+    elif op == Op.MEAN:
+        constants = [np.array([1], np.int32)]
+        out = (1, n)
+        options = o.ReducerOptions(keep_dims=False)
+    return _float_model(op, shape, constants, out, options), f"{op.name} {shape}"
+
+
+BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
+            "depthwise": lambda rng: _conv_model(rng, True),
+            "fully_connected": _fc_model, "pool": _pool_model,
+            "elementwise": _elementwise_model, "unary": _unary_model}
+COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
+          "elementwise": 30, "unary": 40}
+
+
+def synthetic_corpus(seed: int = 0, scale: float = 1.0, dtypes=("int8", "float32", "int16")):
+    """Seeded one-op models (CorpusModel) in each of `dtypes`; `scale` multiplies how many."""
+    rng = np.random.default_rng(seed)
+    corpus = []
+    for kind, count in COUNTS.items():
+        for _ in range(max(1, round(count * scale))):
+            model, name = BUILDERS[kind](rng)
+            if model is None:
+                continue
+            try:
+                corpus += _variants(model, rng, name, dtypes)
+            except Exception as error:   # the quantizer refuses a variant: skip that one
+                if type(error).__name__ not in ("InputError", "QuantizationError",
+                                                "UnsupportedOp", "ModelError"):
+                    raise
+    return corpus
+
+
+# -- ops cut out of real models --------------------------------------------------------
+
+SLICE_SKIP = {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "IF", "WHILE"}
+
+
+def slice_op(model, index: int) -> bytes | None:
+    """Op `index` of the model's first subgraph as a one-op model (None for ops that need
+    other subgraphs or resource variables)."""
+    model = as_model(model)
+    graph = model.subgraphs[0]
+    op = graph.operators[index]
+    code = model.operator_codes[op.opcode_index]
+    name = Op(code.builtin_code).name if code.builtin_code in Op._value2member_map_ else ""
+    if name in SLICE_SKIP or code.custom_code:
+        return None
+    b = ModelBuilder(description="tflm_edu cost corpus")
+    mapping = {}
+    for i in op.inputs:
+        if i < 0 or i in mapping:
+            continue
+        t = graph.tensors[i]
+        data = model.buffers[t.buffer].data
+        if data:
+            array = np.frombuffer(bytes(data), NUMPY_DTYPE[TensorType(t.type)]).reshape(t.shape)
+            mapping[i] = b.add_tensor(t.shape, array.dtype, t.name, data=array,
+                                      quant=t.quantization)
+        else:
+            mapping[i] = b.add_input(t.shape, NUMPY_DTYPE[TensorType(t.type)], t.name,
+                                     quant=t.quantization)
+    outputs = []
+    for i in op.outputs:
+        t = graph.tensors[i]
+        outputs.append(b.add_tensor(t.shape, NUMPY_DTYPE[TensorType(t.type)], t.name,
+                                    quant=t.quantization))
+    b.add_operator(code.builtin_code, [mapping.get(i, -1) for i in op.inputs], outputs,
+                   op.builtin_options, version=code.version)
+    for i in outputs:
+        b.mark_output(i)
+    return write_model(b.build())
+
+
+def slice_ops(model, name: str = "model") -> list:
+    """Every op of the model's first subgraph that can stand alone, as CorpusModels."""
+    model = as_model(model)
+    corpus = []
+    for index, _ in enumerate(model.subgraphs[0].operators):
+        data = slice_op(model, index)
+        if data is not None:
+            corpus.append(CorpusModel(f"{name}#{index}", data))
+    return corpus
