@@ -71,7 +71,7 @@ def _variants(float_model, rng, name: str, dtypes) -> list:
     return models
 
 
-def _conv(rng, depthwise: bool):
+def _conv(rng, depthwise: bool, multiplier: bool = False):
     for _ in range(50):
         size = int(rng.choice([1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48]))
         h = size
@@ -82,7 +82,8 @@ def _conv(rng, depthwise: bool):
         stride = int(rng.choice([1, 2], p=[.7, .3]))
         padding = Padding.SAME if rng.random() < 0.6 else Padding.VALID
         cin = int(rng.choice([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]))
-        mult = 1 if not depthwise or rng.random() < 0.85 else int(rng.choice([2, 4, 8]))
+        mult = 1 if not depthwise or (not multiplier and rng.random() < 0.85) else \
+            int(rng.choice([2, 4, 8]))
         cout = cin * mult if depthwise else int(rng.choice([1, 2, 4, 8, 12, 16, 24, 32, 48,
                                                             64, 96, 128]))
         oh = _out_size(h, kh, stride, padding)
@@ -93,8 +94,8 @@ def _conv(rng, depthwise: bool):
     return None
 
 
-def _conv_model(rng, depthwise: bool):
-    shape = _conv(rng, depthwise)
+def _conv_model(rng, depthwise: bool, multiplier: bool = False):
+    shape = _conv(rng, depthwise, multiplier)
     if shape is None:
         return None, ""
     h, w, kh, kw, stride, padding, cin, cout, mult, oh, ow = shape
@@ -180,12 +181,26 @@ def _unary_model(rng):
     return _float_model(op, shape, constants, out, options), f"{op.name} {shape}"
 
 
+def _pad_model(rng):
+    size, c = int(rng.choice([2, 4, 8, 16, 32])), int(rng.choice([1, 3, 8, 16, 32]))
+    before, after = int(rng.integers(0, 3)), int(rng.integers(0, 3))
+    paddings = np.array([[0, 0], [before, after], [before, after], [0, 0]], np.int32)
+    out = (1, size + before + after, size + before + after, c)
+    return (_float_model(Op.PAD, (1, size, size, c), [paddings], out, None),
+            f"PAD {size}x{size}x{c} +{before}/{after}")
+
+
+# New kinds go at the end: the seeded draws of the kinds before them stay the same, so
+# measurements already cached for those models stay valid.
 BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
             "depthwise": lambda rng: _conv_model(rng, True),
             "fully_connected": _fc_model, "pool": _pool_model,
-            "elementwise": _elementwise_model, "unary": _unary_model}
+            "elementwise": _elementwise_model, "unary": _unary_model,
+            "depthwise_multiplier": lambda rng: _conv_model(rng, True, multiplier=True),
+            "pad": _pad_model, "elementwise_more": _elementwise_model}
 COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
-          "elementwise": 30, "unary": 40}
+          "elementwise": 30, "unary": 40, "depthwise_multiplier": 30, "pad": 16,
+          "elementwise_more": 40}
 
 
 def synthetic_corpus(seed: int = 0, scale: float = 1.0, dtypes=("int8", "float32", "int16")):

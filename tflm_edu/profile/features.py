@@ -127,6 +127,13 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
         values = {"calls": 1, "rows": _elements(outputs[0]) // max(depth, 1),
                   "outputs": _elements(outputs[0])}
         key = f"{name}/{dtype}"
+        if name == "SOFTMAX" and dtype == "int8":
+            values["active"] = values["outputs"] * _softmax_active_fraction(
+                inputs[0], op.builtin_options)
+    elif name in ("LOGISTIC", "TANH") and dtype == "int8":
+        values = {"calls": 1, "outputs": _elements(outputs[0]),
+                  "active": _elements(outputs[0]) * _saturation_free_fraction(inputs[0])}
+        key = f"{name}/{dtype}"
     else:
         values = {"calls": 1, "outputs": sum(_elements(t) for t in outputs),
                   "inputs": sum(_elements(t) for t in activations)}
@@ -138,6 +145,35 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
             if axes and sorted(np.frombuffer(bytes(axes), np.int32) % 4) == [1, 2]:
                 key += "/hw"       # TFLM's mean over height and width has its own loop
     return OpFeatures(index, name, key, values)
+
+
+# Ops whose work depends on the values: TFLM's int8 SOFTMAX computes an exponential only for
+# inputs within diff_min of their row's maximum, and int8 LOGISTIC and TANH only for inputs
+# within a radius of the zero point (the rest saturate). Their "active" count is the expected
+# number of such elements for inputs spread evenly over the int8 range - what the profiling
+# firmware feeds the board; real inputs may do more or less work.
+
+def _softmax_active_fraction(x, options) -> float:
+    from tflm_edu.kernels.quantization_util import calculate_input_radius
+    from tflm_edu.kernels.softmax import SCALED_DIFF_INTEGER_BITS, preprocess_softmax_scaling
+    scale = x.quantization.scale[0] if x.quantization and x.quantization.scale else 1.0
+    beta = float(np.float32(getattr(options, "beta", 1.0) or 1.0))
+    _, shift = preprocess_softmax_scaling(beta, scale, SCALED_DIFF_INTEGER_BITS)
+    radius = calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift)
+    return min(1.0, (radius + 1) / 256)
+
+
+def _saturation_free_fraction(x) -> float:
+    from tflm_edu.kernels.logistic import INPUT_INTEGER_BITS, prepare_fixed_point_input
+    scale = x.quantization.scale[0] if x.quantization and x.quantization.scale else 1.0
+    zero_point = x.quantization.zero_point[0] if x.quantization and x.quantization.zero_point \
+        else 0
+    try:         # TANH's int8 prepare is LOGISTIC's, with the same integer bits
+        _, _, radius = prepare_fixed_point_input(scale, INPUT_INTEGER_BITS)
+    except Exception:       # a scale the kernel refuses: count every element
+        return 1.0
+    codes = np.arange(-128, 128)
+    return float(np.mean(np.abs(codes - zero_point) < radius))
 
 
 def _conv_features(name: str, x, w, y, options) -> dict:
