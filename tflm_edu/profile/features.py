@@ -122,6 +122,16 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
         if kernels == "cmsis_nn" and dtype in ("int8", "int16"):
             values.update(blocked_matmul_counts(rows, units, depth))
         key = f"{name}/{dtype}"
+    elif name == "SVDF" and len(inputs) >= 3:
+        filters, size = inputs[1].shape[0], inputs[1].shape[-1]
+        memory = inputs[2].shape[-1]
+        batch = outputs[0].shape[0] if outputs[0].shape else 1
+        # feature weights x input, the state shifted by one step, the time filter over the
+        # state, then each unit's rank filters summed
+        values = {"calls": 1, "feature_macs": batch * filters * size,
+                  "state": batch * filters * memory, "filters": batch * filters,
+                  "outputs": _elements(outputs[0])}
+        key = f"{name}/{dtype}"
     elif name in ("SOFTMAX", "LOG_SOFTMAX"):
         depth = outputs[0].shape[-1] if outputs[0].shape else 1
         values = {"calls": 1, "rows": _elements(outputs[0]) // max(depth, 1),
