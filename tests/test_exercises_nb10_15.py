@@ -29,7 +29,7 @@ from tflm_edu.exercises import NOT_ANSWERED, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {10: "10_training", 11: "11_data", 12: "12_quantization", 13: "13_memory",
-             14: "14_inside_the_interpreter", 15: "15_deploy"}
+             14: "14_inside_the_interpreter", 15: "15_deploy", 16: "16_predict_the_board"}
 
 
 def right(verdict):
