@@ -272,19 +272,10 @@ class Tee(io.TextIOBase):
         return len(text)
 
 
-START, END = "<!-- bench_speed:start -->", "<!-- bench_speed:end -->"
-
-
 def write_readme(text: str) -> None:
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    if START not in content or END not in content:
-        sys.exit(f"bench_speed: README.md has no {START} ... {END} section")
-    before, rest = content.split(START, 1)
-    _, after = rest.split(END, 1)
+    from readme_section import write_section
     lines = [line for line in text.splitlines() if not line.startswith("INFO:")]
-    readme.write_text(before + START + "\n" + "\n".join(lines).strip() + "\n" + END + after)
-    print(f"wrote the figures into {readme}")
+    write_section("bench_speed", "\n".join(lines))
 
 
 if __name__ == "__main__":
