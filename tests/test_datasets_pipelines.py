@@ -84,11 +84,12 @@ def test_bad_frames_are_refused(bad):
 
 
 def test_picture_functions_return_figures():
+    import matplotlib.pyplot as plt
+    plt.close("all")            # figures other tests left open in this process
     frame = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
     assert isinstance(plot_camera_pipeline(frame), matplotlib.figure.Figure)
     assert isinstance(plot_wand_pipeline(np.zeros((200, 3))), matplotlib.figure.Figure)
     assert isinstance(plot_int8_conventions(frame[:, :, 0]), matplotlib.figure.Figure)
     wing = Recording("wing", "me", np.random.default_rng(1).normal(0, 500, (40, 3)).astype(np.float32))
     assert isinstance(plot_augmentations(wing), matplotlib.figure.Figure)
-    import matplotlib.pyplot as plt
     assert plt.get_fignums() == []  # closed: a notebook shows them once, scripts leak none

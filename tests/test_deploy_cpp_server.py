@@ -130,7 +130,8 @@ def test_cpp_server_errors_are_board_errors(cpp_board):
 
 def test_reset_on_the_board_restarts_the_invoke(cpp_board):
     process, path = cpp_board
-    with Board.open(path, expected_model=SHA, timeout=0.3) as board:
+    # A timeout a loaded machine cannot hit: one more restart would be a timeout, not the reboot.
+    with Board.open(path, expected_model=SHA, timeout=2.0) as board:
         x = np.arange(1000).astype(np.int8).reshape(1, 1000)
         board.stats.update(resets=0, restarts=0)       # the boot ANNOUNCE may count already
         board._request(p.SET_INPUT, p.encode_set_input(0, 0, x.tobytes()[:256]))
@@ -174,7 +175,8 @@ def test_cpp_server_survives_random_bytes_and_damaged_frames(cpp_board):
 
 def test_silent_reboot_mid_invoke_is_caught_by_the_session(cpp_board):
     process, path = cpp_board
-    with Board.open(path, expected_model=SHA, timeout=0.3) as board:
+    # A timeout a loaded machine cannot hit: one more restart would be a timeout, not the reboot.
+    with Board.open(path, expected_model=SHA, timeout=2.0) as board:
         x = np.arange(1000).astype(np.int8).reshape(1, 1000)
         board.stats.update(resets=0, restarts=0)       # the boot ANNOUNCE may count already
         board._request(p.SET_INPUT, p.encode_set_input(0, 0, x.tobytes()[:256]))

@@ -215,7 +215,7 @@ def test_shared_subtables_cannot_amplify_a_small_file():
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 16 << 20 and time.perf_counter() - start < 1
+    assert peak < 16 << 20 and time.perf_counter() - start < 5   # no blow-up, no hang
 
 
 # ----------------------------------------------------------------------------- indices
@@ -337,7 +337,7 @@ def test_long_chain_looping_back_is_found_without_recursion():
     model.subgraphs[0].operators[0].inputs = (3000,)  # the chain's last tensor
     start = time.perf_counter()
     expect_model_error(model, "op 0 (RELU) reads tensor 3000 ('t3000')", "cycle")
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 10   # a hang guard
 
 
 def test_tensor_written_by_two_ops():
@@ -523,7 +523,7 @@ def test_every_truncation_fails_cleanly_and_quickly():
     for size in range(len(data)):
         with pytest.raises(ModelError):
             read_model(data[:size])
-    assert time.perf_counter() - start < 2, f"{len(data)} truncations took too long"
+    assert time.perf_counter() - start < 10, f"{len(data)} truncations took too long"
 
 
 def test_root_offset_of_all_ones():
