@@ -10,13 +10,14 @@ Two sources:
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from tflm_edu.errors import InputError, ModelError
 from tflm_edu.schema import as_model, options as o, write_model
-from tflm_edu.schema.builder import ModelBuilder
+from tflm_edu.schema.builder import ModelBuilder, quantization
 from tflm_edu.schema.enums import (NUMPY_DTYPE, ActivationFunctionType as Act,
                                    BuiltinOperator as Op, Padding, TensorType)
 
@@ -217,6 +218,196 @@ def _svdf_model(rng):
     return b.build(), f"SVDF {batch}x{size} units {units} rank {rank} memory {memory}"
 
 
+def _graph_model(op, inputs: list, outputs: list, options=None) -> bytes:
+    """A float32 model of one op with several inputs and outputs: an input given as a shape
+    is an activation (a model input), one given as an array is a constant."""
+    b = ModelBuilder(description="tflm_edu cost corpus")
+    indices = []
+    for x in inputs:
+        if isinstance(x, tuple):
+            indices.append(b.add_input(x, np.float32))
+        else:
+            indices.append(b.add_tensor(np.shape(x), np.asarray(x).dtype, data=np.asarray(x)))
+    ys = [b.add_tensor(shape, dtype) for shape, dtype in outputs]
+    b.add_operator(op, indices, ys, options)
+    for y in ys:
+        b.mark_output(y)
+    return b.build()
+
+
+def _activation_shape(rng, rank: int | None = None) -> tuple:
+    """A random NHWC-like activation shape of rank 2 to 4, batch 1."""
+    rank = rank or int(rng.choice([2, 3, 4, 4]))
+    sizes = [1, 2, 3, 4, 5, 8, 10, 16, 20, 32, 49, 64]
+    shape = [1] + [int(rng.choice(sizes)) for _ in range(rank - 1)]
+    while np.prod(shape) > 40_000:
+        shape[int(np.argmax(shape))] //= 2
+    return tuple(shape)
+
+
+def _data_movement_model(rng):
+    """The ops that only move or pick bytes, as streaming and reshaping layers use them."""
+    ops = ["CONCATENATION", "SPLIT", "SPLIT_V", "STRIDED_SLICE", "SLICE", "TRANSPOSE",
+           "GATHER", "PACK", "UNPACK", "SQUEEZE", "EXPAND_DIMS", "RESIZE_NEAREST_NEIGHBOR",
+           "DEPTH_TO_SPACE", "SPACE_TO_DEPTH"]
+    name = str(rng.choice(ops))
+    shape = _activation_shape(rng)
+    axis = int(rng.integers(1, len(shape)))
+    f32, i32 = np.float32, np.int32
+    if name == "CONCATENATION":
+        parts = [tuple(int(rng.choice([1, 2, 4, 8, 16, 32])) if d == axis else n
+                       for d, n in enumerate(shape)) for _ in range(int(rng.integers(2, 4)))]
+        out = tuple(sum(p[axis] for p in parts) if d == axis else n for d, n in enumerate(shape))
+        model = _graph_model(Op.CONCATENATION, parts, [(out, f32)],
+                             o.ConcatenationOptions(axis=axis))
+        return model, f"CONCATENATION {parts} axis {axis}"
+    if name in ("SPLIT", "SPLIT_V"):
+        count = int(rng.choice([2, 3, 4]))
+        shape = tuple(n * count if d == axis else n for d, n in enumerate(shape))
+        part = tuple(n // count if d == axis else n for d, n in enumerate(shape))
+        outs = [(part, f32)] * count
+        if name == "SPLIT":
+            model = _graph_model(Op.SPLIT, [np.array(axis, i32), shape], outs,
+                                 o.SplitOptions(num_splits=count))
+        else:
+            sizes = np.full(count, shape[axis] // count, i32)
+            model = _graph_model(Op.SPLIT_V, [shape, sizes, np.array(axis, i32)], outs,
+                                 o.SplitVOptions(num_splits=count))
+        return model, f"{name} {shape} axis {axis} into {count}"
+    if name in ("STRIDED_SLICE", "SLICE"):
+        begin = [int(rng.integers(0, max(1, n // 2 + 1))) for n in shape]
+        size = [int(rng.integers(1, n - b + 1)) for n, b in zip(shape, begin)]
+        out = tuple(size)
+        if name == "SLICE":
+            model = _graph_model(Op.SLICE, [shape, np.array(begin, i32), np.array(size, i32)],
+                                 [(out, f32)])
+        else:
+            end = [b + n for b, n in zip(begin, size)]
+            model = _graph_model(Op.STRIDED_SLICE, [shape, np.array(begin, i32),
+                                                    np.array(end, i32),
+                                                    np.ones(len(shape), i32)],
+                                 [(out, f32)], o.StridedSliceOptions())
+        return model, f"{name} {shape} -> {out}"
+    if name == "TRANSPOSE":
+        perm = np.concatenate([[0], 1 + rng.permutation(len(shape) - 1)]).astype(i32)
+        out = tuple(shape[i] for i in perm)
+        return (_graph_model(Op.TRANSPOSE, [shape, perm], [(out, f32)]),
+                f"TRANSPOSE {shape} {perm.tolist()}")
+    if name == "GATHER":
+        count = int(rng.choice([1, 2, 4, 8, 16]))
+        indices = rng.integers(0, shape[axis], count).astype(i32)
+        out = tuple(count if d == axis else n for d, n in enumerate(shape))
+        return (_graph_model(Op.GATHER, [shape, indices], [(out, f32)],
+                             o.GatherOptions(axis=axis)),
+                f"GATHER {shape} axis {axis} x{count}")
+    if name == "PACK":
+        count = int(rng.choice([2, 3, 4]))
+        out = shape[:axis] + (count,) + shape[axis:]
+        return (_graph_model(Op.PACK, [shape] * count, [(out, f32)],
+                             o.PackOptions(values_count=count, axis=axis)),
+                f"PACK {count} x {shape} axis {axis}")
+    if name == "UNPACK":
+        count = shape[axis]
+        if count > 16:
+            shape = tuple(4 if d == axis else n for d, n in enumerate(shape))
+            count = 4
+        out = shape[:axis] + shape[axis + 1:]
+        return (_graph_model(Op.UNPACK, [shape], [(out, f32)] * count,
+                             o.UnpackOptions(num=count, axis=axis)),
+                f"UNPACK {shape} axis {axis}")
+    if name == "SQUEEZE":
+        out = tuple(n for d, n in enumerate(shape) if d != 0)
+        return (_graph_model(Op.SQUEEZE, [shape], [(out, f32)], o.SqueezeOptions((0,))),
+                f"SQUEEZE {shape}")
+    if name == "EXPAND_DIMS":
+        out = shape[:axis] + (1,) + shape[axis:]
+        return (_graph_model(Op.EXPAND_DIMS, [shape, np.array([axis], i32)], [(out, f32)]),
+                f"EXPAND_DIMS {shape} axis {axis}")
+    shape = _activation_shape(rng, 4)
+    block = 2
+    if name == "RESIZE_NEAREST_NEIGHBOR":
+        size = np.array([shape[1] * block, shape[2] * block], i32)
+        out = (1, int(size[0]), int(size[1]), shape[3])
+        return (_graph_model(Op.RESIZE_NEAREST_NEIGHBOR, [shape, size], [(out, f32)],
+                             o.ResizeNearestNeighborOptions()),
+                f"RESIZE_NEAREST_NEIGHBOR {shape} x{block}")
+    if name == "DEPTH_TO_SPACE":
+        shape = shape[:3] + (shape[3] * block * block,)
+        out = (1, shape[1] * block, shape[2] * block, shape[3] // (block * block))
+        return (_graph_model(Op.DEPTH_TO_SPACE, [shape], [(out, f32)],
+                             o.DepthToSpaceOptions(block_size=block)), f"DEPTH_TO_SPACE {shape}")
+    shape = (1, shape[1] * block, shape[2] * block, shape[3])
+    out = (1, shape[1] // block, shape[2] // block, shape[3] * block * block)
+    return (_graph_model(Op.SPACE_TO_DEPTH, [shape], [(out, f32)],
+                         o.SpaceToDepthOptions(block_size=block)), f"SPACE_TO_DEPTH {shape}")
+
+
+def _math_model(rng):
+    """Element-wise math and comparisons beyond ADD/SUB/MUL, and reductions."""
+    unary = {"ABS": None, "NEG": None, "HARD_SWISH": None, "RELU6": None,
+             "LEAKY_RELU": o.LeakyReluOptions(alpha=0.2), "EXP": None, "ELU": None,
+             "SQRT": None, "LOG": None, "SQUARE": None, "FLOOR": None}
+    binary = {"MAXIMUM": None, "MINIMUM": None, "SQUARED_DIFFERENCE": None,
+              "DIV": o.DivOptions(), "LESS": None, "GREATER": None, "EQUAL": None}
+    reducers = ["SUM", "REDUCE_MAX", "REDUCE_MIN"]
+    name = str(rng.choice(list(unary) + list(binary) + reducers))
+    shape = _activation_shape(rng)
+    f32 = np.float32
+    if name in unary:
+        return (_graph_model(Op[name], [shape], [(shape, f32)], unary[name]),
+                f"{name} {shape}")
+    if name in binary:
+        out = np.bool_ if name in ("LESS", "GREATER", "EQUAL") else f32
+        return (_graph_model(Op[name], [shape, shape], [(shape, out)], binary[name]),
+                f"{name} {shape}")
+    axis = int(rng.integers(1, len(shape)))
+    out = tuple(n for d, n in enumerate(shape) if d != axis)
+    return (_graph_model(Op[name], [shape, np.array([axis], np.int32)], [(out, f32)],
+                         o.ReducerOptions(keep_dims=False)), f"{name} {shape} axis {axis}")
+
+
+def _state_model(rng):
+    """A streaming layer's state, as wake-word models keep it: CALL_ONCE zeroes a resource
+    variable; each invoke reads it (READ_VARIABLE), appends the new frame (CONCATENATION),
+    keeps the last `memory` frames (STRIDED_SLICE) and writes them back (ASSIGN_VARIABLE).
+    Built directly in float32 or int8 (tflm_edu's quantizer does not write resource ops)."""
+    memory = int(rng.choice([1, 2, 3, 4, 5, 8]))
+    frame = int(rng.choice([1, 2, 4]))
+    channels = int(rng.choice([1, 8, 16, 20, 32, 40, 64, 128]))
+    dtype = np.int8 if rng.random() < 0.6 else np.float32
+    quant = quantization(0.05, -3) if dtype == np.int8 else None
+    i32 = np.int32
+
+    def handle(b):
+        index = b.add_tensor((), np.int32, "state_handle")
+        b.tensors[index] = dataclasses.replace(b.tensors[index], type=TensorType.RESOURCE)
+        b.add_operator(Op.VAR_HANDLE, [], [index], o.VarHandleOptions(shared_name="state"))
+        return index
+
+    b = ModelBuilder(description="tflm_edu cost corpus")
+    x = b.add_input((1, frame, channels), dtype, quant=quant)
+    b.add_operator(Op.CALL_ONCE, [], [], o.CallOnceOptions(init_subgraph_index=1))
+    h = handle(b)
+    state = b.add_tensor((1, memory, channels), dtype, "state", quant=quant)
+    b.add_operator(Op.READ_VARIABLE, [h], [state])
+    joined = b.mark_output(b.add_tensor((1, memory + frame, channels), dtype, "joined",
+                                        quant=quant))
+    b.add_operator(Op.CONCATENATION, [state, x], [joined], o.ConcatenationOptions(axis=1))
+    kept = b.add_tensor((1, memory, channels), dtype, "kept", quant=quant)
+    b.add_operator(Op.STRIDED_SLICE, [joined, b.add_tensor((3,), i32, data=np.array([0, frame, 0], i32)),
+                                      b.add_tensor((3,), i32, data=np.array([1, memory + frame, channels], i32)),
+                                      b.add_tensor((3,), i32, data=np.ones(3, i32))],
+                   [kept], o.StridedSliceOptions())
+    b.add_operator(Op.ASSIGN_VARIABLE, [h, kept], [])
+    b.begin_subgraph("init")
+    h = handle(b)
+    zeros = b.add_tensor((1, memory, channels), dtype, "zeros",
+                         np.full((1, memory, channels), -3 if quant else 0, dtype), quant)
+    b.add_operator(Op.ASSIGN_VARIABLE, [h, zeros], [])
+    name = f"state {np.dtype(dtype).name} memory {memory} frame {frame} x {channels}"
+    return b.build(), name
+
+
 # New kinds go at the end: the seeded draws of the kinds before them stay the same, so
 # measurements already cached for those models stay valid.
 BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
@@ -224,10 +415,12 @@ BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
             "fully_connected": _fc_model, "pool": _pool_model,
             "elementwise": _elementwise_model, "unary": _unary_model,
             "depthwise_multiplier": lambda rng: _conv_model(rng, True, multiplier=True),
-            "pad": _pad_model, "elementwise_more": _elementwise_model, "svdf": _svdf_model}
+            "pad": _pad_model, "elementwise_more": _elementwise_model, "svdf": _svdf_model,
+            "data_movement": _data_movement_model, "math": _math_model, "state": _state_model}
 COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "elementwise": 30, "unary": 40, "depthwise_multiplier": 30, "pad": 16,
-          "elementwise_more": 40, "svdf": 30}
+          "elementwise_more": 40, "svdf": 30, "data_movement": 90, "math": 80,
+          "state": 40}
 
 
 def synthetic_corpus(seed: int = 0, scale: float = 1.0, dtypes=("int8", "float32", "int16")):
@@ -238,6 +431,11 @@ def synthetic_corpus(seed: int = 0, scale: float = 1.0, dtypes=("int8", "float32
         for _ in range(max(1, round(count * scale))):
             model, name = BUILDERS[kind](rng)
             if model is None:
+                continue
+            if kind == "state":                 # built in its own type already
+                dtype = name.split()[1]
+                if dtype in dtypes:
+                    corpus.append(CorpusModel(f"{name}/{dtype}", write_model(model)))
                 continue
             corpus += _variants(model, rng, name, dtypes)
     return corpus

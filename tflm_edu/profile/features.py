@@ -140,6 +140,15 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
         if name == "SOFTMAX" and dtype == "int8":
             values["active"] = values["outputs"] * _softmax_active_fraction(
                 inputs[0], op.builtin_options)
+    elif name in ("VAR_HANDLE", "CALL_ONCE"):
+        # Fixed work: look the variable up by name; after the first invoke, CALL_ONCE only
+        # checks that its subgraph has run.
+        values, key = {"calls": 1}, name
+    elif name in ("READ_VARIABLE", "ASSIGN_VARIABLE") and len(outputs + inputs) >= 1:
+        # A copy of the variable's bytes, typed by the value (the handle is a resource).
+        value = outputs[0] if name == "READ_VARIABLE" else inputs[-1]
+        values = {"calls": 1, "outputs": _elements(value)}
+        key = f"{name}/{_type_name(value)}"
     elif name in ("LOGISTIC", "TANH") and dtype == "int8":
         values = {"calls": 1, "outputs": _elements(outputs[0]),
                   "active": _elements(outputs[0]) * _saturation_free_fraction(inputs[0])}

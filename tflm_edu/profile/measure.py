@@ -29,6 +29,11 @@ LARGE_INVOKE = 200_000    # instructions from which one timed invoke is enough
 FLASH_FOR_MODELS = 1792 << 10
 ARENA_BYTES = 3 << 20              # of its 4 MiB of RAM: the rest is data and the stack
 STALL_SECONDS = 120          # no line for this long: the board hangs on a model
+# The profiling firmware's revision. Revision 2 runs models with resource variables, which
+# revision 1 refused (None), and times up to 1,024 op events per invoke, where revision 1
+# silently kept the first 64: measure_cached measures those entries of an older revision again.
+FIRMWARE_REVISION = 2
+OLD_EVENT_LIMIT = 64
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def measure_cached(models: list, target: str = "cortex-m4", kernels: str = "refe
     folder = cache_dir() / "cost_corpus"
     folder.mkdir(parents=True, exist_ok=True)
     store = folder / f"{target}-{kernels}.json"
-    known = json.loads(store.read_text()) if store.exists() else {}
+    known = _load_store(store)
     digests = [hashlib.sha256(bytes(m)).hexdigest()[:24] for m in models]
     missing = sorted({d: i for i, d in enumerate(digests) if d not in known}.values())
     bar = _progress(len(missing), f"{target} {kernels}", progress and bool(missing))
@@ -97,13 +102,24 @@ def measure_cached(models: list, target: str = "cortex-m4", kernels: str = "refe
         measured = {digests[i]: None if ops is None else [[o.tag, o.instructions] for o in ops]
                     for i, ops in zip(indices, counts)}
         with _locked(store.with_suffix(".lock")):      # other runs may have added some too
-            known = json.loads(store.read_text()) if store.exists() else {}
+            known = _load_store(store)
             known.update(measured)
+            known["firmware"] = FIRMWARE_REVISION
             store.write_text(json.dumps(known))
         bar.update(len(indices))
     bar.close()
     return [None if known[d] is None else [OpCount(t, n) for t, n in known[d]]
             for d in digests]
+
+
+def _load_store(store: Path) -> dict:
+    """The cached counts, without the refusals of an older firmware revision (measured
+    again: a newer firmware may run them)."""
+    known = json.loads(store.read_text()) if store.exists() else {}
+    if known.get("firmware", 1) != FIRMWARE_REVISION:
+        known = {d: ops for d, ops in known.items()
+                 if d != "firmware" and ops is not None and len(ops) < OLD_EVENT_LIMIT}
+    return known
 
 
 def _chunks(models: list) -> list:
@@ -132,11 +148,15 @@ def corpus_sources(models: list) -> dict:
     models and an op resolver with every op any of them uses."""
     from tflm_edu.convert.c_array import (cpp_add_method_name, model_builtin_ops, to_c_array)
     from tflm_edu.schema import read_model
-    texts, ops = {}, []
+    from tflm_edu.kernels.resource_variables import MicroResourceVariables
+    texts, ops, variables = {}, [], []
     for i, data in enumerate(models):
         cc, h = to_c_array(data, f"g_corpus_{i}", header_name=f"corpus_{i}.h")
         texts[f"corpus_{i}.cc"], texts[f"corpus_{i}.h"] = cc, h
-        ops += [op for op in model_builtin_ops(read_model(data)) if op not in ops]
+        parsed = read_model(data)
+        ops += [op for op in model_builtin_ops(parsed) if op not in ops]
+        store = MicroResourceVariables.for_model(parsed)
+        variables.append(0 if store is None else store.max_variable_count)
     includes = "\n".join(f'#include "corpus_{i}.h"' for i in range(len(models)))
     pointers = ", ".join(f"g_corpus_{i}" for i in range(len(models)))
     texts["corpus_models.h"] = (
@@ -146,7 +166,9 @@ def corpus_sources(models: list) -> dict:
         f"constexpr int kRepeats = {REPEATS};\n"
         f"constexpr uint32_t kLargeInvoke = {LARGE_INVOKE};\n"
         f"constexpr size_t kCorpusArenaBytes = {ARENA_BYTES};\n"
-        f"static const unsigned char* const kCorpusModels[] = {{{pointers}}};\n")
+        f"static const unsigned char* const kCorpusModels[] = {{{pointers}}};\n"
+        "// Resource variables per model (0: the interpreter gets no variable store).\n"
+        f"static const int kCorpusVariables[] = {{{', '.join(map(str, variables))}}};\n")
     adds = "\n".join(f"  corpus_op_resolver.{cpp_add_method_name(op)}();" for op in ops)
     texts["corpus_op_resolver.h"] = (
         "// Every op the corpus uses, made by tflm_edu.profile.measure.\n#pragma once\n"
