@@ -17,6 +17,7 @@ from test_frontend import SIGNALS, WAVS, Oracle, assert_same_bytes, noise, read_
 from tflm_edu.frontend import FeatureParams, MicroSpeechFrontend, micro_speech_features, prepare
 from tflm_edu.frontend.fast_path import (FastFrontend, SQRT32_LIMIT, UINT32, reference_amplitudes,
                                          unsupported_reason)
+from tflm_edu.frontend.fast_stream import FastStream
 from tflm_edu.frontend.frontend import fast_plan, to_float32, to_int8
 from tflm_edu.frontend.log_scale import filter_bank_log
 from tflm_edu.frontend.noise_reduction import spectral_subtraction
@@ -149,16 +150,16 @@ def overflowing_frame(c1: int, c0: int, level: int = 510) -> np.ndarray:
 
 
 def fast_amplitudes_unguarded(window: np.ndarray) -> tuple[bool, np.ndarray]:
-    """Whether the fast path takes this window itself (as FastStream.push decides), and
-    the fast FFT's amplitudes for it, computed even where it does not."""
+    """Whether the fast path takes this window itself (as FastFrontend.features decides),
+    and the fast FFT's amplitudes for it, computed even where it does not."""
     plan = fast_plan(FeatureParams(), np.dtype(np.int8))
     ws = plan.workspace(1)
     top = ws.window(window[None])[0]
     safe = (top < 32768 and float(top).is_integer()) or ws.full_scale_shift(0) is not None
     peak = int(ws.magnitudes.max())
     shift = max(15 - peak.bit_length(), 0) if peak else 0
-    ws.fft(plan.first_scale[shift], plan.amp_scale[shift])
-    return safe, ws.amplitudes.transpose(0, 2, 1).reshape(-1)[:40].copy()
+    ws.fft(np.array([shift]))
+    return safe, ws.channel_amplitudes(0).copy()
 
 
 @pytest.mark.parametrize("group", [(0, 0), (1, 2), (2, 1), (3, 3)])
@@ -224,16 +225,22 @@ def test_square_root_edges():
                            rng.integers(0, 2 ** 47, 500)])
     sums = sums[sums < 2 ** 48].astype(np.uint64)
     plan = fast_plan(FeatureParams(), np.dtype(np.int8))
-    ws = plan.workspace(1)
+    ws, stream = plan.workspace(1), FastStream(plan)
     for shift in range(16):
         for chunk in np.array_split(sums, -(-sums.size // 40)):
             padded = np.zeros(40)
             padded[:chunk.size] = chunk
-            ws.channels[0] = padded.reshape(20, 2).T.reshape(-1)   # (parity, pair) order
-            ws.square_root(plan.amp_scale[shift])
-            ours = ws.amplitudes[0].T.reshape(-1)[:chunk.size]
+            by_parity = padded.reshape(20, 2).T.reshape(-1)   # (parity, pair) order
             expected = filter_bank_square_root(chunk[None], np.array([shift]))[0]
-            assert np.array_equal(ours, expected.astype(np.float64)), f"shift {shift}"
+            ws.channels[:, 0] = by_parity
+            ws.square_root(np.array([[2.0 ** -shift]]))
+            assert np.array_equal(ws.channel_amplitudes(0)[:chunk.size],
+                                  expected.astype(np.float64)), f"batch, shift {shift}"
+            stream.channels[:] = by_parity
+            stream.square_root(shift)
+            ours = stream.sides[stream.parity][3].reshape(2, 20).T.reshape(-1)
+            assert np.array_equal(ours[:chunk.size], expected.astype(np.float64)), \
+                f"stream, shift {shift}"
 
 
 def tail_expected(amplitudes, estimate, dtype):
@@ -282,15 +289,23 @@ def test_unwrapped_noise_matrix_below_2_22():
 
 
 def test_gain_segments_match_wide_dynamic_function():
+    """The gain segments, and the table lookup the paths use (pcan_gains), at every
+    segment break, its neighbours, every power of two and its neighbours, and at random."""
     plan = fast_plan(FeatureParams(), np.dtype(np.int8))
     breaks = plan.gain_breaks.astype(np.uint64)
+    powers = np.uint64(1) << np.arange(33, dtype=np.uint64)
     rng = np.random.default_rng(1)
     x = np.concatenate([breaks - np.uint64(1), breaks, breaks + np.uint64(1), np.arange(5000),
+                        powers - np.uint64(1), powers, powers + np.uint64(1),
                         rng.integers(0, UINT32, 20000, dtype=np.uint64)]).astype(np.uint64)
     x = x[x < UINT32]
-    gains = plan.gains[plan.gain_breaks.searchsorted(x.astype(np.float64), side="right")]
     expected = wide_dynamic_function(x, CONFIG.pcan_lut).astype(np.float64)
+    gains = plan.gains[plan.gain_breaks.searchsorted(x.astype(np.float64), side="right")]
     assert np.array_equal(gains * (1 << CONFIG.snr_shift), expected)
+    strided = np.zeros((x.size, 3))
+    strided[:, 1] = x                       # as the paths read estimates: a strided view
+    for estimates in (x.astype(np.float64), strided[:, 1]):
+        assert np.array_equal(plan.pcan_gains(estimates) * (1 << CONFIG.snr_shift), expected)
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.float32])

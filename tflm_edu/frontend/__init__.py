@@ -9,8 +9,8 @@ byte-identical to what the real TFLM computes with audio_preprocessor_int8.tflit
 One module per signal-library op, in pipeline order: window, fft (with kiss_fft),
 energy, filter_bank, square_root, noise_reduction, pcan, log_scale; frontend.py wires
 them together the way audio_preprocessor.py does. fast_path.py computes the same bytes
-with a few numpy calls per frame and is what runs by default (MicroSpeechFrontend(fast=
-False) runs the stage modules).
+with a few numpy calls per batch of windows, fast_stream.py per 20 ms chunk, and they are
+what runs by default (MicroSpeechFrontend(fast=False) runs the stage modules).
 """
 from tflm_edu.frontend.frontend import (FeatureParams, FrontendConfig, MicroSpeechFrontend,
                                         log_features, micro_speech_features, prepare,

@@ -1,12 +1,14 @@
-"""The frontend's fast path: the stage modules' integer arithmetic in ~50 numpy calls a frame.
+"""The frontend's fast path: the stage modules' integer arithmetic in a few numpy calls.
 
 The stage modules (window.py ... log_scale.py) mirror TFLM's C code function by function;
 they are what a reader holds beside the C++ and what trace() runs. This module computes the
-very same bytes, fast. On one 20 ms frame numpy costs about half a microsecond per call
-almost whatever the array size, so the pipeline is planned once (FastFrontend.__init__)
-as a fixed list of calls on preallocated buffers (_Frames), the same list for one frame
-(streaming) or many (a batch). tests/test_frontend_fast.py proves the paths equal, and
-equal to TFLM, on random, loud, clipping and silent audio.
+very same bytes, fast: FastFrontend plans the pipeline once (matrices, twiddles, tables),
+and its workspace (_Frames) runs a batch of windows as a fixed list of calls on
+preallocated buffers, frames as the innermost axis so that every call streams through
+long contiguous runs. A stream (one window per chunk, where each call's fixed cost is what
+counts) has its own layout on the same plan: fast_stream.FastStream.
+tests/test_frontend_fast.py and tests/test_frontend_fast_paths.py prove the paths equal,
+and equal to TFLM, on random, loud, clipping and silent audio.
 
 The tricks, each explained where it is used:
 
@@ -14,17 +16,19 @@ The tricks, each explained where it is used:
   product of such integers is exact; floor() is C's arithmetic right shift, and kissfft's
   rounding sround(x) = (x + 2**14) >> 15 is floor(x / 2**15 + 1/2).
 * Each radix-4 stage of kissfft (kf_bfly4 over all butterflies) is one small matrix
-  product, with the next C_FIXDIV's factor folded in; the data stays in a digit order
-  where each stage reads the previous stage's output without any copy (_Stage).
+  product, with the next C_FIXDIV's factor folded in, in a digit order where each stage
+  reads the previous stage's output as it lies (_BatchStage for a batch, _Stage for a
+  stream). A batch's last stage leaves the spectrum in natural order.
 * kissfft stores every intermediate in int16. A bound checked per frame proves no store
   can overflow, so no wrap-around needs emulating (_plan_guard); the rare frame outside
   it (contrived full-scale input) takes the stage modules instead.
 * Spectral subtraction's new estimate, what it leaves of the signal and its floor are
   linear in (signal, old estimate) up to one floor each: one product per frame.
-* PCAN's gain depends on the noise estimate only through which table segment it falls
-  in, and PCAN's shrink, the log and the int8 (or float32) rescale together are a step
-  function of the SNR with a few hundred steps: two binary searches (searchsorted) over
-  precomputed step positions replace them.
+* PCAN's gain depends on the noise estimate only through its bit length and the 10 bits
+  below its leading one, which a float64 holds in its top bits: a table lookup
+  (gain_key). PCAN's shrink, the log and the int8 (or float32) rescale together are a
+  step function of the SNR with a few hundred steps: one binary search (searchsorted)
+  over precomputed step positions replaces them.
 """
 from __future__ import annotations
 
@@ -96,6 +100,21 @@ def _log_pieces_are_monotone(config) -> bool:
                 and shrink_max << config.correction_bits < UINT32)
 
 
+def gain_key(x: np.ndarray) -> np.ndarray:
+    """Where pcan_gains finds the gain of x (float64 integers below 2**32).
+
+    WideDynamicFunction reads x's bit length and the 10 bits below its leading one (all
+    of x below 2**11). A float64 keeps exactly those in its 11 exponent bits and the top
+    10 of its mantissa: its bits >> 42, a number E * 1024 + m with E = 1023 + bit length
+    - 1 (0 for x = 0). Modulo GAIN_FOLD = 44 * 1024 these stay distinct: E runs over 32
+    consecutive values, none of them a multiple of 44. (np.take(mode="wrap") folds.)"""
+    return np.right_shift(x.view(np.int64), GAIN_SHIFT) % GAIN_FOLD
+
+
+GAIN_SHIFT = 52 - 10
+GAIN_FOLD = 44 * 1024
+
+
 # ----------------------------------------------------------------------------- FFT planning
 
 def butterfly() -> np.ndarray:
@@ -125,9 +144,8 @@ class _Stage:
     where c is the natural index of the packed complex input, q = c_{L-s} the digit this
     stage's butterflies combine, and j_t the output digit stage t put in place of
     c_{L-t}. Stage 1 therefore reads the input in natural order, and every stage writes
-    its output in the next stage's layout: no permutation is ever copied. (A batch adds
-    its frames as one more axis, after a left stage's rows or before a right stage's; see
-    _Frames.)
+    its output in the next stage's layout: no permutation is ever copied. This is the
+    stream's layout (fast_stream.FastStream); a batch uses _BatchStage's.
 
     A stage is one matrix product. "left": the rows are the 4**s digits up to q, so the
     butterflies are kron(I, B) from the left; "right": the columns are q and the digits
@@ -165,6 +183,31 @@ class _Stage:
     def __repr__(self):
         side = "left" if self.left else "right"
         return f"_Stage({self.s}, {side}, {self.matrix.shape[0]}x{self.matrix.shape[1]})"
+
+
+class _BatchStage:
+    """One radix-4 stage of kf_work for a batch (_Frames), on data kept as
+
+        digits (q, j_{s-1}, ..., j_1, c_{L-s-1}, ..., c_0, frame), q = c_{L-s} first,
+
+    so the butterflies are a single 4 x 4 product from the left whatever the stage: the
+    real 4 x 9 matrix [Re(B), Im(B), 1/2] on rows [X, 1j X, (1 + 1j)], with the next
+    C_FIXDIV's factor in B (as _Stage's left stages). The twiddle of an element is
+    kissfft's q * k * fstride, k = sum_t j_t 4**(t-1), which here is the index of the
+    j digits as they stand: `rotation` is (4, 4**(s-1), 1). The last stage also gives
+    1j Z (4 more rows): kiss_fftr's conj(Z[n - k]) takes its imaginary part from it."""
+
+    def __init__(self, s: int, levels: int, twiddles: np.ndarray, scale: float):
+        self.s, self.last = s, s == levels
+        q, k = np.arange(RADIX)[:, None], np.arange(RADIX ** (s - 1))[None, :]
+        self.rotation = np.where(q == 0, 1.0, twiddles[q * k * RADIX ** (levels - s)])[..., None]
+        b = butterfly() * scale
+        blocks = [b, 1j * b] if self.last else [b]
+        self.matrix = np.vstack([np.hstack([m.real, m.imag, np.full((RADIX, 1), 0.5)])
+                                 for m in blocks])
+
+    def __repr__(self):
+        return f"_BatchStage({self.s}, {self.matrix.shape[0]}x{self.matrix.shape[1]})"
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -212,6 +255,9 @@ class FastFrontend:
         twiddles = (state.twiddles[0] + 1j * state.twiddles[1]) / Q15
         self.stages = [_Stage(s, self.levels, twiddles, fixdiv2 if s == self.levels else fixdiv4,
                               s == self.levels) for s in range(1, self.levels + 1)]
+        self.batch_stages = [_BatchStage(s, self.levels, twiddles,
+                                         fixdiv2 if s == self.levels else fixdiv4)
+                             for s in range(1, self.levels + 1)]
         self.super_twiddles = (state.super_twiddles[0] + 1j * state.super_twiddles[1]) / Q15
         self._plan_guard()
 
@@ -244,20 +290,23 @@ class FastFrontend:
         self.guard_bias = -1 + 2.0 ** -11
         # With shift 0, |windowed| <= 32768 * w: if the column sums of that bound stay
         # within the limit, every frame the auto-scale leaves alone (already at full
-        # scale) is safe, whatever the one-max check said (_Frames.full_scale_shift).
+        # scale) is safe, whatever the one-max check said (full_scale_shift).
         bound = (Q15 * self.window_weights).reshape(RADIX ** 2, -1).sum(axis=0)
         self.full_scale_is_safe = bool(bound.max() <= limit)
 
     def _plan_split_and_bank(self, config):
         """kiss_fftr's split pairs bin k with bin n - k; list the pairs the filter bank's
-        band needs, where the last stage leaves them, and the bank over their energies."""
+        band needs (one run of k), where a stream's last stage leaves them (a batch's
+        leaves them in natural order), and the bank over their energies."""
         n, bank, levels = self.n, config.filter_bank, self.levels
         band = range(bank.start_index, bank.end_index)
         bins = sorted({b for b in band if b < n // 2} | {n - b for b in band if b >= n // 2})
         self.bins = k = np.array(bins)
+        if np.any(np.diff(k) != 1):   # [start, n/2) and (n - end, n/2] overlap or touch
+            raise AssertionError("the bank's bins are not one run")
 
         def flat(freq, block, part):
-            """Where the last stage's float64 output holds (re or im, `part`) of
+            """Where a stream's last stage's float64 output holds (re or im, `part`) of
             Z[freq] (block 0) or of 1j * Z[freq] (block 1). Frequency f has the digits
             f = sum_t j_t 4**(t-1); the output rows are (j_1, ..., j_{L-1}), then columns
             (block, j_L)."""
@@ -282,8 +331,7 @@ class FastFrontend:
         for form, freq, use in [(0, k, k < n // 2), (1, n - k, np.ones(k.size, bool))]:
             use &= (freq >= bank.start_index) & (freq < bank.end_index)
             bank_rows[form, np.flatnonzero(use)[:, None], column] = weights[:, freq[use]].T
-        self.bank_matrix, self.bank_by_form = bank_rows.reshape(-1, 2 * self.pairs), bank_rows
-        self.amp_scale = [np.array(2.0 ** -s) for s in range(16)]
+        self.bank_matrix = bank_rows.reshape(-1, 2 * self.pairs)
 
     def _plan_noise_reduction(self, config):
         """One product per frame gives, per channel (even and odd channels smooth with
@@ -331,6 +379,12 @@ class FastFrontend:
         # snr = (signal * gain) >> snr_shift: pre-divide the gains, and let the steps
         # (integers) do the floor.
         self.gains = gains[keep] / float(1 << config.snr_shift)
+        # The same as a table read by pcan_gains: one entry per run (their starts).
+        keys = gain_key(starts.astype(np.float64))
+        if np.unique(keys).size != keys.size:
+            raise AssertionError("two gain runs share a table entry")
+        self.gain_table = np.zeros(GAIN_FOLD)
+        self.gain_table[keys] = gains / float(1 << config.snr_shift)
         # The largest SNR before its uint32 wrap: amp <= round(sqrt(2**31 * row sum)).
         amp_max = math.isqrt(2 ** 31 * int(config.filter_bank_matrix.sum(axis=1).max())) + 1
         snr_max = amp_max * int(gains.max()) >> config.snr_shift
@@ -344,6 +398,12 @@ class FastFrontend:
         self.output_steps = np.concatenate(
             [steps[1:]] + [steps + float(r * UINT32) for r in range(1, periods)])
         self.output_values = np.tile(values, periods)
+
+    def pcan_gains(self, estimates: np.ndarray) -> np.ndarray:
+        """WideDynamicFunction(estimate) / 2**snr_shift for float64 estimates below 2**32
+        (integers), by table: see gain_key."""
+        return self.gain_table.take(np.right_shift(estimates.view(np.int64), GAIN_SHIFT),
+                                    mode="wrap")
 
     def _rescale(self, logs: np.ndarray) -> np.ndarray:
         """The model's tail after SignalFilterBankLog: to int8, or to float32."""
@@ -377,13 +437,28 @@ class FastFrontend:
             shift = ws.full_scale_shift(row)
             if shift is not None:
                 shifts[row], safe[row] = shift, True
-        scale = np.exp2(shifts)[:, None]
-        ws.fft((self.fixdiv4 * scale)[None], 1 / scale)
+        ws.fft(shifts)
         for row in np.flatnonzero(~safe):
             ws.set_amplitudes(row, reference_amplitudes(self.config, windows[row]))
         ws.set_estimate(noise_estimate)
         np.fmod(ws.amplitudes, self.wrap, out=ws.wrapped)
         return ws.features(self.noise_matrix), ws.estimate(len(windows))
+
+
+def full_scale_shift(fast: FastFrontend, magnitudes: np.ndarray, windowed: np.ndarray
+                     ) -> int | None:
+    """For a window the one-max check turned down (its |windowed| and windowed samples):
+    shift 0 when the auto-scale leaves it alone (it is at full scale already) and such
+    windows are always safe (see FastFrontend._plan_guard); else None (the stage modules
+    take it). A peak of 32768 is MaxAbs16's quirk: its result comes from TFLM's
+    order-dependent loop."""
+    if not fast.full_scale_is_safe:
+        return None
+    peak = int(magnitudes.max())
+    if peak >= Q15:
+        peak = int(max_abs16(windowed[:fast.window_size].astype(np.int16)[None])[0])
+    shift = max(15 - peak.bit_length(), 0) if peak > 0 else 0
+    return shift if shift == 0 else None
 
 
 def reference_amplitudes(config, window: np.ndarray) -> np.ndarray:
@@ -396,129 +471,87 @@ def reference_amplitudes(config, window: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- running
 
 class _Frames:
-    """The buffers for `frames` windows at once, and every view of them the steps use
-    (made here once: per frame the steps are plain numpy calls).
+    """The buffers for a batch of `frames` windows, and every view of them the steps use
+    (made here once: per batch the steps are plain numpy calls).
 
-    The FFT data of all frames is one array per stage, frames as an axis between the
-    output digits (j) and the input digits (c) of _Stage's layout: so a left product sees
-    the frames as more columns, a right product as more rows, and each stage is one
-    matrix product for the whole batch. With one frame that axis has length 1 and every
-    array is contiguous. After the FFT, arrays have frames first.
+    The frames are the innermost axis of every FFT array, so each call works on long
+    contiguous runs whatever the stage. Stage s's input keeps the digits (q, j_{s-1},
+    ..., j_1, c_{L-s-1}, ..., c_0, frame) with q = c_{L-s} first: its butterflies are one
+    4 x 9 product from the left on [X, 1j X, (1 + 1j)] (see _BatchStage), which writes
+    (j_s, ..., j_1, c..., frame); the next stage's twiddle product reads that with its q
+    moved to the front. After the last stage the digits are (j_L, ..., j_1): natural
+    frequency order, so kiss_fftr's bins k and n - k are two slices (n - k reversed).
+    From the amplitudes on, arrays have frames first again (the noise estimate's
+    recursion goes frame by frame)."""
 
-    Memory: most arrays are read by the very next step only, so they share two scratch
-    buffers, each array placed in the one its input is not in: A holds the stage outputs
-    (then the split's difference and halves), B the right stages' inputs (then the
-    energies). A batch's data then stays closer to the CPU caches. Arrays with rows that
-    never change (ones, zero padding, constants) have their own buffers.
-
-    `in_place`: keep one noise estimate, updated in place (streaming), instead of one
-    per frame."""
-
-    def __init__(self, fast: FastFrontend, frames: int, in_place=False):
+    def __init__(self, fast: FastFrontend, frames: int):
         self.fast, self.frames = fast, frames
-        n, pairs, bins = fast.n, fast.pairs, len(fast.bins)
-        outputs = [stage.rows * (stage.cols if stage.left else stage.matrix.shape[1] // 2)
-                   for stage in fast.stages]       # complex numbers per frame
-        self._scratch = {"A": np.zeros(2 * frames * max(outputs + [2 * bins])),
-                         "B": np.zeros(2 * frames * n)}
-        # |windowed| (16 rows of n/8 samples), a row of constants, and the guard values
-        # (see FastFrontend._plan_guard): one max over all of it gives the peak, or says
-        # "not safe".
+        n, pairs = fast.n, fast.pairs
+        k0, k1 = int(fast.bins[0]), int(fast.bins[-1])
+        bins = k1 - k0 + 1
+        # SignalWindow's output, frames first (an even number of samples: z_c pairs them);
+        # then per frame |windowed| zero padded to the FFT's 2n samples, as 16 rows of n/8
+        # samples, a row of constants and the guard values (see FastFrontend._plan_guard):
+        # one max gives the peak, or "unsafe".
+        self.width = fast.window_size + fast.window_size % 2
+        self.windowed = np.zeros((frames, self.width))
         self.guard = np.zeros((frames, RADIX ** 2 + 2, n // 8))
         self.guard[:, RADIX ** 2] = fast.guard_bias
-        self.magnitudes = self.guard[:, :RADIX ** 2].reshape(frames, RADIX, -1)
+        self.magnitudes = self.guard[:, :RADIX ** 2]
+        self.magnitudes_head = self.magnitudes.reshape(frames, -1)[:, :self.width]   # a view
+        self.guard_product = (self.guard[:, :-1], self.guard[:, -1])
         self.guard_flat = self.guard.reshape(frames, -1)
-        self.guard_product = (self.guard[0, :-1], self.guard[0, -1]) if frames == 1 else (
-            self.guard[:, :-1], self.guard[:, -1])
+        # Every stage's input [X, 1j X, ones] and output share two buffers.
+        self.x = np.zeros((2 * RADIX + 1, n // RADIX * frames), np.complex128)
+        self.x[-1] = 1 + 1j
+        self.x_real = self.x.view(np.float64)
+        self.data, self.turned = self.x[:RADIX], self.x[RADIX:2 * RADIX]
+        self.data_real = self.data.view(np.float64)
+        self.out = np.zeros((2 * RADIX, n // RADIX * frames), np.complex128)
+        self.out_real = self.out.view(np.float64)
         self.steps = []
-        previous, previous_left = None, False
-        for stage in fast.stages:
-            if stage.left:   # rows (j..., q), frames, columns (rest); 1j times that; ones
-                x = np.zeros((2 * stage.rows + 1, frames, stage.cols), np.complex128)
-                x[-1] = 1 + 1j
-                out = self._carve("A", (stage.rows, frames, stage.cols), np.complex128)
-                product = (x.view(np.float64).reshape(2 * stage.rows + 1, -1),
-                           out.view(np.float64).reshape(stage.rows, -1))
-                turned = x[stage.rows:-1]
-            else:            # frames, rows (j...), columns (q, rest)
-                x = self._carve("B", (frames, stage.rows, stage.cols), np.complex128)
-                out = self._carve("A", (frames, stage.rows, stage.matrix.shape[1] // 2),
-                                  np.complex128)
-                product = (x.reshape(frames * stage.rows, -1).view(np.float64),
-                           out.reshape(frames * stage.rows, -1).view(np.float64))
-                turned = None
-            data, view, rotation = self._stage_input(stage, x, previous, previous_left)
-            turned = None if turned is None else turned.reshape(data.shape)
-            self.steps.append((stage, view, data, data.view(np.float64), rotation, turned,
-                               product, out.view(np.float64)))
-            previous, previous_left = out, stage.left
-        # Stage 1's input, (4, frames, n/2) reals: the window in blocks of n/2 samples.
-        self.windowed = self.steps[0][3].reshape(RADIX, frames, -1)
-        self.windowed_by_frame = self.windowed.transpose(1, 0, 2)
-        block = 2 * n // RADIX
-        self.blocks, self.rest = divmod(fast.window_size, block)
-        weights = fast.window_weights[:fast.window_size]
-        self.block_weights = weights[:self.blocks * block].reshape(self.blocks, 1, block)
-        self.rest_weights = weights[self.blocks * block:]
-        self.padded_weights = fast.window_weights.reshape(RADIX, 1, block)   # zeros past it
-        # kiss_fftr's split: rows [fpk, fpnk, tw, 1j], frames, bins.
-        last = self.steps[-1][-1]
-        self.last = last.reshape(-1)
-        self.gather = fast.gather[:, None, :] + (np.arange(frames) * last[0].size)[None, :, None]
-        self.split = np.zeros((4, frames, bins), np.complex128)
+        for stage in fast.batch_stages:
+            rows = RADIX ** (stage.s - 1)
+            rest = n // RADIX // rows * frames
+            previous = self.out[:RADIX].reshape(rows, RADIX, rest).transpose(1, 0, 2) \
+                if stage.s > 1 else None
+            self.steps.append((stage, previous, self.data.reshape(RADIX, rows, rest),
+                               self.out_real[:stage.matrix.shape[0]]))
+        # kiss_fftr's split on rows [fpk, fpnk, tw, 1j], each (bins, frames) complex.
+        z = self.out_real[:RADIX].reshape(n, frames, 2)           # Z, natural order
+        turned_z = self.out_real[RADIX:].reshape(n, frames, 2)    # 1j Z
+        self.split = np.zeros((4, bins, frames), np.complex128)
         self.split[3] = 1j
-        self.split_real = self.split.view(np.float64)
-        self.fp, self.tw = self.split_real[0:2], self.split_real[2]
-        self.difference = self._carve("A", (frames, bins), np.complex128)
-        self.difference_real = self.difference.view(np.float64)
-        self.halves = self._carve("A", (2, frames, 2 * bins))
-        self.split_product = (self.split_real.reshape(4, -1), self.halves.reshape(2, -1))
-        self.squares = self.halves.reshape(2, frames, bins, 2)
-        self.energy = self._carve("B", (2, frames, bins))
-        self.channels = np.zeros((frames, 2 * pairs))     # (parity, pair) order
-        self.channels_pairs = self.channels.reshape(frames, 2, pairs)
-        self.bank_per_form = frames > 1     # (one frame: a single product is cheaper)
-        self.bank_out = np.zeros((2, frames, 2 * pairs))
+        self.split_real = self.split.view(np.float64).reshape(4, bins, frames, 2)
+        mirror = slice(n - k0, n - k1 - 1, -1)                    # rows n - k
+        # fpnk = conj(Z[n - k]): its real part is Re Z, its imaginary part Re(1j Z).
+        self.gathers = [(z[k0:k1 + 1], self.split_real[0]),
+                        (z[mirror, :, 0], self.split_real[1, ..., 0]),
+                        (turned_z[mirror, :, 0], self.split_real[1, ..., 1])]
+        self.difference = np.zeros((bins, frames), np.complex128)
+        self.difference_real = self.difference.view(np.float64).reshape(bins, frames, 2)
+        self.split_twiddles = fast.split_twiddles[:, None]
+        self.split_lhs = self.split_real.reshape(4, -1)
+        self.halves = np.zeros((2, bins, frames, 2))
+        self.halves_flat = self.halves.reshape(2, -1)
+        self.energy = np.zeros((2, bins, frames))
+        self.bank = np.ascontiguousarray(fast.bank_matrix.T)     # (parity, pair) x (form, bin)
+        self.channels = np.zeros((2 * pairs, frames))
         self.below_2_32 = np.zeros(self.channels.shape, bool)
         # Spectral subtraction inputs: frame f's rows [a, est, amp, 1] (see
-        # _plan_noise_reduction) are noise[f]; its new estimate goes to noise[f + 1]
-        # (the next frame's old one), or back into noise[0] when `in_place`.
+        # _plan_noise_reduction) are noise[f]; its new estimate goes to noise[f + 1].
         self.noise = np.zeros((frames + 1, 7, pairs))
         self.noise[:, 6] = 1.0
         self.noise_out = np.zeros((frames, 6, pairs))
         self.amplitudes, self.wrapped = self.noise[:frames, 4:6], self.noise[:frames, 0:2]
-        target = (lambda f: self.noise[0, 2:4]) if in_place else (lambda f: self.noise[f + 1, 2:4])
-        self.recursion = [(self.noise[f], self.noise_out[f], self.noise_out[f, 0:2], target(f))
-                          for f in range(frames)]
-        self.estimates = self.noise[0:1, 2:4] if in_place else self.noise[1:, 2:4]
+        self.amplitudes_by_channel = self.amplitudes.transpose(1, 2, 0)   # (2, pairs, frames)
+        self.recursion = [(self.noise[f], self.noise_out[f], self.noise_out[f, 0:2],
+                           self.noise[f + 1, 2:4]) for f in range(frames)]
+        self.estimates = self.noise[1:, 2:4]
         self.left, self.kept = self.noise_out[:, 2:4], self.noise_out[:, 4:6]
         self.cleaned = np.zeros((frames, 2, pairs))
         self.snr = np.zeros((frames, 2 * pairs))          # channel order
         self.snr_by_parity = self.snr.reshape(frames, pairs, 2).transpose(0, 2, 1)
-
-    def _carve(self, buffer: str, shape: tuple, dtype=np.float64) -> np.ndarray:
-        """An array of `shape` at the start of scratch buffer "A" or "B" (see above)."""
-        size = int(np.prod(shape)) * np.dtype(dtype).itemsize // 8
-        return self._scratch[buffer][:size].view(dtype).reshape(shape)
-
-    def _stage_input(self, stage: _Stage, x: np.ndarray, previous: np.ndarray | None,
-                     previous_left: bool):
-        """(This stage's input data, the previous output seen in the same shape, and the
-        twiddles broadcast to it.) Left stages keep the frames after the rows: their
-        output is (j_1..j_{s-1}, frames, q, rest) and the next left stage wants q among
-        the rows, before the frames. Right stages keep the frames first, so one right
-        stage's output is the next one's input as it is."""
-        frames, rest = self.frames, RADIX ** (self.fast.levels - stage.s)
-        if stage.left:
-            data = x[:stage.rows].reshape(RADIX ** (stage.s - 1), RADIX, frames, rest)
-            if previous is None:
-                return data, None, None
-            view = previous.reshape(data.shape[0], frames, RADIX, rest).transpose(0, 2, 1, 3)
-            return data, view, stage.rotation[:, :, None, :]
-        rotation = stage.rotation.reshape(1, stage.rows, -1)
-        if previous_left:                      # after a left stage: frames to the front
-            return x, previous.transpose(1, 0, 2), rotation
-        return x, previous.reshape(x.shape), rotation
 
     def set_estimate(self, estimate: np.ndarray) -> None:
         """Set the noise estimate before the first frame (channel order)."""
@@ -531,6 +564,10 @@ class _Frames:
     def set_amplitudes(self, frame: int, amplitudes: np.ndarray) -> None:
         self.amplitudes[frame] = self._pairs(amplitudes)
 
+    def channel_amplitudes(self, frame: int) -> np.ndarray:
+        """Frame `frame`'s amplitudes in channel order."""
+        return self.amplitudes[frame].T.reshape(-1)[:self.fast.num_channels]
+
     def _pairs(self, channels: np.ndarray) -> np.ndarray:
         padded = np.zeros(2 * self.fast.pairs)
         padded[:self.fast.num_channels] = channels
@@ -540,96 +577,69 @@ class _Frames:
 
     def window(self, samples: np.ndarray) -> np.ndarray:
         """SignalWindow, (x * w) >> 12 (exact in float64), from (frames, window_size)
-        samples into stage 1's input; then per frame the largest of |windowed| and the
-        guard values (see FastFrontend._plan_guard)."""
-        windowed, frames = self.windowed, self.frames
-        if samples.shape[1] == self.padded_weights.shape[2] * RADIX and frames == 1:
-            np.multiply(samples.reshape(RADIX, 1, -1), self.padded_weights, windowed)
-        else:   # blocks of n/2 samples, then what is left (the rest stays zero padding)
-            if self.blocks:
-                full = samples[:, :self.blocks * self.block_weights.shape[2]]
-                np.multiply(full.reshape(frames, self.blocks, -1).transpose(1, 0, 2),
-                            self.block_weights, windowed[:self.blocks])
-            if self.rest:
-                np.multiply(samples[:, -self.rest:], self.rest_weights,
-                            windowed[self.blocks, :, :self.rest])
+        samples; then per frame the largest of |windowed| and the guard values (see
+        FastFrontend._plan_guard)."""
+        fast, windowed = self.fast, self.windowed
+        head = windowed if self.width == fast.window_size else windowed[:, :fast.window_size]
+        np.multiply(samples, fast.window_weights[:fast.window_size], head)
         np.floor(windowed, windowed)
-        np.abs(self.windowed_by_frame, self.magnitudes)
+        np.abs(windowed, self.magnitudes_head)
         lhs, out = self.guard_product
-        np.dot(self.fast.guard_weights, lhs, out) if lhs.ndim == 2 else \
-            np.matmul(self.fast.guard_weights, lhs, out=out)
-        return self.guard_flat.max(axis=1)
+        np.matmul(fast.guard_weights, lhs, out=out)
+        return np.maximum.reduce(self.guard_flat, axis=1)
 
     def full_scale_shift(self, frame: int) -> int | None:
-        """For a frame the one-max check turned down: shift 0 when the auto-scale leaves
-        it alone (it is at full scale already) and such frames are always safe (see
-        FastFrontend._plan_guard); else None (the stage modules take it). A peak of 32768
-        is MaxAbs16's quirk: its result comes from TFLM's order-dependent loop."""
-        fast = self.fast
-        if not fast.full_scale_is_safe:
-            return None
-        peak = int(self.magnitudes[frame].max())
-        if peak >= Q15:
-            window = self.windowed_by_frame[frame].reshape(-1)[:fast.window_size]
-            peak = int(max_abs16(window.astype(np.int16)[None])[0])
-        shift = max(15 - peak.bit_length(), 0) if peak > 0 else 0
-        return shift if shift == 0 else None
+        return full_scale_shift(self.fast, self.magnitudes[frame], self.windowed[frame])
 
     # -- SignalFftAutoScale, SignalRfft (kissfft), SignalEnergy, SignalFilterBank,
     #    SignalFilterBankSquareRoot
 
-    def fft(self, first_scale, amp_scale) -> None:
-        """From the windowed frames to the channel amplitudes. `first_scale`: 2**s times
-        C_FIXDIV's factor, `amp_scale`: 2**-s (per frame as (1, frames, 1) and (frames,
-        1), or one 0-d array each)."""
-        multiply, add, floor, dot = np.multiply, np.add, np.floor, np.dot
-        windowed = self.windowed
-        multiply(windowed, first_scale, windowed)              # << s, then C_FIXDIV(, 4)
-        add(windowed, HALF, windowed)
-        floor(windowed, windowed)
-        for stage, previous, data, data_real, rotation, turned, (lhs, out), out_real \
-                in self.steps:
+    def fft(self, shifts: np.ndarray) -> None:
+        """From the windowed frames to the channel amplitudes, each frame with its
+        auto-scale shift."""
+        multiply, add, floor = np.multiply, np.add, np.floor
+        data, data_real = self.data, self.data_real
+        scale = np.exp2(shifts)[None, :]
+        first_scale = np.repeat(self.fast.fixdiv4 * scale, 2, axis=1)   # for re and im
+        by_frame = data.reshape(-1, self.frames)
+        np.copyto(by_frame[:self.width // 2], self.windowed.view(np.complex128).T)
+        by_frame[self.width // 2:] = 0                     # the FFT's zero padding
+        multiply(data_real.reshape(-1, 2 * self.frames), first_scale,
+                 data_real.reshape(-1, 2 * self.frames))   # << s, then C_FIXDIV(, 4)
+        add(data_real, HALF, data_real)
+        floor(data_real, data_real)
+        for stage, previous, target, out_real in self.steps:
             if previous is not None:
-                multiply(previous, rotation, data)             # C_MUL by the twiddles
+                multiply(previous, stage.rotation, target)      # C_MUL by the twiddles
                 add(data_real, HALF, data_real)
-                floor(data_real, data_real)                    # its sround
-            if stage.left:                                     # butterflies, C_FIXDIV
-                multiply(data, IMAG, turned)
-                dot(stage.matrix, lhs, out)
-            else:
-                dot(lhs, stage.matrix, out)
-                if stage.last:
-                    break
-                add(out_real, HALF, out_real)
-            floor(out_real, out_real)
+                floor(data_real, data_real)                     # its sround
+            multiply(data, IMAG, self.turned)
+            stage.matrix.dot(self.x_real, out_real)             # butterflies, C_FIXDIV
+            if not stage.last:
+                floor(out_real, out_real)
         self.split_and_bank()
-        self.square_root(amp_scale)
+        self.square_root(1 / scale)
 
     def split_and_bank(self) -> None:
         """kiss_fftr's split into the real signal's bins, SignalEnergy, SignalFilterBank."""
-        fast, add, floor = self.fast, np.add, np.floor
-        fp = self.last.take(self.gather)                       # C_FIXDIV(, 2) of Z, conj Z
-        add(fp, HALF, fp)
-        floor(fp, self.fp)                                     # fpk, fpnk
+        floor, add = np.floor, np.add
+        for source, target in self.gathers:                     # C_FIXDIV(, 2): fpk, fpnk
+            floor(source, target)
         difference, difference_real = self.difference, self.difference_real
         np.subtract(self.split[0], self.split[1], difference)
-        np.multiply(difference, fast.split_twiddles, difference)   # C_MUL
+        np.multiply(difference, self.split_twiddles, difference)   # C_MUL
         add(difference_real, HALF, difference_real)
-        floor(difference_real, self.tw)                        # tw
-        lhs, out = self.split_product
-        np.dot(fast.split_matrix, lhs, out)
+        floor(difference_real, self.split_real[2])               # tw
         halves = self.halves
-        floor(halves, halves)                                  # HALF_OF
+        self.fast.split_matrix.dot(self.split_lhs, self.halves_flat)
+        floor(halves, halves)                                    # HALF_OF
         np.multiply(halves, halves, halves)
-        add(self.squares[..., 0], self.squares[..., 1], self.energy)   # re^2 + im^2
-        if self.bank_per_form:
-            np.matmul(self.energy, fast.bank_by_form, out=self.bank_out)
-            add(self.bank_out[0], self.bank_out[1], self.channels)
-        else:
-            np.dot(self.energy.reshape(1, -1), fast.bank_matrix, self.channels)
+        add(halves[..., 0], halves[..., 1], self.energy)         # re^2 + im^2
+        self.bank.dot(self.energy.reshape(-1, self.frames), self.channels)
 
-    def square_root(self, amp_scale) -> None:
-        """FilterbankSqrt: round(sqrt(x)) >> s. Sqrt32 (x < 2**32) cannot round up past
+    def square_root(self, amp_scale: np.ndarray) -> None:
+        """FilterbankSqrt on the channels, `amp_scale` = 2**-s per frame, (1, frames):
+        round(sqrt(x)) >> s. Sqrt32 (x < 2**32) cannot round up past
         65535, so x in (65535**2 + 65535, 2**32) is lowered to a value rounding to 65535.
 
         np.sqrt is correctly rounded, and for integers x < 2**49 no square root lies
@@ -641,7 +651,7 @@ class _Frames:
         np.sqrt(channels, channels)
         np.add(channels, HALF, channels)
         np.multiply(channels, amp_scale, channels)
-        np.floor(self.channels_pairs, self.amplitudes)
+        np.floor(channels.reshape(self.amplitudes_by_channel.shape), self.amplitudes_by_channel)
 
     # -- SignalFilterBankSpectralSubtraction, SignalPCAN, SignalFilterBankLog, output
 
@@ -649,70 +659,16 @@ class _Frames:
         """From the amplitudes (and the estimate before the first frame) to the features.
         `matrix`: fast.noise_matrix, or noise_matrix_unwrapped when no a was needed."""
         fast = self.fast
-        dot, floor = np.dot, np.floor
+        dot, floor = matrix.dot, np.floor
         for inputs, out, estimate, new_estimate in self.recursion:  # frame after frame
-            dot(matrix, inputs, out)
+            dot(inputs, out)
             floor(estimate, new_estimate)
         cleaned = self.cleaned
         np.maximum(self.left, self.kept, out=cleaned)
         floor(cleaned, cleaned)
-        gains = fast.gains.take(fast.gain_breaks.searchsorted(self.estimates, side="right"))
-        np.multiply(cleaned, gains, self.snr_by_parity)     # written in channel order
+        np.multiply(cleaned, fast.pcan_gains(self.estimates), self.snr_by_parity)
         steps = fast.output_steps.searchsorted(self.snr, side="right")
         return fast.output_values.take(steps[:, :fast.num_channels])
-
-
-class FastStream:
-    """One stream's state: the pending audio (a shift register of whole chunks), the
-    noise estimate, and a one-frame workspace reading its window from that register."""
-
-    def __init__(self, fast: FastFrontend):
-        self.fast = fast
-        stride, window = fast.stride, fast.window_size
-        self.length = -(-window // stride) * stride   # chunks held until a window is whole
-        self.audio = np.zeros((1, self.length))
-        self.keep = (self.audio[0, :self.length - stride], self.audio[0, stride:self.length],
-                     self.audio[0, self.length - stride:self.length])
-        self.ws = _Frames(fast, 1, in_place=True)
-        # The window's samples; 2n of them when the register holds that many (the window
-        # weights are zero past window_size): then the window is a single multiply.
-        self.window = self.audio[:, :2 * fast.n if self.length >= 2 * fast.n else window]
-        self.reset()
-
-    def reset(self) -> None:
-        self.audio[:] = 0
-        self.pending = 0
-        self.ws.set_estimate(np.zeros(self.fast.num_channels))
-
-    @property
-    def noise_estimate(self) -> np.ndarray:
-        return self.ws.estimate(0)
-
-    @noise_estimate.setter
-    def noise_estimate(self, value: np.ndarray) -> None:
-        self.ws.set_estimate(value)
-
-    def push(self, chunk: np.ndarray):
-        """Append one chunk; when a window is complete, return its features."""
-        older, newer, newest = self.keep
-        np.copyto(older, newer)
-        np.copyto(newest, chunk)
-        fast, ws = self.fast, self.ws
-        self.pending = min(self.pending + fast.stride, self.length)
-        if self.pending < fast.window_size:
-            return None
-        self.pending -= fast.stride
-        top = ws.window(self.window)[0]
-        if top < Q15 and top.is_integer():       # the peak, and the FFT is safe
-            shift = max(15 - int(top).bit_length(), 0) if top else 0
-        else:
-            shift = ws.full_scale_shift(0)
-        if shift is not None:
-            ws.fft(fast.first_scale[shift], fast.amp_scale[shift])
-            return ws.features(fast.noise_matrix_unwrapped)[0]
-        ws.set_amplitudes(0, reference_amplitudes(fast.config, self.audio[0, :fast.window_size]))
-        np.fmod(ws.amplitudes, fast.wrap, out=ws.wrapped)
-        return ws.features(fast.noise_matrix)[0]
 
 
 # ----------------------------------------------------------------------------- step tables

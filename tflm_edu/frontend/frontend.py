@@ -14,9 +14,10 @@ and only the spectral subtraction remembers anything between windows (its per-ch
 noise estimate), so every other stage here runs on all the windows at once.
 
 This module runs the stage modules, the readable mirror of TFLM's C code (trace() shows
-every op's output). By default MicroSpeechFrontend runs fast_path.FastFrontend instead:
-the same integer arithmetic planned as a few numpy calls per frame, byte-identical
-(tests/test_frontend_fast.py); `fast=False` selects the stage modules.
+every op's output). By default MicroSpeechFrontend runs fast_path.FastFrontend instead
+(and process() its fast_stream.FastStream): the same integer arithmetic planned as a few
+numpy calls, byte-identical (tests/test_frontend_fast.py, test_frontend_fast_paths.py);
+`fast=False` selects the stage modules.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_edu.frontend.energy import spectrum_to_energy
-from tflm_edu.frontend.fast_path import FastFrontend, FastStream, unsupported_reason
+from tflm_edu.frontend.fast_path import FastFrontend, unsupported_reason
+from tflm_edu.frontend.fast_stream import FastStream
 from tflm_edu.frontend.fft import fft_auto_scale, get_pow2_fft_length, rfft
 from tflm_edu.frontend.filter_bank import FilterBankConfig, filter_bank, init_filter_bank
 from tflm_edu.frontend.log_scale import filter_bank_log
@@ -338,7 +340,9 @@ def micro_speech_features(samples: np.ndarray, output_dtype=np.int8,
     windows = np.lib.stride_tricks.as_strided(   # a read-only view, no copy
         samples, (count, params.window_size), (params.window_stride * step, step),
         writeable=False)
-    if np.dtype(output_dtype) in OUTPUT_DTYPES and fast_plan(params, np.dtype(output_dtype)):
+    plan = fast_plan(params, np.dtype(output_dtype)) \
+        if np.dtype(output_dtype) in OUTPUT_DTYPES else None
+    if plan is not None:
         zeros = np.zeros(params.filter_bank_number_of_channels, np.uint64)
-        return fast_plan(params, np.dtype(output_dtype)).features(windows, zeros)[0]
+        return plan.features(windows, zeros)[0]
     return MicroSpeechFrontend(params, output_dtype).process_windows(windows)
