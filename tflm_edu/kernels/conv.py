@@ -28,6 +28,7 @@ TFLM's depthwise_conv_common.cc shares OpDataConv and padding.h.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,9 +38,11 @@ from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_quantize
                                                 check_shifts_16x8,
                                                 calculate_activation_range_float,
                                                 calculate_activation_range_quantized,
-                                                OrderedSum, quantize_multiplier,
+                                                WeightedSum, constant_array,
+                                                quantize_multiplier,
                                                 requantize_16x8, requantize_to_output,
-                                                Requantizer)
+                                                Requantizer, FloatRequantizer,
+                                                channels_last_tiling, int8_sum_range)
 from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType, type_name
 from tflm_edu.schema.options import Conv2DOptions
 from tflm_edu.windows import (MAX_BORDERED_ELEMENTS, check_int16_fields, compute_out_size,
@@ -511,6 +514,42 @@ def matmul_in_row_blocks(a, b, out=None):
     return out
 
 
+def bind_int8_float_requantized(context, data, input, windows, out):
+    """run() for an int8 CONV_2D in one group: the im2col rows and a column of ones times
+    the filter matrix with the folded bias as its last row - the whole int32 accumulator
+    in one BLAS product, exact in float32 while every partial sum stays below 2^24 (else
+    float64) - then FloatRequantizer. None when the requantizer cannot be proven exact."""
+    matrix, folded = data.filter_matrix[0], data.folded_bias.astype(np.int64)   # [K, out]
+    low, high = int8_sum_range(matrix)
+    bound = 128 * np.abs(matrix).sum(axis=0) + np.abs(folded)     # any partial sum's size
+    dtype = np.float32 if bound.max(initial=0) < 2**24 else np.float64
+    requantizer = FloatRequantizer.build(
+        data.per_channel_output_multiplier, data.per_channel_output_shift,
+        data.output_zero_point, data.output_activation_min, data.output_activation_max,
+        low + folded, high + folded, dtype)
+    if requantizer is None:
+        return None
+    g, work = data.geometry, context.work_array
+    rows, accum_depth = out.shape[0], matrix.shape[0]
+    augmented = np.vstack([matrix, folded[None, :]]).astype(dtype)
+    columns = work((rows, accum_depth + 1), dtype)
+    inputs = columns.reshape(windows.shape[:3] + (-1,))[..., :accum_depth].reshape(
+        windows.shape)                                  # a view: the first K columns
+    assert np.shares_memory(inputs, columns)
+    acc = work(out.shape, dtype)
+    k = channels_last_tiling(rows, out.shape[1])
+    requantize = requantizer.bind(acc.reshape(rows // k, -1), out.reshape(rows // k, -1),
+                                  lambda values: np.tile(values, k), alloc=work)
+
+    def run():
+        g.place(input.data, data.padded_input)
+        inputs[...] = windows
+        columns[:, accum_depth] = 1.0
+        matmul_in_row_blocks(columns, augmented, out=acc)
+        requantize()
+    return run
+
+
 @np.errstate(over="ignore", invalid="ignore")  # inf and NaN are results here, as in C++
 def conv_float(x_padded, filter, bias, geometry, groups, inside_masks, act_min, act_max):
     """reference_ops::Conv: for each output, total = 0.0f, then total += input * filter
@@ -569,6 +608,9 @@ def bind(context, node):
 
     work = context.work_array
     if input.type == TensorType.INT8 and data.filter_matrix is not None:
+        run = bind_int8_float_requantized(context, data, input, windows, out)
+        if run is not None:
+            return run
         matrix, folded = data.filter_matrix[0], data.folded_bias
         # Every partial sum of input x filter products (no offsets: they are in `folded`)
         # is below this; under 2^24 float32 BLAS is exact too, and twice as fast.
@@ -600,39 +642,98 @@ def bind(context, node):
         # A zero border times an inf or NaN weight is NaN where the C++ skips the tap.
         if data.padded_input is not None and not np.isfinite(filter.data).all():
             return None
-        # Products laid out [K, out channel, row]: numpy multiplies fastest along a long,
-        # contiguous last axis.
-        weights = np.ascontiguousarray(filter.data.reshape(out.shape[1], -1).T)[:, :, None]
-        columns = work((weights.shape[0], rows), np.float32)          # [K, rows]
-        total = work((out.shape[1], rows), np.float32)
-        ordered_sum = OrderedSum(weights.shape[0], total.shape, alloc=work)
-        by_column = np.moveaxis(windows, (3, 4, 5), (0, 1, 2))          # [kh, kw, c, b, y, x]
-
-        def sums():
-            g.place(input.data, data.padded_input)
-            columns.reshape(by_column.shape)[...] = by_column
-            ordered_sum(columns[:, None, :], weights, total)
-        bias = bias_values(bias)
-        return float_tail(sums, total, None if bias is None else bias[:, None], data, out,
-                          total.T)
+        output_depth = out.shape[1]
+        weights, bias = filter.data.reshape(output_depth, -1), bias_values(bias)   # [out, K]
+        if not WeightedSum.accepts(weights, bias):
+            return None
+        # Products [K, out channel, rows]: the input's columns [K, rows] broadcast over the
+        # channels; the sums run along K (filter_y, filter_x, in_channel order), the outer
+        # axis, where numpy reduces fastest.
+        order = float_rows_order(g)
+        columns, sums = float_sums(weights.T[:, :, None], None if bias is None else
+                                   bias[:, None], (weights.shape[1], 1, rows),
+                                   (weights.shape[1], output_depth, rows), work)
+        out_view = output.data.reshape(g.batches, g.output_height, g.output_width,
+                                       output_depth).transpose((3,) + order)
+        fill_windows = window_filler(g, input.data, data.padded_input, columns, order)
+        return float_tail(fill_windows, columns, sums, data, out_view, work)
     return None
 
 
-def float_tail(sums, total, bias, data, out, as_output):
-    """run() for a bound float convolution: the ordered sums into `total`, + bias (the C++
-    adds 0.0f without one; `bias` broadcasts against total's layout), the activation clamp,
-    then `as_output` - total viewed in the output's layout - copied to the output."""
-    bias = np.float32(0.0) if bias is None else bias.astype(np.float32)
-    act_min = np.float32(data.output_activation_min)
-    act_max = np.float32(data.output_activation_max)
+def float_sums(weights, bias, columns_shape, shape, work):
+    """(columns, sums) for a bound float convolution: the columns it fills at each invoke
+    ([K, ...], K in the C++ sum order) and the WeightedSum of columns x weights (products
+    of `shape`, K first), then + bias. Small columns are the op's own array with one more
+    row, all ones: the bias rides there as one more weight row - one more row of products
+    instead of a copy of the bias at every invoke (1 x bias is bias, exactly)."""
+    depth = shape[0]
+    if bias is None or (depth + 1) * math.prod(columns_shape[1:]) > OWN_COLUMNS:
+        return (work(columns_shape, np.float32),
+                WeightedSum(weights, 0, shape, bias, alloc=work))
+    columns = np.empty((depth + 1,) + columns_shape[1:], np.float32)
+    columns[depth] = 1.0
+    weights = np.concatenate([np.broadcast_to(weights, (depth,) + weights.shape[1:]),
+                              np.asarray(bias, np.float32)[None]])
+    return columns, WeightedSum(weights, 0, (depth + 1,) + shape[1:], None, alloc=work)
+
+
+# Columns up to this many elements are a bound float convolution's own array (64 KiB).
+OWN_COLUMNS = 1 << 14
+
+
+def window_filler(g: ConvGeometry, source, bordered, columns, order):
+    """fill() for a bound float convolution: the input copied inside its border (if it
+    has one), then every window - [filter_y, filter_x, in_channel, rows in `order`] - into
+    the first rows of `columns`: one copy each, every view made once. An output taller
+    than wide reads its own bordered input, laid out column by column (zeros around, as
+    the one Prepare made): both copies then run along the long axis."""
+    if bordered is not None and order == (0, 2, 1):
+        b, h, w, c = bordered.shape
+        bordered = np.zeros((b, w, h, c), np.float32).transpose(0, 2, 1, 3)
+    windows = g.windows(source if bordered is None else bordered).transpose((3, 4, 5) + order)
+    columns = columns.reshape(-1)[:windows.size].reshape(windows.shape)
+    if bordered is None:
+        def fill():
+            columns[...] = windows
+        return fill
+    top, left = g.padding.height, g.padding.width
+    interior = bordered[:, top:top + g.input_height, left:left + g.input_width, :]
+
+    def fill():
+        interior[...] = source
+        columns[...] = windows
+    return fill
+
+
+def float_rows_order(g: ConvGeometry) -> tuple:
+    """The order of the output pixels along a bound float convolution's rows: (b, y, x), or
+    (b, x, y) for an output taller than wide - the longer axis last, so that filling the
+    rows from the windows and writing them to the output run along long strides."""
+    return (0, 2, 1) if g.output_height > g.output_width else (0, 1, 2)
+
+
+def float_tail(fill, x, sums, data, out_view, work):
+    """run() for a bound float convolution: fill() puts this invoke's input windows in x,
+    `sums` (a WeightedSum) adds up the products in the C++ order and then the bias, the
+    activation clamps the totals, and they land in the output (out_view: the output laid
+    out as the totals are). The C++ adds 0.0f when there is no bias, which changes nothing:
+    a sum that starts at +0.0 is never -0.0."""
+    total = work(out_view.shape, np.float32)
+    # std::min(std::max(total, act_min), act_max), clamped the other way round: the same
+    # for any total (NaN stays NaN, never -0.0) as act_min <= act_max. Constant arrays:
+    # numpy is slower with a scalar operand.
+    low = constant_array(data.output_activation_min, total.shape)
+    high = constant_array(data.output_activation_max, total.shape)
+    add_up = sums.bind(x, total.reshape(sums.total_shape))
+    minimum, maximum = np.minimum, np.maximum
 
     def run():             # invoke() silences float warnings: inf and NaN are results
-        sums()
-        np.add(total, bias, out=total)
-        np.maximum(total, act_min, out=total)
-        np.minimum(total, act_max, out=total)
-        out[...] = as_output
+        fill()
+        add_up()
+        minimum(total, high, out=total)
+        maximum(total, low, out=out_view)
     return run
+
 
 
 def register_conv_2d():

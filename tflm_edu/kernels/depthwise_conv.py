@@ -30,8 +30,9 @@ from tflm_edu.kernels.conv import (OpDataConv, bias_values, check_conv_io,
 from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.conv import conv_like_arena_prepare
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule
-from tflm_edu.kernels.conv import float_tail
-from tflm_edu.kernels.quantization_util import (OrderedSum, Requantizer, requantize_16x8,
+from tflm_edu.kernels.conv import float_rows_order, float_sums, float_tail, window_filler
+from tflm_edu.kernels.quantization_util import (FloatRequantizer, Requantizer, WeightedSum,
+                                                int8_sum_range, requantize_16x8,
                                                 requantize_to_output)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType
 from tflm_edu.schema.options import DepthwiseConv2DOptions
@@ -203,9 +204,11 @@ MANY_TAPS = 16
 def bind(context, node):
     """The invoke plan's Eval (Registration.bind) for an int8 or float32 DEPTHWISE_CONV_2D
     with a constant filter and bias: eval's arithmetic with the tap views, the filter, the
-    requantization constants and the work arrays set up once. int8 sums tap by tap in int32
-    (wrapping as the C++ accumulator does), or for large filters in float64 BLAS; float32
-    sums in the C++ order with an OrderedSum. Anything else runs eval (returns None)."""
+    requantization constants and the work arrays set up once. int8 sums in float32 over
+    contiguous taps with a float64 requantization where both are exact (bind_int8_by_phase),
+    else tap by tap in int32 (wrapping as the C++ accumulator does), or for large filters in
+    float64 BLAS; float32 sums in the C++ order with a WeightedSum. Anything else runs eval
+    (returns None)."""
     data: OpDataConv = node.user_data
     params = node.builtin_data
     input, filter = context.get_input(node, INPUT), context.get_input(node, FILTER)
@@ -229,6 +232,9 @@ def bind(context, node):
     work = context.work_array
     if input.type == TensorType.INT8 and data.filter_matrix is not None:
         taps, folded = data.filter_matrix, data.folded_bias.reshape(channels, multiplier)
+        run = bind_int8_by_phase(context, data, input, output, taps, folded, multiplier)
+        if run is not None:
+            return run
         acc = work(shape, np.int32)               # the C++ int32 accumulator, wrapping
         folded32 = folded.astype(np.int32)        # wraps as the C++ int32 does
         # |acc| is at most this (and already an int32): a left shift may still wrap it.
@@ -292,24 +298,184 @@ def bind(context, node):
     if input.type == TensorType.FLOAT32:
         if data.padded_input is not None and not np.isfinite(filter.data).all():
             return None   # a zero border times inf or NaN: NaN where the C++ skips the tap
-        # Products laid out [tap, channel, m, row]: numpy multiplies fastest along a long,
-        # contiguous last axis.
+        # Products [tap, channel, m, rows]: each channel's windows broadcast over its
+        # depth_multiplier filters; the sums run along the taps (filter_y, filter_x order),
+        # the outer axis, where numpy reduces fastest.
+        weights, bias = filter.data.reshape(n_taps, channels, multiplier), bias_values(bias)
+        if not WeightedSum.accepts(weights, bias):
+            return None
         rows = g.batches * g.output_height * g.output_width
-        per_tap = filter.data.reshape(n_taps, channels, multiplier)[..., None]
-        columns = work((n_taps, channels, 1, rows), np.float32)
-        ordered_sum = OrderedSum(n_taps, (channels, multiplier, rows), alloc=work)
-        total = work((channels, multiplier, rows), np.float32)
-        by_column = np.moveaxis(by_tap, 5, 2)                 # [kh, kw, c, b, y, x]
-
-        def sums():
-            place()
-            columns.reshape(by_column.shape)[...] = by_column
-            ordered_sum(columns, per_tap, total)
-        as_output = total.reshape(channels, multiplier, *shape[:3]).transpose(2, 3, 4, 0, 1)
-        return float_tail(sums, total, None if bias is None else
-                          bias_values(bias).reshape(channels, multiplier, 1), data, out,
-                          as_output)
+        order = float_rows_order(g)
+        columns, sums = float_sums(weights[..., None], None if bias is None else
+                                   bias.reshape(channels, multiplier, 1),
+                                   (n_taps, channels, 1, rows),
+                                   (n_taps, channels, multiplier, rows), work)
+        out_view = out.transpose((3, 4) + order)
+        fill_windows = window_filler(g, input.data, data.padded_input, columns, order)
+        return float_tail(fill_windows, columns, sums, data, out_view, work)
     return None
+
+
+class StridePhases:
+    """The bordered input split by stride phase, so that every filter tap reads one
+    contiguous run of memory.
+
+    Output (oy, ox) meets tap (fy, fx) at bordered row oy * stride + fy * dilation. Split
+    the bordered rows by their remainder modulo the stride (the phase), and that is row
+    oy + (fy * dilation) // stride of phase (fy * dilation) % stride: the tap is a fixed
+    shift inside one phase image. Each phase is a float32 grid [batches, grid_height,
+    grid_width, channels], flattened, so a tap is a slice of it, shift_y * grid_width +
+    shift_x pixels in, holding the tap's input at every grid point: the output pixels and
+    a margin that is computed and never read. Outside the image the grid holds the input
+    zero point (input + offset = 0: the tap adds nothing, as the C++ skips it).
+
+    A tap that reads past the end of a grid row lands at the start of the next row, and
+    past the last row in the next example's first rows: those are border too, so one
+    border column (row) serves as the right (bottom) border of one row (example) and the
+    left (top) border of the next. The grid is as small as that allows - a 6x6 image
+    with a 3x3 filter needs a 7x7 grid, not 8x8. The grids are work arrays: every run
+    writes the border and copies the image in."""
+
+    def __init__(self, g, zero_point, alloc=np.empty):
+        self.g = g
+        self.zero_point = np.float32(zero_point)
+        taps = [(fy * g.dilation_height, fx * g.dilation_width)
+                for fy in range(g.filter_height) for fx in range(g.filter_width)]
+        self.phase_of = [(ry % g.stride_height, rx % g.stride_width) for ry, rx in taps]
+        shifts = [(ry // g.stride_height, rx // g.stride_width) for ry, rx in taps]
+        phases = sorted(set(self.phase_of))
+        spans = {(py, px): (span(g.padding.height, py, g.stride_height, g.input_height),
+                            span(g.padding.width, px, g.stride_width, g.input_width))
+                 for py, px in phases}
+        self.grid_height = self.grid_width = 1
+        for phase in phases:
+            reach = [shift for shift, p in zip(shifts, self.phase_of) if p == phase]
+            (i0, i1, _), (j0, j1, _) = spans[phase]
+            self.grid_height = max(self.grid_height, grid_size(
+                g.output_height, max(sy for sy, _ in reach), i0, i1))
+            self.grid_width = max(self.grid_width, grid_size(
+                g.output_width, max(sx for _, sx in reach), j0, j1))
+        self.offsets = [sy * self.grid_width + sx for sy, sx in shifts]
+        self.points = g.batches * self.grid_height * self.grid_width
+        self.buffers, self.borders, self.copies = {}, [], []
+        for phase in phases:
+            buffer = alloc((self.points + max(self.offsets), g.input_depth), np.float32)
+            self.buffers[phase] = buffer
+            self.plan_phase(buffer, *spans[phase])
+
+    def plan_phase(self, buffer, rows, columns):
+        """The copy of the image part of one phase, and the border views around it."""
+        g = self.g
+        grid = buffer[:self.points].reshape(g.batches, self.grid_height, self.grid_width, -1)
+        (i0, i1, y0), (j0, j1, x0) = rows, columns
+        i1, j1 = min(i1, self.grid_height), min(j1, self.grid_width)
+        self.borders += [buffer[self.points:], grid[:, :i0], grid[:, i1:],
+                         grid[:, i0:i1, :j0], grid[:, i0:i1, j1:]]
+        if i1 > i0 and j1 > j0:
+            self.copies.append((grid[:, i0:i1, j0:j1],
+                                slice(y0, y0 + (i1 - i0 - 1) * g.stride_height + 1,
+                                      g.stride_height),
+                                slice(x0, x0 + (j1 - j0 - 1) * g.stride_width + 1,
+                                      g.stride_width)))
+        self.borders = [b for b in self.borders if b.size]
+
+    def fill(self, x):
+        for border in self.borders:
+            border.fill(self.zero_point)
+        for grid, rows, columns in self.copies:
+            grid[...] = x[:, rows, columns]
+
+    def tap(self, k: int) -> np.ndarray:
+        """[points, channels]: tap k's input at every grid point."""
+        start = self.offsets[k]
+        return self.buffers[self.phase_of[k]][start:start + self.points]
+
+    def valid(self, values: np.ndarray) -> np.ndarray:
+        """The output pixels of [points, depth] grid values: a view [batches,
+        output_height, output_width * depth]."""
+        g = self.g
+        rows = values.reshape(g.batches, self.grid_height, -1)
+        return rows[:, :g.output_height, :g.output_width * values.shape[1]]
+
+
+def span(pad: int, phase: int, stride: int, size: int) -> tuple[int, int, int]:
+    """Along one axis of a phase grid (index i is bordered position i * stride + phase):
+    the first index inside the image, the index after the last, and the first image
+    position."""
+    first = max(0, -(-(pad - phase) // stride))
+    stop = max(first, (size - 1 + pad - phase) // stride + 1)
+    return first, stop, first * stride + phase - pad
+
+
+def grid_size(outputs: int, reach: int, first: int, stop: int) -> int:
+    """The rows (columns) a phase grid needs so that outputs 0..outputs-1, reading up to
+    `reach` further, see the image where it is [first, stop) and border elsewhere - the
+    reads past the grid's end landing in the next row's (example's) leading border."""
+    return max(outputs, min(stop, outputs + reach), outputs + reach - first)
+
+
+def bind_int8_by_phase(context, data, input, output, taps, folded, depth_multiplier):
+    """The int8 bound Eval with float32 sums over contiguous taps (StridePhases) and the
+    float64 requantization (FloatRequantizer): depth multiplier 1 tap by tap, or one input
+    channel times depth_multiplier filters as a BLAS product over the taps. None when the
+    shape or the requantization does not allow it (bind then uses the int32 loop)."""
+    g = data.geometry
+    channels = g.input_depth
+    n_taps = g.filter_height * g.filter_width
+    output_depth = channels * depth_multiplier
+    if not (depth_multiplier == 1 or channels == 1):
+        return None                                    # no contiguous layout for the taps
+    weights = taps.reshape(n_taps, output_depth)                # [tap, output channel]
+    folded = folded.reshape(-1).astype(np.int64)
+    low, high = int8_sum_range(weights)
+    # float32 holds every partial sum - taps, then the folded bias - exactly below 2^24
+    if (128 * np.abs(weights).sum(axis=0) + np.abs(folded)).max(initial=0) >= 2**24:
+        return None
+    requantizer = FloatRequantizer.build(
+        data.per_channel_output_multiplier, data.per_channel_output_shift,
+        data.output_zero_point, data.output_activation_min, data.output_activation_max,
+        low + folded, high + folded)
+    if requantizer is None:
+        return None
+    work = context.work_array
+    phases = StridePhases(g, data.input_zero_point, alloc=work)
+    acc = work((phases.points, output_depth), np.float32)
+    out = output.data.reshape(g.batches, g.output_height, -1)
+    requantize = requantizer.bind(phases.valid(acc), out,
+                                  lambda values: np.tile(values, g.output_width), alloc=work)
+    x = input.data
+    if depth_multiplier > 1:
+        # One input channel: [points, taps and a one] @ [taps and the folded bias, filters]
+        columns = work((n_taps + 1, phases.points), np.float32)
+        matrix = np.vstack([weights, folded[None, :]]).astype(np.float32)
+
+        def run():
+            phases.fill(x)
+            for k in range(n_taps):
+                columns[k] = phases.tap(k)[:, 0]
+            columns[n_taps] = 1.0
+            np.matmul(columns.T, matrix, out=acc)
+            requantize()
+        return run
+    # numpy is quickest along a long last axis: each tap as [grid rows, grid_width *
+    # channels], times its weights tiled along a grid row.
+    row = (-1, phases.grid_width * channels)
+    tap_views = [phases.tap(k).reshape(row) for k in range(n_taps)]
+    tap_weights = [np.tile(weights[k].astype(np.float32), phases.grid_width)
+                   for k in range(n_taps)]
+    bias = np.tile(folded.astype(np.float32), phases.grid_width)
+    total = acc.reshape(row)
+    term = work(total.shape, np.float32)
+
+    def run():
+        phases.fill(x)
+        np.multiply(tap_views[0], tap_weights[0], out=total)
+        np.add(total, bias, out=total)
+        for view, w in zip(tap_views[1:], tap_weights[1:]):
+            np.multiply(view, w, out=term)
+            np.add(total, term, out=total)
+        requantize()
+    return run
 
 
 def register_depthwise_conv_2d():

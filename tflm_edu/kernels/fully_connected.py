@@ -26,7 +26,7 @@ from tflm_edu.kernels.quantization_util import (accumulator_16x8, check_quantize
                                                 calculate_activation_range_quantized,
                                                 exact_int_matmul, float32_dot_in_order,
                                                 quantize_multiplier, requantize_16x8,
-                                                OrderedSum, Requantizer,
+                                                Requantizer, WeightedSum, constant_array,
                                                 requantize_to_output)
 from tflm_edu.schema.enums import BuiltinOperator as Op, TensorType, type_name
 from tflm_edu.schema.options import FullyConnectedOptions
@@ -272,21 +272,43 @@ SMALL_PRODUCT_MACS = 4096
 
 
 def bind_float(x, weights, bias, out, act_min, act_max, work):
-    """fully_connected_float with its operands bound: the sum in input order is an
-    OrderedSum over a buffer made once."""
-    weights_t = np.ascontiguousarray(weights.T.astype(np.float32))[:, None, :]  # [K, 1, N]
-    ordered_sum = OrderedSum(x.shape[1], out.shape, alloc=work)
-    total = work(out.shape, np.float32)
-    bias = None if bias is None else bias.astype(np.float32)
-    act_min, act_max = np.float32(act_min), np.float32(act_max)
+    """fully_connected_float with its operands bound: the sums in input order, then the
+    bias, are a WeightedSum (None - run eval - for weights or a bias holding NaN).
 
-    def run():
-        ordered_sum(x.T[:, :, None], weights_t, total)
-        if bias is not None:   # invoke() silences float warnings: inf and NaN are results
-            np.add(total, bias, out=total)
-        np.maximum(total, act_min, out=total)     # np.clip's arithmetic, without its
-        np.minimum(total, act_max, out=out)       # Python wrapper's overhead
+    Few outputs sum along the contiguous K axis, one output after the other ([batches,
+    out, K]); many sum all outputs at once, K step by K step ([K, batches, out])."""
+    batches, accum_depth = x.shape
+    output_depth = weights.shape[0]
+    weights = weights.astype(np.float32)
+    bias = None if bias is None else bias.astype(np.float32)
+    if not WeightedSum.accepts(weights, bias):
+        return None
+    if batches * output_depth <= FEW_OUTPUTS:
+        sums = WeightedSum(weights[None], 2, (batches, output_depth, accum_depth), bias,
+                           alloc=work)
+        x_laid = x[:, None, :]
+    else:
+        sums = WeightedSum(weights.T[:, None, :], 0, (accum_depth, batches, output_depth),
+                           bias, alloc=work)
+        x_laid = x.T[:, :, None]
+    # np.clip's arithmetic without its Python wrapper, in the other order (the same for
+    # sums, which are never -0.0, as act_min <= act_max); constant arrays: numpy is slower
+    # with a scalar operand.
+    low, high = constant_array(act_min, out.shape), constant_array(act_max, out.shape)
+
+    add_up = sums.bind(x_laid, out)
+    minimum, maximum = np.minimum, np.maximum
+
+    def run():             # invoke() silences float warnings: inf and NaN are results
+        add_up()
+        minimum(out, high, out=out)
+        maximum(out, low, out=out)
     return run
+
+
+# Up to this many outputs (batches x output depth) a float FULLY_CONNECTED sums each along
+# K on its own, rather than all outputs at once step by step.
+FEW_OUTPUTS = 16
 
 
 # ----------------------------------------------------------------------------- reference math

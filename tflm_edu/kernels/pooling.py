@@ -23,16 +23,19 @@ from tflm_edu.kernels.kernel_api import Registration, ensure, unsupported_type
 from tflm_edu.kernels.op_spec import ArenaRecipe, OpSpec, QuantizerRule, inputs_then_output
 from tflm_edu.kernels.quantization_util import (activation_function_with_min_max,
                                                 calculate_activation_range_float,
+                                                constant_array,
                                                 calculate_activation_range_quantized)
 from tflm_edu.schema.enums import BuiltinOperator as Op, Padding, TensorType
 from tflm_edu.schema.options import Pool2DOptions
 from tflm_edu.windows import (MAX_BORDERED_ELEMENTS, check_int16_fields,
-                              compute_padding_height_width, tap as tap_slice)
+                              compute_padding_height_width, tap as tap_slice, window_view)
 from tflm_edu.memory.layout import BUILTIN, KERNELS, c_struct, m
 
 INPUT, OUTPUT = 0, 0
 
 FLOAT32_LOWEST = np.finfo(np.float32).min
+OWN_ELEMENTS = 1 << 16   # a bound float max pool's work array this small is its own
+FEW_TAPS = 4             # ... and up to this many taps it reads them through their views
 QUANTIZED_TYPES = {TensorType.INT8: np.int8, TensorType.INT16: np.int16}
 
 
@@ -257,6 +260,9 @@ def bind(context, node):
             np.less(act_max, total, out=mask)
             np.copyto(total, act_max, where=mask)
             out[...] = total
+        if not average:
+            pool = bind_max_float(padded, window, out_shape, taps, out, act_min, act_max,
+                                  work, in_order=pool)
     else:
         act_min, act_max = data.activation_min, data.activation_max
         if average:
@@ -291,6 +297,61 @@ def bind(context, node):
             interior[...] = source
         pool()
     return run
+
+
+def bind_max_float(padded, window, out_shape, taps, out, act_min, act_max, work, in_order):
+    """pool() for a bound float MAX_POOL_2D in a few numpy calls instead of two per tap.
+
+    The C++ keeps max = (max < tap) ? tap : max from the lowest float: NaN taps never win,
+    and of two equal taps the earlier stays. Equal floats have the same bits but for +0.0
+    and -0.0, so without a -0.0 in the input the result is simply the largest non-NaN tap
+    (or the lowest float): np.fmax skips NaN, and the order of the taps no longer matters.
+    The smallest int32 is the bits of -0.0 (0x80000000): when argmin finds it, `in_order`,
+    the tap-by-tap loop, runs instead.
+
+    A few taps: np.fmax tap view by tap view. More: the taps copied into one array, and
+    one np.fmax.reduce."""
+    n = taps[0] * taps[1]
+    if n <= 0:
+        return in_order
+    bits = padded.reshape(-1).view(np.int32)
+    lowest_bits = np.iinfo(np.int32).min
+    # max(max(result, lowest), act_min) in one: act_min is never below the lowest float.
+    low = np.full(out.shape, max(act_min, FLOAT32_LOWEST), np.float32)
+    high = constant_array(act_max, out.shape)
+    fmax, minimum = np.fmax, np.minimum
+    if n <= FEW_TAPS:
+        views = tap_views(padded, window, out_shape, taps)
+
+        def pool():
+            if bits[bits.argmin()] == lowest_bits:
+                in_order()
+                return
+            fmax(views[0], low, out=out)
+            for view in views[1:]:
+                fmax(out, view, out=out)
+            minimum(out, high, out=out)
+        return pool
+    by_tap = window_view(padded, out_shape, taps, window[2:4], (1, 1))
+    by_tap = by_tap.transpose(3, 4, 0, 1, 2, 5)           # [tap y, tap x, b, out_y, out_x, c]
+    # The taps, then `low` as one more row. A small array is the op's own: that row is
+    # then written once.
+    own = (n + 1) * out.size <= OWN_ELEMENTS
+    values = (np.empty if own else work)((n + 1,) + out.shape, np.float32)
+    taps_view, low_row = values[:n].reshape(by_tap.shape), values[n]
+    if own:
+        low_row[...] = low
+
+    def pool():
+        if bits[bits.argmin()] == lowest_bits:
+            in_order()
+            return
+        taps_view[...] = by_tap
+        if not own:
+            low_row[...] = low
+        fmax.reduce(values, axis=0, out=out)           # NaN never wins against `low`
+        minimum(out, high, out=out)
+    return pool
 
 
 def average_pool_float(input, window, filter_count, act_min, act_max):

@@ -236,6 +236,152 @@ class Requantizer:
         np.copyto(out, total, casting="unsafe")
 
 
+class FloatRequantizer:
+    """requantize_to_output for int8 accumulators that a float array holds exactly (sums
+    of a float32 BLAS product or tap loop below 2^24, of a float64 one below 2^53), in a
+    few float64 passes instead of Requantizer's ten int64 ones:
+
+        u = acc * alpha + beta                  per output channel
+        u = u - delta   where acc < 0           (the signed form only)
+        out = uint8(clip(u, act_min + 128, act_max + 128)) ^ 0x80
+
+    Why this is MultiplyByQuantizedMultiplier exactly. With p = (acc << left_shift) *
+    multiplier, r the right shift, S = 31 + r and R = 2^30 + 2^(30+r) (2^30 when r = 0),
+    rounding_high_mul_then_divide shows the C++ result is floor((p + R) / 2^S) where
+    p >= -2^30, and floor((p + R - 2^31) / 2^S) below (r > 0). Take alpha = (multiplier
+    << left_shift) / 2^S and beta = R / 2^S + output_offset + 128, both exact in float64:
+    then u = (p + R) / 2^S + output_offset + 128 exactly as long as the integers p and
+    p + R + (output_offset + 128) * 2^S stay below 2^53, and the cast of the clipped,
+    non-negative u floors it. The lower piece: delta = 2^31 / 2^S = 2^-r taken off for
+    negative accumulators (between p = -2^30 and 0 both pieces give 0); with act_min at
+    or above the output offset it is not needed - the lower piece then always clamps to
+    act_min, whichever constant is used.
+
+    Only accumulators between the last one that clamps to act_min and the first that
+    clamps to act_max need the bound: outside, both functions are flat, and the float
+    expression (every step monotonic) cannot leave the clamp it reaches at the window's
+    ends. `build` finds the window (requantization_thresholds, confirmed with
+    multiply_by_quantized_multiplier), checks the bounds there, channel by channel, and
+    returns None where they fail or the accumulator could wrap; the caller then keeps
+    Requantizer."""
+
+    def __init__(self, alpha, beta, delta, act_min, act_max):
+        self.alpha, self.beta, self.delta = alpha, beta, delta
+        self.low, self.high = float(act_min + 128), float(act_max + 128)
+
+    @classmethod
+    def build(cls, multiplier, shift, output_offset, act_min, act_max, acc_low, acc_high,
+              dtype=np.float32):
+        """The requantizer for per-channel accumulators in [acc_low, acc_high] (integers,
+        held exactly in `dtype`), or None when it cannot be proven exact."""
+        multiplier = np.asarray(multiplier, np.int64).reshape(-1)
+        n = multiplier.size
+        shift, acc_low, acc_high = (np.broadcast_to(np.asarray(v, np.int64).reshape(-1), n)
+                                    for v in (shift, acc_low, acc_high))
+        left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+        exact_below = 2**24 if np.dtype(dtype) == np.float32 else 2**53
+        reach = np.maximum(np.abs(acc_low), np.abs(acc_high))
+        if not (-128 <= act_min <= act_max <= 127 and -128 <= output_offset <= 127 and n
+                and (multiplier > 0).all() and (multiplier < 2**31).all()
+                and (right <= 20).all() and (acc_low <= acc_high).all()
+                and (reach < exact_below).all() and ((reach << left) < 2**31).all()):
+            return None     # could wrap or saturate in C++, or be inexact here
+        scaled = multiplier << left                        # p = acc * scaled
+        window = requantization_thresholds(multiplier, shift, output_offset,
+                                           np.array([act_min + 1, act_max]))
+        first = np.clip(window[:, 0] - 1, acc_low, acc_high)   # the last one at act_min
+        last = np.clip(window[:, 1], acc_low, acc_high)        # the first one at act_max
+        # Below `first` (above `last`) the C++ result must be flat: confirm that it is at
+        # act_min there (act_max) unless the range starts (ends) there anyway.
+        ends = np.stack([first, last], axis=1)
+        level = np.clip(multiply_by_quantized_multiplier(ends, multiplier[:, None],
+                                                         shift[:, None]) + output_offset,
+                        act_min, act_max)
+        if act_min < act_max and not (((first == acc_low) | (level[:, 0] == act_min))
+                                      & ((last == acc_high) | (level[:, 1] == act_max))).all():
+            return None
+        signed = act_min < output_offset and (right > 0).any()
+        scale = np.int64(1) << (31 + right)
+        rounding = (np.int64(1) << 30) + np.where(right > 0, np.left_shift(1, 30 + right), 0)
+        constant = rounding + (output_offset + 128) * scale
+        largest = np.maximum(np.abs(first * scaled), np.abs(last * scaled))
+        if not (largest + np.abs(constant) + (1 << 31) < 2**53).all():
+            return None     # u might not be exact inside the window
+        alpha = scaled / scale                                             # exact
+        beta = constant / scale                                            # exact
+        delta = np.where(right > 0, (1 << 31) / scale, 0.0) if signed else None
+        return cls(alpha, beta, delta, act_min, act_max)
+
+    @property
+    def signed(self) -> bool:
+        return self.delta is not None
+
+    def bind(self, acc, out, per_channel, alloc=np.empty):
+        """run(): requantize the accumulators in `acc` into the int8 array `out` of the same
+        shape. per_channel(values) lays a [channels] array out to broadcast against acc."""
+        alpha, beta = per_channel(self.alpha), per_channel(self.beta)
+        low, high = self.low, self.high
+        u = alloc(acc.shape, np.float64)
+        out_bytes = out.view(np.uint8)
+        if self.signed:
+            delta = per_channel(self.delta)
+            negative = alloc(acc.shape, np.bool_)
+
+        def run():
+            np.multiply(acc, alpha, out=u)
+            np.add(u, beta, out=u)
+            if self.signed:
+                np.less(acc, 0, out=negative)
+                np.subtract(u, delta, out=u, where=negative)
+            np.clip(u, low, high, out=u)
+            np.copyto(out_bytes, u, casting="unsafe")      # truncates: floors, as u >= 0
+            np.bitwise_xor(out_bytes, np.uint8(0x80), out=out_bytes)
+        return run
+
+
+def int8_sum_range(weights):
+    """(low, high): for each column n of an integer matrix [K, N], the least and the
+    greatest sum_k x_k * w_kn over int8 inputs x."""
+    w = np.asarray(weights, np.int64)
+    return np.minimum(-128 * w, 127 * w).sum(axis=0), np.maximum(127 * w, -128 * w).sum(axis=0)
+
+
+def channels_last_tiling(rows: int, channels: int, width: int = 512) -> int:
+    """How many rows of a contiguous [rows, channels] array to lay side by side so that a
+    per-channel operand, tiled that often, broadcasts along rows of about `width` values:
+    numpy is quickest along a long last axis. A divisor of rows."""
+    best = 1
+    for k in range(1, max(1, width // max(channels, 1)) + 1):
+        if rows % k == 0:
+            best = k
+    return best
+
+
+def requantization_thresholds(multiplier, shift, output_offset, levels):
+    """[channels, len(levels)]: for each output level k, the smallest accumulator x with
+    MultiplyByQuantizedMultiplier(x) + output_offset >= k, for positive multipliers and
+    x << left_shift within int32 (levels within 2^9 of the offset, shifts of -20 or more).
+
+    From rounding_high_mul_then_divide, with p = (x << left) * multiplier, r the right
+    shift and R = 2^30 + 2^(30+r) (2^30 when r = 0): the result is floor((p + R) / 2^(31+r))
+    where p >= -2^30, and floor((p + R - 2^31) / 2^(31+r)) below. Solving result >= k -
+    offset in the lower piece first, else in the upper, gives the threshold."""
+    multiplier = np.asarray(multiplier, np.int64)[:, None]
+    shift = np.asarray(shift, np.int64)[:, None]
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    scaled = multiplier << left                                      # p = x * scaled
+    target = (np.asarray(levels, np.int64)[None, :] - output_offset) << (31 + right)
+    rounding = (1 << 30) + np.where(right > 0, np.left_shift(1, 30 + right), 0)
+    lower = np.where(right > 0, rounding - (1 << 31), rounding)
+
+    def ceil_div(a, b):
+        return -((-a) // b)
+    x_lower = ceil_div(target - lower, scaled)
+    first_upper = ceil_div(np.full_like(scaled, -(1 << 30)), scaled)
+    x_upper = np.maximum(ceil_div(target - rounding, scaled), first_upper)
+    return np.where(x_lower * scaled < -(1 << 30), x_lower, x_upper)
+
+
 def multiply_by_quantized_multiplier_smaller_than_one_exp(x, quantized_multiplier, left_shift):
     """MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0)."""
     return rounding_divide_by_pot(
@@ -466,6 +612,130 @@ class OrderedSum:
         if self.length == 0:
             running[...] = 0.0
         total[...] = running[..., 0] if self.single else running
+
+
+class WeightedSum:
+    """OrderedSum for a bound float Eval whose weights (and bias) are constants:
+
+        total = 0.0f; for k in order: total += x[k] * w[k]; then total += bias
+
+    for every output of the op at once, with every rounding of the C++ loop. Faster than
+    OrderedSum in three ways:
+
+    - The caller chooses the layout of the products (`shape`, summed along `axis`), so
+      that numpy multiplies along a long contiguous axis. Small weights are expanded to
+      the whole products shape once: then no operand is broadcast along numpy's inner
+      loop, which it runs several times slower.
+    - One np.subtract.reduce along `axis`, from 0.0, over the negated products: x * -w
+      is exactly -(x * w), and total - (-p) rounds exactly as total + p. An add.reduce
+      would be summed pairwise wherever the reduced axis becomes numpy's inner loop;
+      subtract has no such shortcut - it goes in order along any axis, so any layout works.
+    - The bias, negated, is the last term of the same reduction.
+
+    The weights and the bias must hold no NaN (`accepts`): negating one would flip its
+    sign bit, where the C++ passes it on as it is. NaN inputs are fine: x * -w gives x's
+    NaN as x * w does, and 0 * inf gives the same default NaN either way.
+
+    Past max_elements products, the sum runs in chunks of the K axis: each chunk's
+    reduction starts from the running total (row 0, not negated) instead of 0.0."""
+
+    EXPAND_ELEMENTS = 1 << 18      # weights expanded up to this many products (1 MiB)
+    OWN_ELEMENTS = 1 << 12         # a buffer this small is the op's own, not the workspace's:
+                                   # its bias slot is then filled once, at bind
+
+    def __init__(self, weights, axis: int, shape, bias=None, alloc=np.empty,
+                 max_elements: int = 1 << 22):
+        shape = tuple(int(n) for n in shape)
+        self.axis = axis = axis % len(shape)
+        self.total_shape = shape[:axis] + shape[axis + 1:]
+        depth = shape[axis]
+        lanes = math.prod(shape) // depth if depth else 1
+        chunk = max(1, min(depth, max_elements // max(lanes, 1)))
+        self.carried = carried = chunk < depth    # several chunks: row 0 is the running total
+        first = int(carried)
+        negative = -np.asarray(weights, np.float32)
+        if not carried and math.prod(shape) <= self.EXPAND_ELEMENTS:
+            negative = np.ascontiguousarray(np.broadcast_to(negative, shape))
+        negative_bias = None if bias is None else -np.asarray(bias, np.float32)
+        extra = 0 if bias is None else 1
+        buffer_shape = _along(shape, axis, first + chunk + extra)
+        self.own = math.prod(buffer_shape) <= self.OWN_ELEMENTS
+        self.buffer = (np.empty if self.own else alloc)(buffer_shape, np.float32)
+        self.running = self.buffer[_rows(axis, 0)]
+
+        def along_k(array, start, stop):   # a constant or an input may broadcast along K
+            return array if array.shape[axis] == 1 else array[_rows(axis, slice(start, stop))]
+        # Per chunk: (K slice of x, its negated weights, where its products go, the bias
+        # slot or None, the rows the reduction runs over)
+        self.chunks = []
+        for start in range(0, max(depth, 1), chunk):
+            n = max(0, min(chunk, depth - start))
+            last = start + chunk >= depth
+            bias_slot = (self.buffer[_rows(axis, first + n)]
+                         if last and negative_bias is not None else None)
+            self.chunks.append((
+                slice(start, start + n), along_k(negative, start, start + n),
+                self.buffer[_rows(axis, slice(first, first + n))], bias_slot,
+                self.buffer[_rows(axis, slice(0, first + n + (extra if last else 0)))]))
+        self.negative_bias = negative_bias
+
+    @staticmethod
+    def accepts(weights, bias=None) -> bool:
+        """No NaN among the constants: their negated copies must differ only in sign."""
+        return not np.isnan(weights).any() and (bias is None or not np.isnan(bias).any())
+
+    def bind(self, x, total):
+        """run(): the sums of this invoke into `total` (the products' shape without the
+        summed axis). x broadcasts against the products' shape and holds the invoke's
+        inputs when run() is called. Overflow gives inf and NaN, as in C++: the caller
+        silences numpy's warnings."""
+        axis, subtract, multiply = self.axis, np.subtract.reduce, np.multiply
+        steps = [(x if x.shape[axis] == 1 else x[_rows(axis, k)], negative, products,
+                  bias_slot, None if bias_slot is None else
+                  np.ascontiguousarray(np.broadcast_to(self.negative_bias, bias_slot.shape)),
+                  reduced) for k, negative, products, bias_slot, reduced in self.chunks]
+        if not self.carried:          # one chunk: the common case, in as few calls as can be
+            [(x_k, negative, products, bias_slot, negative_bias, reduced)] = steps
+            if self.own and bias_slot is not None:
+                bias_slot[...] = negative_bias
+                bias_slot = None
+
+            def run():
+                if products.size:
+                    multiply(x_k, negative, out=products)
+                if bias_slot is not None:
+                    bias_slot[...] = negative_bias
+                subtract(reduced, axis=axis, initial=0.0, out=total)
+            return run
+        running = self.running
+
+        def run_in_chunks():
+            running[...] = 0.0
+            for x_k, negative, products, bias_slot, negative_bias, reduced in steps:
+                multiply(x_k, negative, out=products)
+                if bias_slot is not None:
+                    bias_slot[...] = negative_bias
+                subtract(reduced, axis=axis, out=total)
+                running[...] = total
+        return run_in_chunks
+
+
+def _rows(axis, index):
+    """The index that takes `index` along `axis` (every element of the axes before it)."""
+    return (slice(None),) * axis + (index,)
+
+
+def constant_array(value, shape, most: int = 1 << 16):
+    """A bound float Eval's constant operand: value as a float32 array of `shape` (numpy is
+    slower with a scalar operand), or a float32 scalar past `most` elements."""
+    if math.prod(shape) > most:
+        return np.float32(value)
+    return np.full(shape, value, np.float32)
+
+
+def _along(shape, axis, n):
+    """`shape` with its axis `axis` set to n."""
+    return shape[:axis] + (n,) + shape[axis + 1:]
 
 
 # ----------------------------------------------------------------------------- int16 lookup tables

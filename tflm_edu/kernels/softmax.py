@@ -14,6 +14,7 @@ means probability 0 and 127 means 255/256.
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,18 +216,36 @@ def check_exponent(out_of_range) -> None:
 
 
 def softmax_float_row(row, beta, expf_c):
-    """softmax_float for one short row, element by element as the C++ loops go, in float32
-    scalars (std::max keeps the running max when the value is NaN), calling the C
-    library's expf itself. (Run from invoke(), which silences float warnings.)"""
-    f32 = np.float32
-    max_in_row = f32(np.finfo(np.float32).min)
+    """softmax_float for one short row (Python floats holding float32 values), element by
+    element as the C++ loops go, calling the C library's expf itself. Each float32
+    operation is done in double and rounded to float32 once, which gives the float32
+    result exactly (a double has more than twice float32's precision): ctypes rounds
+    expf's argument, to_float32 the running sum, and storing the quotients into the
+    float32 output rounds them. std::max keeps the running max when the value is NaN."""
+    max_in_row = FLOAT32_LOWEST
     for v in row:
-        max_in_row = f32(v) if max_in_row < v else max_in_row
-    exps = [f32(expf_c(float((f32(v) - max_in_row) * beta))) for v in row]
-    total = f32(0.0)
+        if max_in_row < v:
+            max_in_row = v
+    if beta == 1.0:
+        exps = [expf_c(v - max_in_row) for v in row]
+    else:
+        exps = [expf_c(to_float32(v - max_in_row) * beta) for v in row]
+    total = 0.0
     for e in exps:
-        total = total + e
+        total = to_float32(total + e)
+    if total == 0.0:          # every exp is 0: 0.0f / 0.0f, the default NaN (Python raises)
+        return [DEFAULT_NAN] * len(exps)
     return [e / total for e in exps]
+
+
+def to_float32(x: float, c_float=ctypes.c_float) -> float:
+    """A Python float rounded to the nearest float32 (inf past the largest)."""
+    return c_float(x).value
+
+
+FLOAT32_LOWEST = float(np.finfo(np.float32).min)
+# What x86 computes for 0.0f / 0.0f (the "real indefinite" NaN, sign bit set).
+DEFAULT_NAN = float(np.array(0xFFC00000, np.uint32).view(np.float32))
 
 
 def softmax_quantized_row(row, exp_table, out_bits, out_min, out_max):
@@ -289,11 +308,17 @@ def bind(context, node):
     out = output.data.reshape(x.shape)
     if input.type == TensorType.FLOAT32 and libm_of(context) is GLIBC \
             and libm_function("expf") is not None:
-        beta, expf_c = np.float32(data.beta), libm_function("expf")
+        beta, expf_c = float(np.float32(data.beta)), libm_function("expf")
+
+        if x.shape[0] == 1:          # one row: a classifier's scores
+            row, out_row = x[0], out[0]
+
+            def run_float():
+                out_row[...] = softmax_float_row(row.tolist(), beta, expf_c)
+            return run_float
 
         def run_float():
-            for row, out_row in zip(x, out):
-                out_row[...] = softmax_float_row(row.tolist(), beta, expf_c)
+            out[...] = [softmax_float_row(row, beta, expf_c) for row in x.tolist()]
         return run_float
     if input.type != TensorType.INT8:
         return None
