@@ -102,7 +102,7 @@ def test_predictions_are_positive_and_grow_with_the_work():
     assert large.total > 1000 * small.total
 
 
-@pytest.mark.parametrize("kind", ["data_movement", "math", "state"])
+@pytest.mark.parametrize("kind", ["data_movement", "math", "state", "quantize"])
 def test_corpus_models_of_each_new_kind_run_in_the_real_tflm(kind):
     """Every model of a corpus kind must be one the real TFLM runs, or the board would
     measure nothing for it; the stateful ones twice, as the firmware warms up first."""
@@ -114,7 +114,7 @@ def test_corpus_models_of_each_new_kind_run_in_the_real_tflm(kind):
     models = []
     for _ in range(12):
         model, name = BUILDERS[kind](rng)
-        models += ([CorpusModel(name, write_model(model))] if kind == "state"
+        models += ([CorpusModel(name, write_model(model))] if kind in ("state", "quantize")
                    else _variants(model, rng, name, ("int8", "float32", "int16")))
     assert len(models) >= 12
     for corpus_model in models:

@@ -347,8 +347,10 @@ def _math_model(rng):
     unary = {"ABS": None, "NEG": None, "HARD_SWISH": None, "RELU6": None,
              "LEAKY_RELU": o.LeakyReluOptions(alpha=0.2), "EXP": None, "ELU": None,
              "SQRT": None, "LOG": None, "SQUARE": None, "FLOOR": None}
+    # No DIV: an int8 divisor at its zero point (the firmware's random inputs have them)
+    # stops the emulated board, where TFLM divides by zero.
     binary = {"MAXIMUM": None, "MINIMUM": None, "SQUARED_DIFFERENCE": None,
-              "DIV": o.DivOptions(), "LESS": None, "GREATER": None, "EQUAL": None}
+              "LESS": None, "GREATER": None, "EQUAL": None}
     reducers = ["SUM", "REDUCE_MAX", "REDUCE_MIN"]
     name = str(rng.choice(list(unary) + list(binary) + reducers))
     shape = _activation_shape(rng)
@@ -408,6 +410,27 @@ def _state_model(rng):
     return b.build(), name
 
 
+def _quantize_model(rng):
+    """QUANTIZE between every pair of types models use (float to int8/int16, requantizing
+    int8/int16 to int8/int16) and DEQUANTIZE back to float, built with explicit scales."""
+    pairs = [("float32", "int8"), ("float32", "int16"), ("int8", "int8"), ("int16", "int8"),
+             ("int16", "int16"), ("int8", "int16"), ("int8", "float32"), ("int16", "float32")]
+    source, target = pairs[int(rng.integers(len(pairs)))]
+    shape = _activation_shape(rng)
+
+    def quant(dtype):
+        if dtype == "float32":
+            return None
+        zero = 0 if dtype == "int16" else int(rng.integers(-20, 20))
+        return quantization(float(rng.uniform(0.005, 0.1)), zero)
+    b = ModelBuilder(description="tflm_edu cost corpus")
+    x = b.add_input(shape, np.dtype(source), quant=quant(source))
+    y = b.mark_output(b.add_tensor(shape, np.dtype(target), quant=quant(target)))
+    op = Op.DEQUANTIZE if target == "float32" else Op.QUANTIZE
+    b.add_operator(op, [x], [y])
+    return b.build(), f"{op.name} {source}->{target} {shape}"
+
+
 # New kinds go at the end: the seeded draws of the kinds before them stay the same, so
 # measurements already cached for those models stay valid.
 BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
@@ -416,11 +439,12 @@ BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
             "elementwise": _elementwise_model, "unary": _unary_model,
             "depthwise_multiplier": lambda rng: _conv_model(rng, True, multiplier=True),
             "pad": _pad_model, "elementwise_more": _elementwise_model, "svdf": _svdf_model,
-            "data_movement": _data_movement_model, "math": _math_model, "state": _state_model}
+            "data_movement": _data_movement_model, "math": _math_model, "state": _state_model,
+            "quantize": _quantize_model}
 COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "elementwise": 30, "unary": 40, "depthwise_multiplier": 30, "pad": 16,
-          "elementwise_more": 40, "svdf": 30, "data_movement": 90, "math": 80,
-          "state": 40}
+          "elementwise_more": 40, "svdf": 30, "data_movement": 90, "math": 160,
+          "state": 40, "quantize": 40}
 
 
 def synthetic_corpus(seed: int = 0, scale: float = 1.0, dtypes=("int8", "float32", "int16")):
@@ -432,8 +456,8 @@ def synthetic_corpus(seed: int = 0, scale: float = 1.0, dtypes=("int8", "float32
             model, name = BUILDERS[kind](rng)
             if model is None:
                 continue
-            if kind == "state":                 # built in its own type already
-                dtype = name.split()[1]
+            if kind in ("state", "quantize"):   # built in their own types already
+                dtype = name.split()[1].split("->")[0]
                 if dtype in dtypes:
                     corpus.append(CorpusModel(f"{name}/{dtype}", write_model(model)))
                 continue

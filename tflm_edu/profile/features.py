@@ -153,17 +153,64 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
         values = {"calls": 1, "outputs": _elements(outputs[0]),
                   "active": _elements(outputs[0]) * _saturation_free_fraction(inputs[0])}
         key = f"{name}/{dtype}"
+    elif name in COPY_OPS and outputs and inputs:
+        # Kernels that copy contiguous runs: one memcpy per run, a run per (outer index,
+        # tensor or index); the runs' bytes move once.
+        values = {"calls": 1, "outputs": sum(_elements(t) for t in outputs),
+                  "inputs": sum(_elements(t) for t in activations),
+                  "copies": _copy_runs(model, name, op, inputs, outputs)}
+        key = f"{name}/{dtype}"
+    elif name == "TRANSPOSE" and outputs:
+        # An index walk over every element, with loop overhead per innermost row.
+        shape = outputs[0].shape or (1,)
+        values = {"calls": 1, "outputs": _elements(outputs[0]),
+                  "rows": _elements(outputs[0]) // max(shape[-1], 1)}
+        key = f"{name}/{dtype}"
     else:
         values = {"calls": 1, "outputs": sum(_elements(t) for t in outputs),
                   "inputs": sum(_elements(t) for t in activations)}
         key = f"{name}/{dtype}"
         if name in BROADCASTING_OPS and len(inputs) >= 2 and inputs[0].shape != inputs[1].shape:
             key += "/broadcast"
+        if name == "QUANTIZE" and outputs:       # each type pair has its own loop
+            key += f"/{_type_name(outputs[0])}"
         if name == "MEAN" and len(inputs) >= 2 and len(inputs[0].shape) == 4:
             axes = model.buffers[inputs[1].buffer].data
             if axes and sorted(np.frombuffer(bytes(axes), np.int32) % 4) == [1, 2]:
                 key += "/hw"       # TFLM's mean over height and width has its own loop
     return OpFeatures(index, name, key, values)
+
+
+COPY_OPS = ("CONCATENATION", "PACK", "SPLIT", "SPLIT_V", "UNPACK", "GATHER")
+
+
+def _constant_int(model, tensor) -> int | None:
+    data = model.buffers[tensor.buffer].data
+    if not data:
+        return None
+    values = np.frombuffer(bytes(data), np.int64 if tensor.type == TensorType.INT64
+                           else np.int32)
+    return int(values.reshape(-1)[0]) if values.size else None
+
+
+def _copy_runs(model, name: str, op, inputs: list, outputs: list) -> int:
+    """How many contiguous runs a copying kernel moves: the product of the dimensions before
+    its axis, times the tensors it joins or splits (GATHER: times the indices)."""
+    options = op.builtin_options
+    if name in ("CONCATENATION", "PACK"):
+        shape, axis, parts = outputs[0].shape, getattr(options, "axis", 0), len(inputs)
+    elif name == "SPLIT":
+        shape, axis, parts = inputs[-1].shape, _constant_int(model, inputs[0]), len(outputs)
+    elif name == "SPLIT_V":
+        shape, axis, parts = inputs[0].shape, _constant_int(model, inputs[-1]), len(outputs)
+    elif name == "UNPACK":
+        shape, axis, parts = inputs[0].shape, getattr(options, "axis", 0), len(outputs)
+    else:                                  # GATHER: params, indices
+        shape, axis = inputs[0].shape, getattr(options, "axis", 0)
+        parts = _elements(inputs[1]) if len(inputs) > 1 else 1
+    rank = len(shape or ())
+    axis = 0 if axis is None or rank == 0 else axis % rank
+    return int(np.prod(shape[:axis], dtype=np.int64)) * parts if rank else parts
 
 
 # Ops whose work depends on the values: TFLM's int8 SOFTMAX computes an exponential only for
