@@ -6,9 +6,12 @@ tensorflow is importable - for the same architecture built in tf.keras and train
 train_on_batch (same layers, batch size, float32, Adam, loss and metric). The two run
 interleaved, one epoch each in turn, `--repeats` times, after one warm-up epoch each (Keras
 traces its step for both batch sizes there); the table gives the median samples/s, the spread
-((max - min) / median) and the median of the per-repeat ratios tflm_edu / keras. Keras is
-compiled with its defaults (the header shows whether that means XLA). TensorFlow is no
-dependency of tflm_edu: `pip install tensorflow-cpu` to get the Keras columns.
+((max - min) / median) and the median of the per-repeat ratios tflm_edu / keras, of wall time
+("ratio") and of CPU time ("cpu ratio": each side's process CPU seconds for the epoch, all of
+TensorFlow's threads included). On a machine that other work keeps busy the wall-time figures
+swing with its load; the CPU-time ratio moves much less. Keras is compiled with its defaults
+(the header shows whether that means XLA). TensorFlow is no dependency of tflm_edu:
+`pip install tensorflow-cpu` to get the Keras columns.
 
 Threads are pinned alike on both sides: numpy's BLAS through threadpoolctl, TensorFlow through
 tf.config.threading (intra- and inter-op). TensorFlow cannot change its thread pools once it
@@ -67,12 +70,12 @@ def tflm_case(name: str):
     return model, x, y, batch_size
 
 
-def epoch_seconds(step, x, y, batch_size: int) -> float:
-    """Wall time of one pass of step(x_batch, y_batch) over (x, y)."""
-    start = time.perf_counter()
+def epoch_seconds(step, x, y, batch_size: int) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one pass of step(x_batch, y_batch) over (x, y)."""
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(x), batch_size):
         step(x[i:i + batch_size], y[i:i + batch_size])
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 # ---- the same architectures in tf.keras ----------------------------------------------------------
@@ -170,7 +173,7 @@ class KerasWorkers:
                 self.conns[threads] = None
             self.version = self.version or (text if status == "ready" else None)
 
-    def epoch(self, threads: int, name: str) -> float | None:
+    def epoch(self, threads: int, name: str) -> tuple[float, float] | None:
         conn = self.conns.get(threads)
         if conn is None:
             return None
@@ -272,21 +275,23 @@ def main() -> None:
     if keras is not None:
         keras.close()
 
-    print(f"\nsamples/s, median of {args.repeats} interleaved epochs (spread = (max - min) / "
-          "median); ratio = median of tflm_edu / keras per repeat")
+    print(f"\nsamples/s (wall), median of {args.repeats} interleaved epochs (spread = (max - min)"
+          " / median); ratio = median of tflm_edu / keras per repeat, by wall and by CPU time")
     print(f"{'model':<31}{'batch':>6}{'threads':>9}{'tflm_edu':>11}{'spread':>8}"
-          f"{'keras':>10}{'spread':>8}{'ratio':>8}")
+          f"{'keras':>10}{'spread':>8}{'ratio':>8}{'cpu ratio':>11}")
     for row in rows:
         name, threads, auto = row
         samples, batch_size = len(cases[name][1]), cases[name][3]
-        mine = [samples / s for s in ours[row]]
+        mine = [samples / wall for wall, _ in ours[row]]
         label = f"{threads}*" if auto else str(threads)
         line = (f"{name:<31}{batch_size:>6}{label:>9}"
                 f"{statistics.median(mine):>11,.0f}{spread(mine):>8.0%}")
         if theirs[row] and None not in theirs[row]:
-            other = [samples / s for s in theirs[row]]
+            other = [samples / wall for wall, _ in theirs[row]]
             ratio = statistics.median(a / b for a, b in zip(mine, other))
-            line += f"{statistics.median(other):>10,.0f}{spread(other):>8.0%}{ratio:>7.2f}x"
+            cpu_ratio = statistics.median(b[1] / a[1] for a, b in zip(ours[row], theirs[row]))
+            line += (f"{statistics.median(other):>10,.0f}{spread(other):>8.0%}{ratio:>7.2f}x"
+                     f"{cpu_ratio:>10.2f}x")
         print(line)
     if any(auto for _, _, auto in rows):
         print("* threads chosen by tflm_edu.train.threads.blas_threads (fit's default)")

@@ -9,12 +9,15 @@
 - the optimizers' one flat update over all parameters against one update per parameter;
 - fit()'s BLAS thread pinning (threadpoolctl), restored afterwards.
 """
+import platform
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from tflm_edu.train import (SGD, Adam, BatchNormalization, Conv2D, Dense, DepthwiseConv2D,
-                            Flatten, ReLU6, Sequential, Softmax, conv, im2col, vector)
+from tflm_edu.train import (SGD, Adam, AveragePool2D, BatchNormalization, Conv2D, Dense,
+                            DepthwiseConv2D, Dropout, Flatten, ReLU, ReLU6, Sequential, Softmax,
+                            allocator, conv, im2col, vector)
 from tflm_edu.train.gradcheck import gradient_errors, numeric_gradient, relative_error
 from tflm_edu.train.threads import blas_limits, blas_threads
 
@@ -158,6 +161,103 @@ def test_phases_hold_every_input_value_once(strides, dilation, padding):
     np.testing.assert_array_equal(channel_major, phases.transpose(0, 1, 5, 2, 3, 4))
     np.testing.assert_array_equal(im2col.from_phases(phases, plan, np.empty_like(x)), x)
     assert sorted(plan.tap_order) == list(range(9))
+
+
+@pytest.mark.parametrize("strides, dilation, padding", [
+    ((1, 1), (1, 1), "same"), ((2, 2), (1, 1), "same"), ((2, 3), (2, 1), "valid"),
+    ((3, 2), (1, 2), "same")])
+def test_phases_reuse_a_zeroed_buffer(strides, dilation, padding):
+    """Written over zeros with zero_padding=False, again and again (a layer's work buffer),
+    the phases hold what a fresh to_phases writes over NaN."""
+    g = im2col.geometry((9, 10), (3, 3), strides, dilation, padding)
+    plan = im2col.phase_plan(g, (9, 10))
+    rng = np.random.default_rng(5)
+    buffer = np.zeros((*plan.strides, 2, *plan.shape, 3))
+    for _ in range(2):
+        x = rng.standard_normal((2, 9, 10, 3))
+        reused = im2col.to_phases(x, plan, buffer, zero_padding=False)
+        fresh = im2col.to_phases(x, plan, np.full(buffer.shape, np.nan))
+        np.testing.assert_array_equal(reused, fresh)
+    np.testing.assert_array_equal(im2col.from_phases(reused, plan, np.empty_like(x)), x)
+
+
+@pytest.mark.parametrize("make, input_shape", [
+    (lambda: DepthwiseConv2D(3, strides=2, padding="same", use_bias=False), (7, 8, 3)),
+    (lambda: DepthwiseConv2D(3, padding="same", depth_multiplier=2), (5, 4, 2)),
+    (lambda: Conv2D(3, 3, strides=2, padding="same"), (9, 8, 1))])       # the "taps" layout
+def test_work_buffers_carry_nothing_from_one_step_to_the_next(make, input_shape):
+    """A layer that reuses its padded work buffers, through batches of other sizes and an
+    inference pass in between, computes what a fresh layer computes for each batch."""
+    rng = np.random.default_rng(11)
+    kept = make()
+    kept.build(input_shape, np.random.default_rng(0))
+    for batch, training in [(3, True), (2, True), (4, False), (3, True)]:
+        x = 10 * rng.standard_normal((batch, *input_shape)).astype(np.float32)
+        fresh = make()
+        fresh.build(input_shape, np.random.default_rng(0))
+        y = kept.forward(x, training)
+        np.testing.assert_array_equal(y, fresh.forward(x, training))
+        if training:
+            grad = rng.standard_normal(y.shape).astype(np.float32)
+            np.testing.assert_array_equal(kept.backward(grad), fresh.backward(grad))
+            for name, value in kept.grads.items():
+                np.testing.assert_array_equal(value, fresh.grads[name], err_msg=name)
+    assert len(kept._work_buffers["phases"]) == 2          # the last two shapes, no more
+
+
+def overwriting_model(seed=0):
+    """Every layer kind that writes over its input or gradient inside a training step."""
+    return Sequential([Conv2D(4, 3, padding="same", use_bias=False), BatchNormalization(),
+                       ReLU6(), DepthwiseConv2D(3, padding="same", activation="relu6"),
+                       BatchNormalization(), ReLU(), Dropout(0.3),
+                       DepthwiseConv2D(3, strides=2, padding="same"), AveragePool2D(3),
+                       Flatten(), Dense(5, activation="relu"), Dense(3), Softmax()],
+                      input_shape=(6, 6, 1), seed=seed)
+
+
+def test_a_training_step_that_overwrites_arrays_computes_the_same_numbers():
+    """train_step (overwriting arrays nobody reads again) and the same step spelt out by hand
+    (where nothing is overwritten) leave bit-identical weights."""
+    rng = np.random.default_rng(12)
+    x, y = rng.standard_normal((8, 6, 6, 1)).astype(np.float32), rng.integers(0, 3, 8)
+    fast, plain = overwriting_model(), overwriting_model()
+    for model in (fast, plain):
+        model.compile(optimizer=Adam(0.01), loss="cross_entropy")
+    assert [layer.input_private for layer in fast.layers][:4] == [False, True, True, True]
+    for _ in range(3):
+        fast.train_step(x, y)
+        out = plain.forward(x, training=True)
+        plain.loss(out, y)
+        grad = plain.loss.backward()
+        for layer in reversed(plain._backward_layers):
+            grad = layer.backward(grad)
+        plain.optimizer.step(plain.parameters())
+    for key, value in fast.get_weights().items():
+        np.testing.assert_array_equal(value, plain.get_weights()[key], err_msg=key)
+
+
+def test_layers_called_by_hand_never_overwrite_what_they_are_given():
+    model = overwriting_model()
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((4, 6, 6, 1)).astype(np.float32)
+    for layer in model.layers:
+        given = x.copy()
+        y = layer.forward(x, training=True)
+        np.testing.assert_array_equal(x, given, err_msg=layer.name)
+        grad = rng.standard_normal(y.shape).astype(np.float32)
+        sent = grad.copy()
+        layer.backward(grad)
+        np.testing.assert_array_equal(grad, sent, err_msg=layer.name)
+        x = y
+
+
+def test_keep_freed_memory_is_set_once():
+    """glibc's malloc thresholds are fixed by the first training step (allocator.py); the
+    answer stays the same, and it is True wherever numpy allocates through glibc."""
+    first = allocator.keep_freed_memory()
+    assert allocator.keep_freed_memory() is first
+    libc = platform.libc_ver()[0]
+    assert first == (libc == "glibc") or libc == ""
 
 
 # ---- wide rows --------------------------------------------------------------------------------

@@ -20,24 +20,30 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class ReLU(Layer):
     """max(x, 0); the gradient passes where the input was positive."""
 
+    fresh_output = True
+
     def forward(self, x, training=False):
         self.mask = x > 0
-        return np.clip(x, 0, None)        # as np.maximum(x, 0), and several times faster
+        # as np.maximum(x, 0), and several times faster; over x itself in a training step
+        # when nobody else reads x (Layer.scratch_input)
+        return np.clip(x, 0, None, out=self.scratch_input(x))
 
     def backward(self, grad):
-        return grad * self.mask
+        return np.multiply(grad, self.mask, out=self.scratch_grad(grad))
 
 
 class ReLU6(Layer):
     """min(max(x, 0), 6): MobileNet's activation, whose fixed range quantizes well."""
 
+    fresh_output = True
+
     def forward(self, x, training=False):
         self.mask = x > 0
         self.mask &= x < 6
-        return np.clip(x, 0, 6)
+        return np.clip(x, 0, 6, out=self.scratch_input(x))
 
     def backward(self, grad):
-        return grad * self.mask
+        return np.multiply(grad, self.mask, out=self.scratch_grad(grad))
 
 
 class Softmax(Layer):

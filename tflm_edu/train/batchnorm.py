@@ -17,6 +17,7 @@ from tflm_edu.train.layer import Layer
 class BatchNormalization(Layer):
     params = ("gamma", "beta")
     state = ("moving_mean", "moving_var")
+    fresh_output = True
 
     def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3):
         super().__init__()
@@ -68,7 +69,8 @@ class BatchNormalization(Layer):
 
     @property
     def x_hat(self) -> np.ndarray:
-        """The normalised input of the last training forward, (x - mean) / std."""
+        """The normalised input of the last training forward, (x - mean) / std (not after the
+        backward of a training step, which may reuse the memory of x)."""
         length = self.rows.shape[-1]
         return ((self.rows - vector.tile(self.mean, length))
                 * vector.tile(self.inv_std, length)).reshape(-1, *self.input_shape)
@@ -97,8 +99,9 @@ class BatchNormalization(Layer):
         # with scale = gamma * inv_std and k = scale * inv_std * mean(grad * x_hat).
         scale = self.gamma * self.inv_std
         k = scale * self.inv_std * d_gamma / count
-        correction = rows * vector.tile(k, length)
-        d_x = g * vector.tile(scale, length)
+        # In a training step x is this layer's alone (Layer.scratch_input) and read no more.
+        correction = np.multiply(rows, vector.tile(k, length), out=self.scratch_input(rows))
+        d_x = np.multiply(g, vector.tile(scale, length), out=self.scratch_grad(g))
         d_x -= correction
         d_x -= vector.tile(scale * d_beta / count - mean * k, length)
         return d_x.reshape(grad.shape)

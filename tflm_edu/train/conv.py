@@ -22,6 +22,10 @@ numpy's inner loops are long even when there are only 8 channels; one np.einsum 
 view of all the taps of a phase does the multiply-adds without writing a temporary per tap.
 The backward pass is the same einsum on the output gradient with the taps flipped (the input
 gradient) and one einsum per tap summing tap * gradient (the kernel gradient).
+
+The padded copies a training step makes (the input phases, the padded output gradient) live
+in work buffers the layer keeps (Layer.work_buffer): their zero border is made once, and the
+step does not pay for fresh memory again each time.
 """
 from __future__ import annotations
 
@@ -42,12 +46,16 @@ CHUNK_BYTES = 256 * 1024
 class _Conv(Layer):
     """What both convolutions share: geometry, optional bias, fused activation."""
 
+    fresh_output = True
+
     def __init__(self, kernel_size, strides, padding, dilation_rate, activation, use_bias):
         super().__init__()
         self.kernel_size, self.strides = ic.pair(kernel_size), ic.pair(strides)
         self.dilation_rate, self.padding = ic.pair(dilation_rate), padding.lower()
         self.activation, self.use_bias = activation, use_bias
         self.act = activation_layer(activation)
+        if self.act:
+            self.act.input_private = True          # it reads only the convolution's own output
         self.params = ("kernel", "bias") if use_bias else ("kernel",)
 
     def _build_shared(self, input_shape, out_ch: int) -> tuple:
@@ -79,11 +87,17 @@ class _Conv(Layer):
                 vector.as_rows(grad, vector.row_length(grad.shape)), grad.shape[-1])
         return grad
 
-    def _phases(self, x, axes=(1, 2)):
-        """x split into its stride phases (im2col.to_phases)."""
+    def _phases(self, x, axes=(1, 2), reuse=False):
+        """x split into its stride phases (im2col.to_phases). reuse=True (training) writes them
+        into this layer's work buffer, whose zero padding is made once: the phases are kept
+        for backward, which comes before the next training forward."""
         plan, shape = self.plan, list(x.shape)
         shape[axes[0]], shape[axes[1]] = plan.shape
-        return ic.to_phases(x, plan, np.empty((*plan.strides, *shape), x.dtype), axes)
+        shape = (*plan.strides, *shape)
+        if reuse:
+            return ic.to_phases(x, plan, self.work_buffer("phases", shape, x.dtype), axes,
+                                zero_padding=False)
+        return ic.to_phases(x, plan, np.empty(shape, x.dtype), axes)
 
     def _config(self) -> str:
         extra = "" if self.dilation_rate == (1, 1) else f", dilation_rate={self.dilation_rate}"
@@ -124,7 +138,7 @@ class Conv2D(_Conv):
             self.cols = ic.im2col(xp, self.geom)          # (N*OH*OW, KH*KW*C)
             y = self.cols @ kernel
         else:
-            y = self._forward_taps(x)
+            y = self._forward_taps(x, training)
         return self._finish_forward(y.reshape(n, *self.output_shape))
 
     # ---- the "taps" layout -------------------------------------------------------------------
@@ -160,10 +174,10 @@ class Conv2D(_Conv):
                 rows[taps_slice].reshape(chunk.shape)[...] = chunk
             yield first, count, rows.reshape(-1, count * run)
 
-    def _forward_taps(self, x):
+    def _forward_taps(self, x, training):
         plan, (out_h, out_w), n = self.plan, self.geom.out_hw, len(x)
         # Channel-major phases (sh, sw, C, N, Hph*Wph): a tap's run over (oh, w') is contiguous.
-        phases = self._phases(x.transpose(3, 0, 1, 2), axes=(2, 3))
+        phases = self._phases(x.transpose(3, 0, 1, 2), axes=(2, 3), reuse=training)
         self.flat = phases.reshape(*phases.shape[:4], -1)
         kernel = self._taps_kernel().astype(np.result_type(x, self.kernel), copy=False)
         full = np.empty((n, out_h, plan.shape[1], self.filters), kernel.dtype)
@@ -273,18 +287,23 @@ class DepthwiseConv2D(_Conv):
             work = self._work = (phases, taps)
         return work
 
-    def forward(self, x, training=False):
-        phases = self._phases(self._spread(x))
-        self.flat = phases.reshape(*phases.shape[:4], -1)      # (sh, sw, N, Hph, Wph*C*M)
-        out_hw, width = self.geom.out_hw, self.output_shape[-1]
-        k = self._tiled_kernel(out_hw[1], np.result_type(x, self.kernel))
+    def _tap_views(self):
+        """Per tap group: (its taps as an index array, a view of every tap of the group over
+        its phase of the kept input, self.flat)."""
         taps = self._phase_work()[1]
-        y = None
+        out_hw, width = self.geom.out_hw, self.output_shape[-1]
         for group in self.plan.groups:
+            yield taps[group][0], ic.taps_view(self.flat[group.a, group.b], group, out_hw, width)
+
+    def forward(self, x, training=False):
+        phases = self._phases(self._spread(x), reuse=training)
+        self.flat = phases.reshape(*phases.shape[:4], -1)      # (sh, sw, N, Hph, Wph*C*M)
+        k = self._tiled_kernel(self.geom.out_hw[1], np.result_type(x, self.kernel))
+        y = None
+        for taps, view in self._tap_views():
             # Every tap of the group at once: einsum runs one multiply-add pass per tap,
             # without the temporary that y += tap * k would write and read back.
-            view = ic.taps_view(self.flat[group.a, group.b], group, out_hw, width)
-            part = np.einsum("ijnhq,ijq->nhq", view, k[taps[group][0]])
+            part = np.einsum("ijnhq,ijq->nhq", view, k[taps])
             if y is None:
                 y = part
             else:
@@ -298,9 +317,8 @@ class DepthwiseConv2D(_Conv):
         g = grad.reshape(n, out_h, out_w * width)
         phases, taps = self._phase_work()
         d_k = np.empty((len(plan.tap_order), out_w * width), g.dtype)
-        for group in plan.groups:
-            view = ic.taps_view(self.flat[group.a, group.b], group, (out_h, out_w), width)
-            for (r, c), tap in np.ndenumerate(taps[group][0]):   # sum over batch and positions
+        for group_taps, view in self._tap_views():
+            for (r, c), tap in np.ndenumerate(group_taps):    # sum over batch and positions
                 np.einsum("nhq,nhq->q", view[r, c], g, out=d_k[tap])
         self.grads["kernel"] = vector.column_sums(
             d_k.reshape(-1, out_w, width).transpose(1, 0, 2).reshape(out_w, -1)).reshape(
@@ -312,13 +330,17 @@ class DepthwiseConv2D(_Conv):
         # weights. The gradient sits in a zero border as wide as the largest shift, so every
         # shifted view stays inside it.
         (shift_r, shift_c), (hph, wph) = plan.shifts, plan.shape
-        padded = np.empty((n, shift_r + hph, (shift_c + wph) * width), g.dtype)
+        padded = self.work_buffer("padded_grad", (n, shift_r + hph, (shift_c + wph) * width),
+                                  g.dtype)               # the border is never written: zeros
         rows, cols = (shift_r, shift_r + out_h), (shift_c * width, (shift_c + out_w) * width)
-        ic.zero_outside(padded, (1, 2), rows, cols)
         padded[:, rows[0]:rows[1], cols[0]:cols[1]] = g
         (h, w), (sh, sw) = self.input_shape[:2], plan.strides
         if (sh, sw) == (1, 1):           # one phase: its real positions are all of d_x
-            d_spread = np.empty((n, h, w * width), g.dtype)
+            # The output gradient now lives on in `padded`: in a training step its own
+            # array can take d_x when the shapes agree (padding "same").
+            scratch = self.scratch_grad(g)
+            same = scratch is not None and g.shape == (n, h, w * width)
+            d_spread = scratch if same else np.empty((n, h, w * width), g.dtype)
         elif all(group is not None for _, group in phases):
             d_spread = np.empty((n, h, w, width), g.dtype)   # every position is written below
         else:

@@ -13,12 +13,15 @@ from tflm_edu.train.layer import Layer, glorot_uniform
 
 class Dense(Layer):
     params = ("kernel", "bias")
+    fresh_output = True
 
     def __init__(self, units: int, activation: str | None = None):
         super().__init__()
         self.units = units
         self.activation = activation
         self.act = activation_layer(activation)
+        if self.act:
+            self.act.input_private = True          # it reads only this layer's own output
 
     def _build(self, input_shape, rng):
         if len(input_shape) != 1:

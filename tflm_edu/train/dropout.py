@@ -32,10 +32,12 @@ class Dropout(Layer):
         threshold = np.uint32(min(round(self.rate * 2.0 ** 32), 2 ** 32 - 1))
         keep = (raw >= threshold).reshape(x.shape)
         self.mask = np.multiply(keep, np.asarray(1 / (1 - self.rate), x.dtype))
-        return x * self.mask
+        return np.multiply(x, self.mask, out=self.scratch_input(x))
 
     def backward(self, grad):
-        return grad if self.mask is None else grad * self.mask
+        if self.mask is None:
+            return grad
+        return np.multiply(grad, self.mask, out=self.scratch_grad(grad))
 
     def __repr__(self):
         return f"Dropout({self.rate})"

@@ -268,17 +268,20 @@ def zero_outside(array: np.ndarray, axes, rows: tuple[int, int], cols: tuple[int
     array[index(row=slice(top, bottom), col=slice(right, None))] = 0
 
 
-def to_phases(x: np.ndarray, plan: PhasePlan, out: np.ndarray, axes=(1, 2)) -> np.ndarray:
+def to_phases(x: np.ndarray, plan: PhasePlan, out: np.ndarray, axes=(1, 2),
+              zero_padding: bool = True) -> np.ndarray:
     """Write x's values into `out`, shaped (sh, sw, *x.shape with the spatial `axes` set to
     (Hph, Wph)), phase by phase, and zeros on the padding positions (so `out` may come from
-    np.empty)."""
+    np.empty). zero_padding=False leaves the padding positions alone: for an `out` whose
+    padding already holds zeros (Layer.work_buffer), since this never writes there."""
     sh, sw = plan.strides
     target = out
     if tuple(axes) == (1, 2):              # NHWC: move whole pixels
         x, target = vector.items(x), vector.items(out)
     for index, ((r0, x_r, n_r), (c0, x_c, n_c)) in enumerate(plan.copies):
-        zero_outside(out[divmod(index, sw)], axes, (r0, r0 + n_r if n_c else r0),
-                     (c0, c0 + n_c))
+        if zero_padding:
+            zero_outside(out[divmod(index, sw)], axes, (r0, r0 + n_r if n_c else r0),
+                         (c0, c0 + n_c))
         if n_r and n_c:
             src = [slice(None)] * x.ndim
             dst = [slice(None)] * x.ndim

@@ -58,6 +58,8 @@ class MaxPool2D(_Pool2D):
 
 
 class AveragePool2D(_Pool2D):
+    fresh_output = True
+
     def _build(self, input_shape, rng):
         out_shape = super()._build(input_shape, rng)
         # How many real (not padding) inputs each window covers: its divisor.
@@ -79,6 +81,8 @@ class AveragePool2D(_Pool2D):
 
 class GlobalAveragePool(Layer):
     """The mean over height and width: (H, W, C) -> (C,)."""
+
+    fresh_output = True
 
     def _build(self, input_shape, rng):
         if len(input_shape) != 3:

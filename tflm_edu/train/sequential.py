@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from tflm_edu.train import allocator
 from tflm_edu.train import threads as _threads
 from tflm_edu.train.activations import Softmax
-from tflm_edu.train.layer import Layer, snake_case
+from tflm_edu.train.layer import Layer, overwriting, snake_case
 from tflm_edu.train.losses import LOSSES, CrossEntropy
 
 
@@ -102,6 +103,10 @@ class Sequential:
             seen[base] += 1
             shape = layer.build(shape, rng)
         self.layers[0].input_grad = False     # d loss / d x is never needed
+        # In a training step a layer may write over its input if the layer before is its
+        # only reader (layer.py: fresh_output); never over the caller's x.
+        for before, layer in zip([None] + self.layers[:-1], self.layers):
+            layer.input_private = bool(before is not None and before.fresh_output)
         self.output_shape = shape
 
     # ---- running ------------------------------------------------------------------------------
@@ -170,11 +175,13 @@ class Sequential:
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """One batch of forward, backward and update; returns (loss, metric) on the batch."""
-        out = self.forward(x, training=True)
-        loss = self.loss(out, y)
-        grad = self.loss.backward()
-        for layer in reversed(self._backward_layers):
-            grad = layer.backward(grad)
+        allocator.keep_freed_memory()       # once per process: see allocator.py
+        with overwriting():                 # arrays nobody reads again may be reused
+            out = self.forward(x, training=True)
+            loss = self.loss(out, y)
+            grad = self.loss.backward()
+            for layer in reversed(self._backward_layers):
+                grad = layer.backward(grad)
         self.optimizer.step(self.parameters())
         return loss, self.loss.score(out, y)
 
