@@ -16,16 +16,21 @@ two interleaved repeat by repeat; medians, and the spread of the ratio over the 
              byte-equal to TFLM's
   memory     person_detect: the bytes one invoke allocates beyond the arena (tracemalloc's
              peak) plus the bound Evals' shared workspace
+  frontend   the micro_speech audio frontend, streaming (one 20 ms chunk at a time) and
+             batch, against the real TFLM audio preprocessor (bench_frontend.py's runners)
+  train      training samples/s of the example architectures against tf.keras's
+             train_on_batch with the same threads (bench_train.py's measurement; needs
+             tensorflow-cpu for the Keras column, which tflm_edu does not depend on)
 
 Targets (issue 15): each example model at most 0.7x TFLM's invoke time; hello_world under
 25 us per invoke; larger int8 models at most 0.5x, float models at most 1.5x; batch
 person_detect over 1,000 images at least 20x faster than looping TFLM; person_detect working
-memory under 4 MiB. The table prints each target beside the figure.
+memory under 4 MiB; the streaming frontend at most 2x TFLM per frame, batch at most 1x;
+training at least as fast as Keras. The table prints each target beside the figure.
 
 CPU time (time.process_time) is the main figure: it does not count time this process spent
 waiting for a core. Wall time is printed too. The BLAS configuration comes from threadpoolctl.
-Streaming-frontend and training speed have their own scripts (bench_frontend.py,
-bench_train.py).
+bench_frontend.py and bench_train.py measure their sections in more detail.
 """
 from __future__ import annotations
 
@@ -232,7 +237,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--images", type=int, default=1000,
                         help="person_detect examples for the batch section (others get 4x)")
-    parser.add_argument("--sections", default="invoke,batch,memory")
+    parser.add_argument("--sections", default="invoke,batch,memory,frontend,train",
+                        help="comma-separated: invoke, batch, memory, frontend (the micro_speech "
+                             "audio frontend), train (training throughput against tf.keras)")
     parser.add_argument("--write-readme", action="store_true",
                         help="put this run's tables into README.md's figures section")
     args = parser.parse_args(argv)
@@ -260,6 +267,76 @@ def run_sections(args):
         batch_section(args, rng, rows)
     if "memory" in sections:
         memory_section(rows)
+    if "frontend" in sections:
+        frontend_section(args)
+    if "train" in sections:
+        train_section(args)
+
+
+def frontend_section(args):
+    """The micro_speech frontend, streaming and batch, beside the real TFLM preprocessor
+    (benchmarks/bench_frontend.py has the stage modules and both clocks)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_frontend as bf
+    samples, source = bf.load_audio()
+    tflm = bf.tflm_runner(samples)
+    if tflm is None:
+        print("\n**Frontend**: not measured (needs the tflite-micro package and "
+              "audio_preprocessor_int8.tflite in ../shared/reference)")
+        return
+    runners = {"TFLM": tflm, "streaming": bf.streaming_runner(samples),
+               "batch": bf.batch_runner(samples)}
+    expected = tflm()
+    same = all(np.array_equal(runners[k](), expected) for k in ("streaming", "batch"))
+    times = bf.interleaved_timings(runners, max(5 * args.repeats, 20))
+    frames = 1 + (samples.size - bf.WINDOW) // bf.STRIDE
+    seconds = samples.size / 16000
+    print(f"\n**Frontend**: micro_speech features of {source} ({frames} frames), CPU time, "
+          f"median of {max(5 * args.repeats, 20)} interleaved repeats; bracketed: the ratio "
+          f"of 10th percentiles, which load on a shared machine distorts least")
+    print("\n| path | tflm_edu | TFLM | tflm_edu / TFLM | byte-equal | target |")
+    print("|---|---|---|---|---|---|")
+    for kind, per, unit, target in (("streaming", frames, "per 20 ms frame", 2.0),
+                                    ("batch", seconds, "per second of audio", 1.0)):
+        ours, theirs = times[kind]["cpu"] / per, times["TFLM"]["cpu"] / per
+        ratio = np.median(ours) / np.median(theirs)
+        low = np.percentile(ours, 10) / np.percentile(theirs, 10)
+        print(f"| {kind} ({unit}) | {fmt(np.median(ours))} | {fmt(np.median(theirs))} | "
+              f"{ratio:.2f}x ({low:.2f}x) | {'yes' if same else 'NO'} | <= {target:g}x: "
+              f"{'met' if ratio <= target else 'NOT met'} |")
+
+
+def train_section(args):
+    """Training throughput against tf.keras's train_on_batch, same threads
+    (benchmarks/bench_train.py has more options and the per-layer profile)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_train as bt
+    from tflm_edu.train.threads import blas_threads
+    names = list(bt.CASES)
+    cases = {name: bt.tflm_case(name) for name in names}
+    rows = [(name, blas_threads(cases[name][0]), True) for name in names]
+    repeats = max(3, args.repeats // 2)
+    ours, theirs, version = bt.measure(cases, rows, repeats)
+    print(f"\n**Training**: samples/s of full training steps, median of {repeats} interleaved "
+          f"epochs, BLAS threads as tflm_edu picks them and the same for Keras "
+          f"({version or 'Keras not measured: pip install tensorflow-cpu'})")
+    print("\n| model | batch | threads | tflm_edu | Keras | tflm_edu / Keras, wall | by CPU time "
+          "| target |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        name, threads, _ = row
+        samples, batch = len(cases[name][1]), cases[name][3]
+        mine = [samples / wall for wall, _ in ours[row]]
+        line = f"| {name} | {batch} | {threads} | {statistics.median(mine):,.0f} |"
+        if theirs[row] and None not in theirs[row]:
+            other = [samples / wall for wall, _ in theirs[row]]
+            ratio = statistics.median(a / b for a, b in zip(mine, other))
+            cpu = statistics.median(b[1] / a[1] for a, b in zip(ours[row], theirs[row]))
+            line += (f" {statistics.median(other):,.0f} | {ratio:.2f}x | {cpu:.2f}x | >= 1x: "
+                     f"{'met' if ratio >= 1 else 'NOT met'} |")
+        else:
+            line += " not measured | | | >= 1x |"
+        print(line)
 
 
 class Tee(io.TextIOBase):

@@ -225,6 +225,30 @@ def spread(values) -> float:
     return (max(values) - min(values)) / statistics.median(values)
 
 
+def measure(cases: dict, rows: list, repeats: int, keras: bool = True):
+    """Interleaved epochs: for each (name, threads, auto) row, `repeats` (wall, cpu) seconds
+    of tflm_edu and of Keras (None where Keras is not measured); and Keras's version line."""
+    workers = KerasWorkers(sorted({threads for _, threads, _ in rows}),
+                           list(cases)) if keras else None
+    for name, (model, x, y, batch_size) in cases.items():        # warm up, as Keras does
+        for threads in sorted({t for n, t, _ in rows if n == name}):
+            with threadpool_limits(limits=threads, user_api="blas"):
+                epoch_seconds(model.train_step, x, y, batch_size)
+    ours = {row: [] for row in rows}
+    theirs = {row: [] for row in rows}
+    for _ in range(repeats):               # interleaved: every row once per repeat, in turn
+        for row in rows:
+            name, threads, _ = row
+            model, x, y, batch_size = cases[name]
+            with threadpool_limits(limits=threads, user_api="blas"):
+                ours[row].append(epoch_seconds(model.train_step, x, y, batch_size))
+            if workers is not None:
+                theirs[row].append(workers.epoch(threads, name))
+    if workers is not None:
+        workers.close()
+    return ours, theirs, workers.version if workers is not None else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -253,27 +277,9 @@ def main() -> None:
         if var in os.environ:
             print(f"  {var}={os.environ[var]}")
 
-    keras = None
+    ours, theirs, version = measure(cases, rows, args.repeats, keras=not args.no_keras)
     if not args.no_keras:
-        keras = KerasWorkers(sorted({threads for _, threads, _ in rows}), names)
-        print(keras.version or "keras: not measured")
-    for name, (model, x, y, batch_size) in cases.items():        # warm up, as Keras does
-        for threads in sorted({t for n, t, _ in rows if n == name}):
-            with threadpool_limits(limits=threads, user_api="blas"):
-                epoch_seconds(model.train_step, x, y, batch_size)
-
-    ours = {row: [] for row in rows}
-    theirs = {row: [] for row in rows}
-    for _ in range(args.repeats):          # interleaved: every row once per repeat, in turn
-        for row in rows:
-            name, threads, _ = row
-            model, x, y, batch_size = cases[name]
-            with threadpool_limits(limits=threads, user_api="blas"):
-                ours[row].append(epoch_seconds(model.train_step, x, y, batch_size))
-            if keras is not None:
-                theirs[row].append(keras.epoch(threads, name))
-    if keras is not None:
-        keras.close()
+        print(version or "keras: not measured")
 
     print(f"\nsamples/s (wall), median of {args.repeats} interleaved epochs (spread = (max - min)"
           " / median); ratio = median of tflm_edu / keras per repeat, by wall and by CPU time")
