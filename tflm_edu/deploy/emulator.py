@@ -77,12 +77,15 @@ class BoardProcess:
         return self.path
 
     def _read_output(self, found: threading.Event):
-        for line in self.process.stdout:
-            self.output.append(line)
-            match = self.pty_line.search(line)
-            if match and self.path is None:
-                self.path = match.group(1)
-                found.set()
+        try:
+            for line in self.process.stdout:
+                self.output.append(line)
+                match = self.pty_line.search(line)
+                if match and self.path is None:
+                    self.path = match.group(1)
+                    found.set()
+        except ValueError:                       # stop() closed the pipe while we read it
+            pass
         found.set()                              # the process exited
 
     def open(self, expected_model=None, timeout: float = 30.0, retries: int = 2):
