@@ -46,6 +46,46 @@ def test_valid_taps_equal_a_brute_force_count(seed):
     assert _valid_taps(size, out, kernel, stride, dilation, pad) == count
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_pad_checks_equal_a_brute_force_count(seed):
+    """reference_ops::Pad's comparisons, element by element: each dimension's left check,
+    then its right check if the left passed, until one says padding."""
+    from tflm_edu.profile.features import _pad_checks
+    from tflm_edu.schema.builder import ModelBuilder
+    rng = np.random.default_rng(seed)
+    rank = int(rng.integers(1, 5))
+    shape = tuple(int(n) for n in rng.integers(1, 5, rank))
+    pads = rng.integers(0, 3, (rank, 2)).astype(np.int32)
+    out = tuple(n + int(p.sum()) for n, p in zip(shape, pads))
+    b = ModelBuilder()
+    x = b.add_input(shape, np.float32)
+    paddings = b.add_tensor(pads.shape, np.int32, data=pads)
+    y = b.add_tensor(out, np.float32)
+    model = b.build()
+    graph = model.subgraphs[0]
+    out5 = (1,) * (5 - rank) + out
+    pads5 = [(0, 0)] * (5 - rank) + [tuple(p) for p in pads]
+    count = 0
+    for index in np.ndindex(*out5):
+        for d in range(5):
+            count += 1
+            if index[d] < pads5[d][0]:
+                break
+            count += 1
+            if index[d] >= out5[d] - pads5[d][1]:
+                break
+    assert _pad_checks(model, graph.tensors[x], graph.tensors[paddings],
+                       graph.tensors[y]) == count
+
+
+def test_broadcast_loops_follow_the_loop_fusion_of_broadcast_binary_op_simple():
+    from tflm_edu.profile.features import _broadcast_loops
+    assert _broadcast_loops((1, 49, 4, 5), (1,), (1, 49, 4, 5)) == (1, True)   # all fused
+    assert _broadcast_loops((1, 8, 8, 3), (3,), (1, 8, 8, 3)) == (64, False)   # per pixel
+    assert _broadcast_loops((1, 20, 10, 1), (1,), (1, 20, 10, 1)) == (200, False)
+    assert _broadcast_loops((1, 4, 1), (1, 1, 5), (1, 4, 5)) == (4, True)
+
+
 def test_a_sliced_op_has_the_loop_counts_it_had_inside_its_model():
     model = read_model(_reference("person_detect"))
     inside = model_features(model)
@@ -102,31 +142,54 @@ def test_predictions_are_positive_and_grow_with_the_work():
     assert large.total > 1000 * small.total
 
 
-@pytest.mark.parametrize("kind", ["data_movement", "math", "state", "quantize"])
+def _firmware_like_input(rng, shape, dtype):
+    """Inputs as the profiling firmware fills them: floats k/500 in [-2, 2], random bools,
+    random bytes for every other type (any int32 value, say)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return (rng.integers(-1000, 1001, shape) / 500).astype(np.float32)
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.5
+    raw = rng.integers(0, 256, (*shape, dtype.itemsize), dtype=np.uint8)
+    return raw.view(dtype).reshape(shape)
+
+
+FITTED = {(t, k): CostModel.load(t, k) for t in TARGETS for k in KERNELS}
+# Draws per kind: kinds that cycle through ops draw each op once; heavy kinds fewer.
+KIND_DRAWS = {"data_movement": 12, "math": 12, "state": 12, "quantize": 12,
+              "transpose_conv": 5, "batch_matmul": 6, "lstm": 4, "l2_pool": 3}
+
+
+@pytest.mark.parametrize("kind", ["data_movement", "math", "state", "quantize", "math_more",
+                                  "rows", "shape_more", "transpose_conv", "batch_matmul",
+                                  "lstm", "l2_pool"])
 def test_corpus_models_of_each_new_kind_run_in_the_real_tflm(kind):
     """Every model of a corpus kind must be one the real TFLM runs, or the board would
     measure nothing for it; the stateful ones twice, as the firmware warms up first."""
-    from op_harness import oracle_runtime, random_input
-    from tflm_edu.profile.corpus import BUILDERS, CorpusModel, _variants
-    from tflm_edu.schema import write_model
+    from op_harness import oracle_runtime
+    from tflm_edu.profile.corpus import OPS_OF_KIND, draw
     runtime = oracle_runtime()
     rng = np.random.default_rng(7)
-    models = []
-    for _ in range(12):
-        model, name = BUILDERS[kind](rng)
-        models += ([CorpusModel(name, write_model(model))] if kind in ("state", "quantize")
-                   else _variants(model, rng, name, ("int8", "float32", "int16")))
-    assert len(models) >= 12
+    draws = len(OPS_OF_KIND[kind]) if kind in OPS_OF_KIND else KIND_DRAWS[kind]
+    models = [m for index in range(draws) for m in draw(kind, rng, index)]
+    assert len(models) >= draws
+    if kind in OPS_OF_KIND:      # every op of the kind, in one type at least
+        assert {m.name.split()[0] for m in models} == set(OPS_OF_KIND[kind])
     for corpus_model in models:
-        tflm = runtime.Interpreter.from_bytes(corpus_model.data, arena_size=1 << 20)
-        for i, details in enumerate([tflm.get_input_details(i)
-                                     for i in range(len(read_model(corpus_model.data)
-                                                        .subgraphs[0].inputs))]):
-            tflm.set_input(random_input(rng, details["shape"], details["dtype"]), i)
+        tflm = runtime.Interpreter.from_bytes(corpus_model.data, arena_size=1 << 22)
+        graph = read_model(corpus_model.data).subgraphs[0]
+        for i in range(len(graph.inputs)):
+            details = tflm.get_input_details(i)
+            tflm.set_input(_firmware_like_input(rng, details["shape"], details["dtype"]), i)
         tflm.invoke()
         tflm.invoke()
         features = model_features(corpus_model.data)
         assert all(f.values for f in features), corpus_model.name
+        for target, kernels in FITTED:           # fitted formulas, not the generic guess
+            cost = FITTED[target, kernels]
+            assert all(cost.formula_for(f.key)[1]
+                       for f in model_features(corpus_model.data, kernels)), \
+                (corpus_model.name, target, kernels)
 
 
 def test_cached_refusals_of_an_older_firmware_are_measured_again(tmp_path):

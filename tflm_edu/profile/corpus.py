@@ -19,7 +19,7 @@ from tflm_edu.errors import InputError, ModelError
 from tflm_edu.schema import as_model, options as o, write_model
 from tflm_edu.schema.builder import ModelBuilder, quantization
 from tflm_edu.schema.enums import (NUMPY_DTYPE, ActivationFunctionType as Act,
-                                   BuiltinOperator as Op, Padding, TensorType)
+                                   BuiltinOperator as Op, Padding, TensorType, tensor_type_of)
 
 MAX_REFERENCE_MACS = 600_000       # keeps one reference-kernel invoke under ~15 M instructions
 
@@ -55,13 +55,15 @@ def _float_model(op, x_shape, constants: list, out_shape, options, extra_inputs=
     return b.build()
 
 
-def _variants(float_model, rng, name: str, dtypes) -> list:
-    """The float model and its int8 / int16x8 quantizations by tflm_edu's quantizer."""
+def _variants(float_model, rng, name: str, dtypes, whole_inputs: bool = False) -> list:
+    """The float model and its int8 / int16x8 quantizations by tflm_edu's quantizer,
+    calibrated on samples of each input without its batch dimension (which the quantizer
+    takes for a batch of 1 only) or, `whole_inputs`, of the whole input."""
     from tflm_edu.convert.quantize import quantize_model
     models = []
     graph = float_model.subgraphs[0]
-    calibration = [rng.standard_normal((8, *graph.tensors[i].shape[1:])).astype(np.float32)
-                   for i in graph.inputs]
+    calibration = [rng.standard_normal((8, *graph.tensors[i].shape[0 if whole_inputs else 1:]))
+                   .astype(np.float32) for i in graph.inputs]
     for dtype in dtypes:
         if dtype == "float32":
             models.append(CorpusModel(f"{name}/float32", write_model(float_model)))
@@ -431,6 +433,385 @@ def _quantize_model(rng):
     return b.build(), f"{op.name} {source}->{target} {shape}"
 
 
+# -- the ops the kinds above leave out ---------------------------------------------------
+# Built directly in each type TFLM computes (float32, int8, int16; bool and int32 where the
+# op takes them) with _typed_model, or in float32 for tflm_edu's quantizer (_variants) where
+# the kernel ties its output scale to its inputs. The profiling firmware fills inputs with
+# pseudo-random bytes (floats in [-2, 2]), so divisors and indices are constants: a zero
+# divisor or an index out of range stops the board or fails the invoke.
+
+def _quant(rng, dtype: str):
+    """Random affine parameters for an activation of `dtype` (None: not quantized)."""
+    if dtype == "int8":
+        return quantization(float(rng.uniform(0.01, 0.1)), int(rng.integers(-20, 20)))
+    if dtype == "int16":
+        return quantization(float(rng.uniform(1e-4, 1e-3)), 0)
+    return None
+
+
+def _typed_model(op, inputs: list, outputs: list, options=None):
+    """A model of one op in its own types. Inputs: (shape, dtype, quant) is an activation
+    (a model input), an ndarray or (ndarray, quant) a constant; outputs: (shape, dtype,
+    quant). Options default to the op's BuiltinOptions class (when it has one)."""
+    from tflm_edu.op_resolver import SPECS
+    if options is None and SPECS[Op(op)].options is not None:
+        options = SPECS[Op(op)].options()
+    b = ModelBuilder(description="tflm_edu cost corpus")
+    indices = []
+    for x in inputs:
+        if isinstance(x, np.ndarray) or isinstance(x[0], np.ndarray):
+            data, quant = (x, None) if isinstance(x, np.ndarray) else x
+            indices.append(b.add_tensor(data.shape, data.dtype, data=data, quant=quant))
+        else:
+            shape, dtype, quant = x
+            indices.append(b.add_input(shape, np.dtype(dtype), quant=quant))
+    ys = [b.add_tensor(shape, np.dtype(dtype), quant=quant) for shape, dtype, quant in outputs]
+    b.add_operator(op, indices, ys, options)
+    for y in ys:
+        b.mark_output(y)
+    return b.build()
+
+
+def _constant_like(rng, shape, dtype: str, low: float, high: float, quant=None):
+    """A constant of `dtype` with values in [low, high] (quantized with `quant`)."""
+    values = rng.uniform(low, high, shape).astype(np.float32)
+    if quant is None:
+        return values.astype(np.dtype(dtype))
+    info = np.iinfo(np.dtype(dtype))
+    codes = np.round(values / quant.scale[0]) + quant.zero_point[0]
+    return np.clip(codes, info.min, info.max).astype(np.dtype(dtype)), quant
+
+
+def _last_axis_shape(shape) -> tuple:
+    """A shape that broadcasts against `shape`: ones but the last dimension."""
+    return (1,) * (len(shape) - 1) + (shape[-1],)
+
+
+MATH_MORE_OPS = ["CEIL", "ROUND", "COS", "SIN", "RSQRT", "LOGICAL_NOT", "LOGICAL_AND",
+                 "LOGICAL_OR", "GREATER_EQUAL", "LESS_EQUAL", "NOT_EQUAL", "DIV", "FLOOR_DIV",
+                 "FLOOR_MOD", "ADD_N", "PRELU", "SELECT_V2", "ZEROS_LIKE", "CAST"]
+CAST_PAIRS = [("float32", "int32"), ("int32", "float32"), ("bool", "float32"),
+              ("int8", "int32")]
+
+
+def _math_more_model(rng, name: str):
+    """Element-wise math, comparisons and logic the math kind leaves out; each op in every
+    type TFLM computes it in (a list of (type, model)), or a float model to quantize."""
+    shape = _activation_shape(rng)
+    op = Op[name]
+    if name in ("CEIL", "ROUND", "COS", "SIN"):
+        return [("float32", _typed_model(op, [(shape, "float32", None)],
+                                         [(shape, "float32", None)]))], f"{name} {shape}"
+    if name == "RSQRT":     # int8: the zero point at -128, so every input is >= 0
+        models = [("float32", _typed_model(op, [(shape, "float32", None)],
+                                           [(shape, "float32", None)]))]
+        q_in = quantization(float(rng.uniform(0.005, 0.05)), -128)
+        q_out = quantization(float(rng.uniform(0.02, 0.2)), int(rng.integers(-128, -100)))
+        models.append(("int8", _typed_model(op, [(shape, "int8", q_in)],
+                                            [(shape, "int8", q_out)])))
+        return models, f"{name} {shape}"
+    # the second operand: the same shape, a scalar, or one value per channel (last axis)
+    broadcast = rng.random() < 0.6
+    other = (shape if not broadcast else (1,) if rng.random() < 0.5
+             else _last_axis_shape(shape))
+    if name in ("LOGICAL_NOT", "LOGICAL_AND", "LOGICAL_OR"):
+        inputs = [(shape, "bool", None)]
+        if name != "LOGICAL_NOT":
+            inputs.append((other, "bool", None))
+        return ([("bool", _typed_model(op, inputs, [(shape, "bool", None)]))],
+                f"{name} {shape}{' broadcast' if broadcast and len(inputs) > 1 else ''}")
+    if name in ("GREATER_EQUAL", "LESS_EQUAL", "NOT_EQUAL"):
+        models = []
+        for dtype in ("float32", "int8", "int32"):
+            q = _quant(rng, dtype)
+            second = ((other, dtype, _quant(rng, dtype)) if not broadcast else
+                      _constant_like(rng, other, dtype, -1, 1, q) if dtype != "int32" else
+                      rng.integers(-1000, 1000, other).astype(np.int32))
+            models.append((dtype, _typed_model(op, [(shape, dtype, q), second],
+                                               [(shape, "bool", None)])))
+        return models, f"{name} {shape} {other}"
+    if name in ("DIV", "FLOOR_DIV", "FLOOR_MOD"):
+        # a constant divisor away from zero (an int8 DIV by its zero point stops the board)
+        divisor = (rng.uniform(0.5, 2.0, other) * rng.choice([-1, 1], other)).astype(np.float32)
+        model = _graph_model(op, [shape, divisor], [(shape, np.float32)],
+                             o.DivOptions() if name == "DIV" else None)
+        if name == "DIV":
+            return model, f"{name} {shape} {other}"
+        return [("float32", model)], f"{name} {shape} {other}"
+    if name == "ADD_N":      # int8: every input shares its scale and zero point
+        count = int(rng.integers(2, 5))
+        models = []
+        for dtype in ("float32", "int8"):
+            q = _quant(rng, dtype)
+            models.append((dtype, _typed_model(op, [(shape, dtype, q)] * count,
+                                               [(shape, dtype, _quant(rng, dtype))])))
+        return models, f"{name} {count} x {shape}"
+    if name == "PRELU":      # alpha per channel (last axis), int8 also for int16 inputs
+        alpha_shape = _last_axis_shape(shape) if rng.random() < 0.7 else shape
+        models = []
+        for dtype in ("float32", "int8", "int16"):
+            q_alpha = quantization(float(rng.uniform(0.001, 0.005)), 0) \
+                if dtype != "float32" else None
+            alpha = _constant_like(rng, alpha_shape, "float32" if dtype == "float32" else "int8",
+                                   0.0, 0.3, q_alpha)
+            models.append((dtype, _typed_model(op, [(shape, dtype, _quant(rng, dtype)), alpha],
+                                               [(shape, dtype, _quant(rng, dtype))])))
+        return models, f"{name} {shape} alpha {alpha_shape}"
+    if name == "SELECT_V2":
+        condition = _last_axis_shape(shape) if broadcast else shape
+        models = []
+        for dtype in ("float32", "int8", "int16"):
+            q = _quant(rng, dtype)
+            models.append((dtype, _typed_model(op, [(condition, "bool", None), (shape, dtype, q),
+                                                    (shape, dtype, q)], [(shape, dtype, q)])))
+        return models, f"{name} {shape} condition {condition}"
+    if name == "ZEROS_LIKE":
+        return ([(dtype, _typed_model(op, [(shape, dtype, _quant(rng, dtype))],
+                                      [(shape, dtype, _quant(rng, dtype))]))
+                 for dtype in ("float32", "int8", "int32")], f"{name} {shape}")
+    return ([(source, _typed_model(op, [(shape, source, None)], [(shape, target, None)],
+                                   o.CastOptions(in_data_type=tensor_type_of(np.dtype(source)),
+                                                 out_data_type=tensor_type_of(np.dtype(target)))))
+             for source, target in CAST_PAIRS], f"CAST {shape}")
+
+
+ROWS_OPS = ["L2_NORMALIZATION", "LOG_SOFTMAX", "REDUCE_ALL", "ARG_MAX", "ARG_MIN", "CUMSUM",
+            "REVERSE_V2"]
+
+
+def _rows_model(rng, name: str):
+    """Ops that run along one axis: normalizations, arg-max/min, cumulative sums, reversal."""
+    shape = _activation_shape(rng)
+    op = Op[name]
+    axis = int(rng.integers(1, len(shape)))
+    i32 = np.int32
+    if name in ("L2_NORMALIZATION", "LOG_SOFTMAX"):       # along the last axis
+        options = o.L2NormOptions() if name == "L2_NORMALIZATION" else None
+        return _graph_model(op, [shape], [(shape, np.float32)], options), f"{name} {shape}"
+    if name == "CUMSUM":
+        options = o.CumsumOptions(exclusive=bool(rng.random() < 0.3),
+                                  reverse=bool(rng.random() < 0.3))
+        return (_graph_model(op, [shape, np.array(axis, i32)], [(shape, np.float32)], options),
+                f"{name} {shape} axis {axis}")
+    if name == "REDUCE_ALL":
+        keep = bool(rng.random() < 0.5)
+        out = tuple(1 if d == axis else n for d, n in enumerate(shape) if keep or d != axis)
+        return ([("bool", _typed_model(op, [(shape, "bool", None), np.array([axis], i32)],
+                                       [(out, "bool", None)], o.ReducerOptions(keep_dims=keep)))],
+                f"{name} {shape} axis {axis}")
+    if name in ("ARG_MAX", "ARG_MIN"):
+        out = tuple(n for d, n in enumerate(shape) if d != axis)
+        options = (o.ArgMaxOptions if name == "ARG_MAX" else o.ArgMinOptions)(
+            output_type=TensorType.INT32)
+        return ([(dtype, _typed_model(op, [(shape, dtype, _quant(rng, dtype)),
+                                           np.array([axis], i32)], [(out, "int32", None)],
+                                      options)) for dtype in ("float32", "int8")],
+                f"{name} {shape} axis {axis}")
+    # REVERSE_V2: TFLM reverses contiguous axes only
+    first = int(rng.integers(0, len(shape)))
+    axes = np.arange(first, int(rng.integers(first, len(shape))) + 1, dtype=i32)
+    models = []
+    for dtype in ("float32", "int8", "int16"):
+        q = _quant(rng, dtype)
+        models.append((dtype, _typed_model(op, [(shape, dtype, q), axes], [(shape, dtype, q)])))
+    return models, f"{name} {shape} axes {axes.tolist()}"
+
+
+SHAPE_MORE_OPS = ["SLICE", "MIRROR_PAD", "PADV2", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND",
+                  "GATHER_ND", "EMBEDDING_LOOKUP", "DYNAMIC_UPDATE_SLICE", "RESIZE_BILINEAR",
+                  "FILL", "SHAPE", "BROADCAST_ARGS", "BROADCAST_TO"]
+
+
+def _shape_more_model(rng, name: str):
+    """Slicing, padding, gathering, broadcasting and resizing ops beyond data_movement's."""
+    op = Op[name]
+    f32, i32 = np.float32, np.int32
+    if name == "SLICE":
+        shape = _activation_shape(rng)
+        begin = [int(rng.integers(0, n // 2 + 1)) for n in shape]
+        size = [int(rng.integers(1, n - b + 1)) for n, b in zip(shape, begin)]
+        return (_graph_model(op, [shape, np.array(begin, i32), np.array(size, i32)],
+                             [(tuple(size), f32)]), f"{name} {shape} -> {tuple(size)}")
+    if name in ("MIRROR_PAD", "PADV2"):
+        shape = _activation_shape(rng)
+        low = 1 if name == "MIRROR_PAD" else 0
+        pads = np.array([[0, 0]] + [[int(rng.integers(low, min(3, n - 1) + 1)) if n > 1 else 0
+                                     for _ in range(2)] for n in shape[1:]], i32)
+        out = tuple(n + int(p.sum()) for n, p in zip(shape, pads))
+        if name == "MIRROR_PAD":
+            options = o.MirrorPadOptions(mode=int(rng.integers(0, 2)))
+            return (_graph_model(op, [shape, pads], [(out, f32)], options),
+                    f"{name} {shape} -> {out}")
+        value = np.array(rng.uniform(-1, 1), f32)
+        return _graph_model(op, [shape, pads, value], [(out, f32)]), f"{name} {shape} -> {out}"
+    if name in ("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"):
+        shape = _activation_shape(rng, 4)
+        block = np.array([int(rng.choice([1, 2, 2, 3])), int(rng.choice([2, 2, 3]))], i32)
+        if name == "SPACE_TO_BATCH_ND":
+            pads = np.array([[0, (-shape[1]) % block[0]], [0, (-shape[2]) % block[1]]], i32)
+            out = (int(block.prod()), (shape[1] + pads[0, 1]) // block[0],
+                   (shape[2] + pads[1, 1]) // block[1], shape[3])
+            return (_graph_model(op, [shape, block, pads], [(out, f32)]),
+                    f"{name} {shape} block {block.tolist()}")
+        shape = (int(block.prod()),) + shape[1:]
+        crops = np.array([[0, int(rng.integers(0, block[0]))],
+                          [0, int(rng.integers(0, block[1]))]], i32)
+        out = (1, shape[1] * block[0] - crops[0, 1], shape[2] * block[1] - crops[1, 1], shape[3])
+        return (_graph_model(op, [shape, block, crops], [(out, f32)]),
+                f"{name} {shape} block {block.tolist()}")
+    if name == "GATHER_ND":
+        shape = _activation_shape(rng)
+        depth = int(rng.integers(1, len(shape) + 1))
+        count = int(rng.choice([1, 2, 4, 8, 16, 32]))
+        indices = np.stack([rng.integers(0, n, count) for n in shape[:depth]], 1).astype(i32)
+        out = (count,) + shape[depth:]
+        return (_graph_model(op, [shape, indices], [(out, f32)]),
+                f"{name} {shape} x{count} depth {depth}")
+    if name == "EMBEDDING_LOOKUP":       # the table an activation, the ids constant
+        rows, width = int(rng.choice([4, 16, 64, 256])), int(rng.choice([1, 4, 8, 16, 32, 64]))
+        ids = rng.integers(0, rows, int(rng.choice([1, 2, 4, 8, 16, 32]))).astype(i32)
+        models = []
+        for dtype in ("float32", "int8"):
+            q = _quant(rng, dtype)
+            models.append((dtype, _typed_model(op, [ids, ((rows, width), dtype, q)],
+                                               [((len(ids), width), dtype, q)])))
+        return models, f"{name} {rows}x{width} x{len(ids)}"
+    if name == "DYNAMIC_UPDATE_SLICE":
+        shape = _activation_shape(rng)
+        update = tuple(int(rng.integers(1, n + 1)) for n in shape)
+        start = np.array([int(rng.integers(0, n - u + 1)) for n, u in zip(shape, update)], i32)
+        models = []
+        for dtype in ("float32", "int8", "int16", "int32"):
+            q = _quant(rng, dtype)
+            models.append((dtype, _typed_model(op, [(shape, dtype, q), (update, dtype, q), start],
+                                               [(shape, dtype, q)])))
+        return models, f"{name} {shape} update {update}"
+    if name == "RESIZE_BILINEAR":
+        shape = _activation_shape(rng, 4)
+        while shape[1] * shape[2] * shape[3] > 4000:
+            shape = (1, max(1, shape[1] // 2), max(1, shape[2] // 2), shape[3])
+        size = np.array([int(rng.integers(1, 3 * shape[1] + 1)),
+                         int(rng.integers(1, 3 * shape[2] + 1))], i32)
+        corners = bool(rng.random() < 0.3)
+        options = o.ResizeBilinearOptions(align_corners=corners,
+                                          half_pixel_centers=not corners and rng.random() < 0.5)
+        out = (1, int(size[0]), int(size[1]), shape[3])
+        return (_graph_model(op, [shape, size], [(out, f32)], options),
+                f"{name} {shape} -> {out}")
+    if name == "FILL":                    # the value a model input, the dims constant
+        shape = _activation_shape(rng)
+        models = []
+        for dtype in ("float32", "int8", "int32"):
+            q = _quant(rng, dtype)
+            models.append((dtype, _typed_model(op, [np.array(shape, i32), ((), dtype, q)],
+                                               [(shape, dtype, q)])))
+        return models, f"{name} {shape}"
+    if name == "SHAPE":
+        shape = _activation_shape(rng)
+        return ([(dtype, _typed_model(op, [(shape, dtype, _quant(rng, dtype))],
+                                      [((len(shape),), "int32", None)],
+                                      o.ShapeOptions(out_type=TensorType.INT32)))
+                 for dtype in ("float32", "int8")], f"{name} {shape}")
+    if name == "BROADCAST_ARGS":          # against ones, so any shape broadcasts
+        rank, other = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        return ([("int32", _typed_model(op, [((rank,), "int32", None), np.ones(other, i32)],
+                                        [((max(rank, other),), "int32", None)]))],
+                f"{name} {rank} {other}")
+    # BROADCAST_TO: some dimensions of the target shape are ones in the input
+    out = _activation_shape(rng)
+    shape = tuple(n if d == 0 or rng.random() < 0.5 else 1 for d, n in enumerate(out))
+    models = []
+    for dtype in ("float32", "int8", "int16", "int32"):
+        q = _quant(rng, dtype)
+        models.append((dtype, _typed_model(op, [(shape, dtype, q), np.array(out, i32)],
+                                           [(out, dtype, q)])))
+    return models, f"{name} {shape} -> {out}"
+
+
+def _transpose_conv_model(rng):
+    """TRANSPOSE_CONV as decoders and upsampling layers use it (inputs: output shape,
+    weights, activation, bias)."""
+    for _ in range(50):
+        size = int(rng.choice([1, 2, 3, 4, 6, 8, 12, 16]))
+        h, w = size, size if rng.random() < 0.7 else int(rng.choice([1, 2, 4, 8]))
+        k = int(rng.choice([1, 2, 3, 4, 5]))
+        stride = int(rng.choice([1, 2, 2, 3]))
+        padding = Padding.SAME if rng.random() < 0.6 else Padding.VALID
+        # above 16 input channels, CMSIS-NN's int8 kernel convolves the upscaled input
+        cin = int(rng.choice([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 24, 32]))
+        cout = int(rng.choice([1, 2, 4, 8, 16, 24, 32, 64]))
+        oh, ow = ((h * stride, w * stride) if padding == Padding.SAME
+                  else ((h - 1) * stride + k, (w - 1) * stride + k))
+        if h * w * k * k * cin * cout <= MAX_REFERENCE_MACS and oh * ow * cout <= 40_000:
+            break
+    weights = (rng.standard_normal((cout, k, k, cin)) * 0.2).astype(np.float32)
+    # Always a bias: TFLM's CMSIS-NN int16 kernel reads the bias's type in Prepare without
+    # checking that there is one, which stops the board.
+    bias = (rng.standard_normal(cout) * 0.1).astype(np.float32)
+    out = (1, oh, ow, cout)
+    options = o.TransposeConvOptions(padding=padding, stride_h=stride, stride_w=stride,
+                                     fused_activation_function=int(rng.choice([Act.NONE,
+                                                                               Act.RELU])))
+    inputs = [np.array(out, np.int32), weights, (1, h, w, cin), bias]
+    return (_graph_model(Op.TRANSPOSE_CONV, inputs, [(out, np.float32)], options),
+            f"TRANSPOSE_CONV {h}x{w}x{cin} k{k} s{stride} "
+            f"{'same' if padding == Padding.SAME else 'valid'} -> {oh}x{ow}x{cout}")
+
+
+def _batch_matmul_model(rng):
+    """BATCH_MATMUL as attention and factorized layers use it: [batches, rows, depth] times
+    [batches, depth, columns], the right-hand side an activation or constant weights."""
+    for _ in range(50):
+        batches = int(rng.choice([1, 1, 2, 4, 8]))
+        rows, depth = int(rng.choice([1, 2, 4, 8, 16, 32, 49])), int(rng.choice([4, 8, 16, 32, 64]))
+        columns = int(rng.choice([1, 4, 8, 16, 32, 64]))
+        if batches * rows * depth * columns <= MAX_REFERENCE_MACS // 2:
+            break
+    adj_y = bool(rng.random() < 0.4)
+    rhs_shape = (batches, columns, depth) if adj_y else (batches, depth, columns)
+    constant = rng.random() < 0.5
+    rhs = (rng.standard_normal(rhs_shape) * 0.3).astype(np.float32) if constant else rhs_shape
+    return (_graph_model(Op.BATCH_MATMUL, [(batches, rows, depth), rhs],
+                         [((batches, rows, columns), np.float32)],
+                         o.BatchMatMulOptions(adj_y=adj_y)),
+            f"BATCH_MATMUL {batches}x{rows}x{depth} x {columns}{' adj_y' if adj_y else ''}"
+            f"{' constant' if constant else ''}")
+
+
+def _lstm_model(rng):
+    """UNIDIRECTIONAL_SEQUENCE_LSTM as TensorFlow's converter writes it (tflm_edu's
+    arena_size.examples.lstm_model), in float32, int8 and int16 with the same shapes."""
+    from tflm_edu.arena_size.examples import lstm_model
+    for _ in range(50):
+        batch, time = int(rng.choice([1, 1, 2, 3])), int(rng.choice([1, 2, 3, 4, 8, 16]))
+        size = int(rng.choice([2, 3, 4, 8, 10, 16, 32, 40]))
+        state = int(rng.choice([4, 5, 8, 12, 16, 32, 64]))
+        if batch * time * 4 * state * (size + state) <= 300_000:
+            break
+    time_major, seed = bool(rng.random() < 0.3), int(rng.integers(1 << 30))
+    models = [(np.dtype(dtype).name, lstm_model(dtype, batch, time, size, state, time_major,
+                                                seed=seed))
+              for dtype in (np.float32, np.int8, np.int16)]
+    return models, f"UNIDIRECTIONAL_SEQUENCE_LSTM batch {batch} time {time} {size} -> {state}"
+
+
+def _l2_pool_model(rng):
+    """L2_POOL_2D (float32 only in TFLM): the square root of each window's mean square."""
+    size = int(rng.choice([3, 4, 5, 6, 8, 10, 12, 16, 24, 32]))
+    c = int(rng.choice([1, 2, 4, 8, 16, 32, 64]))
+    k = min(int(rng.choice([2, 2, 3, 3, size])), size)      # a global pool now and then
+    stride = int(rng.choice([1, 2])) if k < size else 1
+    padding = Padding.SAME if rng.random() < 0.5 and k < size else Padding.VALID
+    while c > 1 and _out_size(size, k, stride, padding) ** 2 * k * k * c > MAX_REFERENCE_MACS:
+        c //= 2
+    oh = _out_size(size, k, stride, padding)
+    options = o.Pool2DOptions(padding=padding, stride_h=stride, stride_w=stride,
+                              filter_width=k, filter_height=k)
+    return ([("float32", _float_model(Op.L2_POOL_2D, (1, size, size, c), [], (1, oh, oh, c),
+                                      options))],
+            f"L2_POOL_2D {size}x{size}x{c} k{k} s{stride}")
+
+
 # New kinds go at the end: the seeded draws of the kinds before them stay the same, so
 # measurements already cached for those models stay valid.
 BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
@@ -440,28 +821,53 @@ BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
             "depthwise_multiplier": lambda rng: _conv_model(rng, True, multiplier=True),
             "pad": _pad_model, "elementwise_more": _elementwise_model, "svdf": _svdf_model,
             "data_movement": _data_movement_model, "math": _math_model, "state": _state_model,
-            "quantize": _quantize_model}
+            "quantize": _quantize_model, "math_more": _math_more_model, "rows": _rows_model,
+            "shape_more": _shape_more_model, "transpose_conv": _transpose_conv_model,
+            "batch_matmul": _batch_matmul_model, "lstm": _lstm_model,
+            "l2_pool": _l2_pool_model}
 COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "elementwise": 30, "unary": 40, "depthwise_multiplier": 30, "pad": 16,
           "elementwise_more": 40, "svdf": 30, "data_movement": 90, "math": 160,
-          "state": 40, "quantize": 40}
+          "state": 40, "quantize": 40, "math_more": 418, "rows": 196, "shape_more": 364,
+          "transpose_conv": 80, "batch_matmul": 48, "lstm": 40, "l2_pool": 40}
+# Kinds whose builder takes the op to build: draw k builds op k of the list (cycling), so
+# every op gets its share of the draws.
+OPS_OF_KIND = {"math_more": MATH_MORE_OPS, "rows": ROWS_OPS, "shape_more": SHAPE_MORE_OPS}
+BASE_TYPES = ("int8", "float32", "int16")
+# Kinds calibrated without the batch dimension (their models with a batch above 1 stay
+# float32): kept so, as their cached measurements are of these models.
+BATCH_FREE_KINDS = ("conv", "depthwise", "fully_connected", "pool", "elementwise", "unary",
+                    "depthwise_multiplier", "pad", "elementwise_more", "svdf",
+                    "data_movement", "math", "state", "quantize")
 
 
-def synthetic_corpus(seed: int = 0, scale: float = 1.0, dtypes=("int8", "float32", "int16")):
+def draw(kind: str, rng, index: int = 0, dtypes=BASE_TYPES) -> list:
+    """The CorpusModels of draw `index` of a kind: a builder returns a float32 model (then
+    quantized to each of `dtypes` by _variants) or a list of (type, model) built in their
+    own types (kept when the type is in `dtypes`, or is not one of BASE_TYPES: bool, int32)."""
+    if kind in OPS_OF_KIND:
+        ops = OPS_OF_KIND[kind]
+        model, name = BUILDERS[kind](rng, ops[index % len(ops)])
+    else:
+        model, name = BUILDERS[kind](rng)
+    if model is None:
+        return []
+    if kind in ("state", "quantize"):   # built in their own types already
+        dtype = name.split()[1].split("->")[0]
+        return [CorpusModel(f"{name}/{dtype}", write_model(model))] if dtype in dtypes else []
+    if isinstance(model, list):
+        return [CorpusModel(f"{name}/{dtype}", write_model(m)) for dtype, m in model
+                if dtype in dtypes or dtype not in BASE_TYPES]
+    return _variants(model, rng, name, dtypes, whole_inputs=kind not in BATCH_FREE_KINDS)
+
+
+def synthetic_corpus(seed: int = 0, scale: float = 1.0, dtypes=BASE_TYPES):
     """Seeded one-op models (CorpusModel) in each of `dtypes`; `scale` multiplies how many."""
     rng = np.random.default_rng(seed)
     corpus = []
     for kind, count in COUNTS.items():
-        for _ in range(max(1, round(count * scale))):
-            model, name = BUILDERS[kind](rng)
-            if model is None:
-                continue
-            if kind in ("state", "quantize"):   # built in their own types already
-                dtype = name.split()[1].split("->")[0]
-                if dtype in dtypes:
-                    corpus.append(CorpusModel(f"{name}/{dtype}", write_model(model)))
-                continue
-            corpus += _variants(model, rng, name, dtypes)
+        for index in range(max(1, round(count * scale))):
+            corpus += draw(kind, rng, index, dtypes)
     return corpus
 
 

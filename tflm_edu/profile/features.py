@@ -132,7 +132,7 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
                   "state": batch * filters * memory, "filters": batch * filters,
                   "outputs": _elements(outputs[0])}
         key = f"{name}/{dtype}"
-    elif name in ("SOFTMAX", "LOG_SOFTMAX"):
+    elif name in ("SOFTMAX", "LOG_SOFTMAX", "L2_NORMALIZATION"):
         depth = outputs[0].shape[-1] if outputs[0].shape else 1
         values = {"calls": 1, "rows": _elements(outputs[0]) // max(depth, 1),
                   "outputs": _elements(outputs[0])}
@@ -166,13 +166,63 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
         values = {"calls": 1, "outputs": _elements(outputs[0]),
                   "rows": _elements(outputs[0]) // max(shape[-1], 1)}
         key = f"{name}/{dtype}"
+    elif name == "TRANSPOSE_CONV" and len(inputs) >= 3 and len(outputs[0].shape) == 4:
+        x, w, y = inputs[2], inputs[1], outputs[0]
+        values = _transpose_conv_features(x, w, y, op.builtin_options)
+        key = f"{name}/{_type_name(x)}"
+        if kernels == "cmsis_nn" and _type_name(x) == "int8":
+            variant = _transpose_conv_variant(x, op.builtin_options)
+            values = (_reverse_conv_features(x, w, y) if variant else
+                      _cmsis_transpose_conv_features(x, w, y, op.builtin_options))
+            key += variant
+    elif name == "BATCH_MATMUL" and len(inputs) >= 2 and outputs:
+        values = _batch_matmul_features(model, inputs[0], inputs[1], outputs[0],
+                                        op.builtin_options)
+        key = f"{name}/{dtype}"
+        if kernels == "cmsis_nn" and dtype in ("int8", "int16"):
+            # arm_nn_vec_mat_mult_t_*: each output's dot product 4 (int8) or 2 (int16) values
+            # at a time, then the rest one by one
+            step = 4 if dtype == "int8" else 2
+            depth = values.pop("macs") // max(values["outputs"], 1)
+            values["blocks"] = values["outputs"] * (depth // step)
+            values["tail"] = values["outputs"] * (depth % step)
+    elif name == "UNIDIRECTIONAL_SEQUENCE_LSTM" and len(inputs) >= 5 and outputs:
+        values = _lstm_features(inputs[0], inputs[4], outputs[0], op.builtin_options)
+        key = f"{name}/{_type_name(inputs[0])}"
+        if kernels == "cmsis_nn" and _type_name(inputs[0]) in ("int8", "int16"):
+            values = _cmsis_lstm_features(inputs[0], inputs[4], op.builtin_options, values)
+    elif name in ("ARG_MAX", "ARG_MIN") and len(inputs) >= 2 and outputs:
+        # The first element of each output's run, then one comparison per other element;
+        # a new extreme (about ln(n) of n random values) stores value and index.
+        shape = inputs[0].shape or (1,)
+        axis = (_constant_int(model, inputs[1]) or 0) % len(shape)
+        size = shape[axis]
+        runs = _elements(outputs[0])
+        values = {"calls": 1, "outputs": runs, "inputs": _elements(inputs[0]),
+                  "outer": int(np.prod(shape[:axis], dtype=np.int64)),
+                  "records": runs * float(np.sum(1.0 / np.arange(2, size + 1)))}
+        key = f"{name}/{dtype}"
+    elif name in ("PAD", "PADV2") and kernels == "cmsis_nn" and dtype == "int8" and outputs:
+        values, key = _cmsis_pad_features(inputs[0], outputs[0]), f"{name}/{dtype}"
+    elif name in INDEXED_OPS and outputs:
+        values, key = _indexed_features(model, name, op, inputs, outputs), f"{name}/{dtype}"
+        if name in ("SELECT_V2", "EMBEDDING_LOOKUP") and len(inputs) >= 2:
+            key = f"{name}/{_type_name(inputs[1])}"      # the data, not the condition/ids
+            if name == "SELECT_V2" and len({t.shape for t in inputs[:3]} | {outputs[0].shape}) > 1:
+                key += "/broadcast"
     else:
         values = {"calls": 1, "outputs": sum(_elements(t) for t in outputs),
                   "inputs": sum(_elements(t) for t in activations)}
         key = f"{name}/{dtype}"
         if name in BROADCASTING_OPS and len(inputs) >= 2 and inputs[0].shape != inputs[1].shape:
             key += "/broadcast"
-        if name == "QUANTIZE" and outputs:       # each type pair has its own loop
+            # the innermost loop's restarts (zero when every dimension fuses into one loop),
+            # and its elements when both operands change in it (with one of them fixed, the
+            # compiler converts that one once per run)
+            runs, fixed = _broadcast_loops(inputs[0].shape, inputs[1].shape, outputs[0].shape)
+            values["restarts"] = runs - 1
+            values["both_vary"] = 0 if fixed else values["outputs"]
+        if name in ("QUANTIZE", "CAST") and outputs:       # each type pair has its own loop
             key += f"/{_type_name(outputs[0])}"
         if name == "MEAN" and len(inputs) >= 2 and len(inputs[0].shape) == 4:
             axes = model.buffers[inputs[1].buffer].data
@@ -182,6 +232,330 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
 
 
 COPY_OPS = ("CONCATENATION", "PACK", "SPLIT", "SPLIT_V", "UNPACK", "GATHER")
+# Ops whose loops _indexed_features counts: index arithmetic per element or per row, and
+# copies of contiguous runs.
+INDEXED_OPS = ("PRELU", "SELECT_V2", "CUMSUM", "REVERSE_V2", "SPACE_TO_BATCH_ND",
+               "BATCH_TO_SPACE_ND", "GATHER_ND", "EMBEDDING_LOOKUP", "DYNAMIC_UPDATE_SLICE",
+               "BROADCAST_TO", "RESIZE_BILINEAR", "MIRROR_PAD", "PAD", "PADV2", "REDUCE_ALL",
+               "SLICE")
+
+
+def _rows(tensor) -> int:
+    """Innermost runs of a tensor: its elements over its last dimension."""
+    shape = tensor.shape or (1,)
+    return _elements(tensor) // max(shape[-1], 1)
+
+
+def _indexed_features(model, name: str, op, inputs: list, outputs: list) -> dict:
+    """Loop counts of the ops in INDEXED_OPS (see each case)."""
+    x, y = inputs[0], outputs[0]
+    values = {"calls": 1, "outputs": _elements(y)}
+    if name == "SELECT_V2" or (name == "PRELU" and _type_name(x) == "float32"):
+        # 4-D (5-D) loops over the output, indices recomputed per element; a row's setup
+        # per innermost run
+        values["rows"] = _rows(y)
+    elif name == "PRELU":        # integer PRELU: reference_ops' fused broadcast loops
+        values["restarts"] = _broadcast_loops(x.shape, inputs[1].shape, y.shape)[0] - 1
+    elif name == "CUMSUM":
+        # reference_ops::CumSum: for each index after the axis ("outer"), for each index
+        # before it, a running sum along the axis
+        shape = x.shape or (1,)
+        axis = (_constant_int(model, inputs[1]) or 0) % len(shape)
+        values["rows"] = _elements(x) // max(shape[axis], 1)
+        values["outer"] = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    elif name == "REVERSE_V2":
+        # element by element (reverse_copy) or, with runs after the axes, run by run
+        calls, whole_runs = _reverse_copies(model, x, inputs[1])
+        values = ({"calls": 1, "copies": calls, "copied": _elements(y)} if whole_runs else
+                  {"calls": 1, "runs": calls, "reversed": _elements(y)})
+    elif name == "SPACE_TO_BATCH_ND":
+        # per output pixel a memcpy of its channels from the input, or a memset (padding)
+        values.update(_space_to_batch_counts(model, x, inputs[1], inputs[2], y))
+    elif name == "BATCH_TO_SPACE_ND":
+        # per input row a check, then per input pixel a check and (if not cropped) a memcpy
+        values["rows"] = x.shape[0] * x.shape[1] if len(x.shape) >= 2 else 1
+        values["pixels"] = _rows(x)
+        values["copies"] = _rows(y)
+    elif name == "GATHER_ND":
+        # per index tuple: its offset from the tuple's entries, then one memcpy
+        depth = inputs[1].shape[-1] if inputs[1].shape else 1
+        values["copies"] = _elements(inputs[1]) // max(depth, 1)
+        values["index_terms"] = _elements(inputs[1])
+    elif name == "EMBEDDING_LOOKUP":
+        values["copies"] = _elements(x)         # one row per id
+    elif name == "DYNAMIC_UPDATE_SLICE":
+        # the operand copied whole, then the update row by row by a recursion over its
+        # dimensions (one call per index of every dimension but the last); an update as
+        # large as the operand is one copy
+        update = inputs[1].shape or (1,)
+        if _elements(inputs[1]) != _elements(x):
+            values["inputs"] = _elements(inputs[1])
+            values["copies"] = _rows(inputs[1])
+            values["steps"] = sum(int(np.prod(update[:d], dtype=np.int64))
+                                  for d in range(1, len(update)))
+    elif name == "BROADCAST_TO":
+        values["copies"], values["leaves"] = _broadcast_copies(x.shape, y.shape)
+    elif name == "RESIZE_BILINEAR":
+        # interpolation values per output row and per output pixel, then the channels
+        shape = y.shape if len(y.shape) == 4 else (1, 1, 1, 1)
+        values["rows"] = shape[0] * shape[1]
+        values["pixels"] = shape[0] * shape[1] * shape[2]
+    elif name == "MIRROR_PAD":
+        # each output element maps its index back dimension by dimension
+        values["index_terms"] = _elements(y) * len(y.shape)
+    elif name in ("PAD", "PADV2"):
+        values["inputs"] = _elements(x)
+        values["rows"] = _rows(y)
+        values["checks"] = _pad_checks(model, x, inputs[1], y)
+    elif name == "SLICE":
+        # 5-D loops writing one element at a time: a row's setup per innermost run
+        values["rows"] = _rows(y)
+    elif name == "REDUCE_ALL":
+        # per input element: its input and output offsets, one term per dimension each
+        values["inputs"] = _elements(x)
+        values["index_terms"] = _elements(x) * len(x.shape)
+    return values
+
+
+def _space_to_batch_counts(model, x, block_tensor, paddings_tensor, y) -> dict:
+    """reference_ops::SpaceToBatchND's output pixels copied from the input and those it
+    fills with padding, and its rows (output batch and height)."""
+    block, paddings = _int_data(model, block_tensor), _int_data(model, paddings_tensor)
+    if block is None or paddings is None or len(x.shape) != 4 or len(y.shape) != 4:
+        return {"copies": _rows(y)}
+    bh, bw = int(block.reshape(-1)[0]), int(block.reshape(-1)[-1])
+    top, left = int(paddings.reshape(-1)[0]), int(paddings.reshape(-1)[2])
+    copies = 0
+    for out_b in range(y.shape[0]):
+        shift = out_b // max(x.shape[0], 1)
+        shift_h, shift_w = shift // bw, shift % bw
+        rows = np.arange(y.shape[1]) * bh + shift_h - top
+        cols = np.arange(y.shape[2]) * bw + shift_w - left
+        copies += int(((rows >= 0) & (rows < x.shape[1])).sum()
+                      * ((cols >= 0) & (cols < x.shape[2])).sum())
+    return {"copies": copies, "fills": _rows(y) - copies, "rows": y.shape[0] * y.shape[1]}
+
+
+def _broadcast_loops(shape1, shape2, out_shape) -> tuple[int, bool]:
+    """How many times reference_ops::BroadcastBinaryOpSimple runs its innermost loop, and
+    whether one operand stays fixed in it: from the last dimension up, it fuses each
+    dimension into the loop below when both inputs and the output step through it at the
+    stride that loop ends on (or it has extent 1); every loop above the innermost one
+    repeats it."""
+    rank = max(len(shape1), len(shape2), len(out_shape))
+    if rank == 0:
+        return 1, False
+    a = [1] * (rank - len(shape1)) + list(shape1)
+    b = [1] * (rank - len(shape2)) + list(shape2)
+    o = [1] * (rank - len(out_shape)) + list(out_shape)
+    loops = []                 # [extent, a stride, b stride, output stride]
+    accumulated = [1, 1, 1]
+    for d in reversed(range(rank)):
+        strides = [0 if n == 1 and o[d] != 1 else s
+                   for n, s in zip((a[d], b[d], o[d]), accumulated)]
+        if loops and (o[d] == 1 or all(
+                (s == 0) if below == 0 else (s == expected)
+                for s, expected, below in zip(strides, accumulated, loops[-1][1:]))):
+            loops[-1][0] *= o[d]
+        else:
+            loops.append([o[d], *strides])
+        accumulated = [s * n for s, n in zip(accumulated, (a[d], b[d], o[d]))]
+    return (int(np.prod([loop[0] for loop in loops[1:]], dtype=np.int64)),
+            0 in loops[0][1:3])
+
+
+def _cmsis_pad_features(x, y) -> dict:
+    """arm_pad_s8 (the last four dimensions as n, h, w, c): per input row a memset of the
+    left and right padding around one memcpy of the row - or, when the channels are padded
+    too, three calls per pixel; the padding above and below each batch is one memset."""
+    shape = [1] * (4 - len(x.shape)) + list(x.shape[-4:])
+    rows = shape[0] * shape[1]
+    pixels = rows * shape[2] if y.shape and y.shape[-1] != shape[3] else 0
+    return {"calls": 1, "outputs": _elements(y), "rows": rows, "pixels": pixels,
+            "batches": shape[0]}
+
+
+def _int_data(model, tensor) -> np.ndarray | None:
+    data = model.buffers[tensor.buffer].data
+    if not data:
+        return None
+    return np.frombuffer(bytes(data), np.int64 if tensor.type == TensorType.INT64
+                         else np.int32).reshape(tensor.shape or ())
+
+
+def _reverse_copies(model, x, axes_tensor) -> int:
+    """(calls, whether they are memcpy) of reference_ops::Reverse: one reverse_copy when
+    the axes span every dimension, else a memcpy per (outer, axis position) of the runs
+    after the axes, or a reverse_copy per outer index when the axes end at the last
+    dimension."""
+    axes = _int_data(model, axes_tensor)
+    shape = list(x.shape or (1,))
+    if axes is None or axes.size == 0:
+        return 1, False
+    axes = np.sort(axes.reshape(-1) % len(shape))
+    first, last = int(axes[0]), int(axes[-1])
+    upper = int(np.prod(shape[:first], dtype=np.int64))
+    middle = int(np.prod(shape[first:last + 1], dtype=np.int64))
+    lower = int(np.prod(shape[last + 1:], dtype=np.int64))
+    if first == 0 and last == len(shape) - 1:
+        return 1, False
+    return (upper * middle, True) if lower > 1 else (upper, False)
+
+
+def _broadcast_copies(in_shape, out_shape) -> int:
+    """(memcpy calls, innermost recursive calls) of reference_ops::BroadcastTo (5-D): each
+    innermost call (one per input index above the last broadcast dimension, its offsets
+    computed from every dimension) copies its block once per output index of that
+    dimension; then each broadcast dimension above duplicates its filled block."""
+    rank = 5
+    x = [1] * (rank - len(in_shape)) + list(in_shape)
+    y = [1] * (rank - len(out_shape)) + list(out_shape)
+    broadcast = [d for d in range(rank) if x[d] != y[d]]
+    if not broadcast:
+        return 1, 0
+    last = broadcast[-1]
+
+    def copies(dim: int) -> int:
+        if dim == last:
+            return y[dim]
+        return x[dim] * copies(dim + 1) + (y[dim] - 1 if x[dim] != y[dim] else 0)
+    return copies(0), int(np.prod(x[:last], dtype=np.int64))
+
+
+def _pad_checks(model, x, paddings_tensor, y) -> int:
+    """The comparisons reference_ops::Pad evaluates: per output element (5-D), its index
+    against each dimension's left then right padding, in order, until one says padding."""
+    paddings = _int_data(model, paddings_tensor)
+    rank = len(y.shape)
+    if paddings is None or rank > 5 or paddings.shape != (rank, 2):
+        return 10 * _elements(y)
+    out = [1] * (5 - rank) + list(y.shape)
+    pads = [(0, 0)] * (5 - rank) + [tuple(int(v) for v in p) for p in paddings]
+    checks = np.zeros(out, np.int64)
+    inside = np.ones(out, bool)
+    for d in range(5):
+        index = np.arange(out[d]).reshape([-1 if k == d else 1 for k in range(5)])
+        left = index < pads[d][0]
+        right = index >= out[d] - pads[d][1]
+        checks += inside * (1 + ~left)       # the left check, and the right if it passed
+        inside = inside & ~left & ~right
+    return int(checks.sum())
+
+
+def _transpose_conv_features(x, w, y, options) -> dict:
+    """reference_ops::TransposeConv scatters: for each input element and filter tap, a
+    bounds check and a multiply-accumulate per output channel (where in bounds); the
+    output is zeroed first and biased and clamped last."""
+    batches, in_h, in_w, cin = x.shape
+    cout, kh, kw = w.shape[0], w.shape[1], w.shape[2]
+    sh, sw = max(options.stride_h, 1), max(options.stride_w, 1)
+    # TFLM's padding for a transpose conv is a conv's from the output back to the input
+    pad_h = _padding(options.padding, y.shape[1], in_h, kh, sh, 1)
+    pad_w = _padding(options.padding, y.shape[2], in_w, kw, sw, 1)
+    valid = (_valid_taps(y.shape[1], in_h, kh, sh, 1, pad_h)
+             * _valid_taps(y.shape[2], in_w, kw, sw, 1, pad_w) * batches)
+    taps = batches * in_h * in_w * kh * kw
+    return {"calls": 1, "outputs": _elements(y), "inputs": _elements(x),
+            "taps": taps * cin, "tap_channels": taps * cin * cout,
+            "macs": valid * cin * cout}
+
+
+def _transpose_conv_variant(x, options) -> str:
+    """CMSIS-NN's int8 transpose conv runs a convolution over the stride-upscaled input
+    ("reverse") for strides up to 2 and more than 16 input channels."""
+    if max(options.stride_h, 1) <= 2 and max(options.stride_w, 1) <= 2 and x.shape[3] > 16:
+        return "/reverse"
+    return ""
+
+
+def _reverse_conv_features(x, w, y) -> dict:
+    """The reverse route's convolution (arm_convolve_s8, stride 1 over the upscaled input):
+    every output pixel's window of filter taps by input channels (im2col), times the
+    output channels; the others (arm_transpose_conv_s8) scatter every tap, in bounds or
+    not, into an int32 buffer."""
+    pixels = y.shape[0] * y.shape[1] * y.shape[2]
+    depth = w.shape[1] * w.shape[2] * x.shape[3]
+    return {"calls": 1, "outputs": _elements(y), "window": pixels * depth,
+            "macs": pixels * depth * y.shape[3],
+            "filter": _elements(w)}          # the filter reversed first, tap by tap
+
+
+def _cmsis_transpose_conv_features(x, w, y, options) -> dict:
+    """arm_transpose_conv_s8: per input row, its pixels in groups of 4 (then 2, then 1)
+    scattered tap by tap and output channel by output channel into a rolling int32 buffer
+    of output rows, the input channels 4 at a time then one by one; each finished row
+    requantized, and each buffer row reset from the bias, one memcpy per pixel."""
+    batches, in_h, in_w, cin = x.shape
+    cout, kh, kw = w.shape[0], w.shape[1], w.shape[2]
+    sh, sw = max(options.stride_h, 1), max(options.stride_w, 1)
+    out_h = y.shape[1]
+    pad = _padding(options.padding, out_h, in_h, kh, sh, 1)
+    # each input row scatters the filter rows that land inside the output (CMSIS-NN's
+    # skip_rows_top / skip_rows_bottom) and, unless rows were skipped above it, finishes
+    # and resets `stride` buffer rows
+    j = np.arange(in_h)
+    top = np.maximum(0, pad - j * sh)
+    bottom = np.maximum(0, j * sh + kh - (pad + out_h) - 1)
+    filter_rows = batches * int(np.maximum(kh - top - bottom, 0).sum())
+    written = batches * int((top == 0).sum()) * sh
+    buffer_pixels = (in_w - 1) * sw + max(kw, sw)
+    resets = (written + batches * max(kh, sh)) * buffer_pixels
+    groups = in_w // 4 + (in_w % 4) // 2 + in_w % 2
+    pixel_taps = filter_rows * in_w * kw * cout
+    return {"calls": 1, "outputs": _elements(y), "group_rows": filter_rows * groups * cout,
+            "group_taps": filter_rows * groups * cout * kw,
+            "blocks": pixel_taps * (cin // 4), "tail": pixel_taps * (cin % 4),
+            "resets": resets, "reset_words": resets * cout}
+
+
+def _batch_matmul_features(model, lhs, rhs, y, options) -> dict:
+    """reference_ops::BatchMatMul: per batch, one dot product of `depth` per output; the
+    right-hand side is transposed first on every invoke unless adj_y (or it is a constant,
+    transposed once), the left-hand side when adj_x."""
+    depth = lhs.shape[-2] if getattr(options, "adj_x", False) else lhs.shape[-1]
+    outputs = _elements(y)
+    rows, columns = (y.shape[-2], y.shape[-1]) if len(y.shape) >= 2 else (1, _elements(y))
+    batches = outputs // max(rows * columns, 1)
+    # transposed by reference_ops::Transpose: elements, and rows of the transposed result
+    transposed = transposed_rows = 0
+    if not getattr(options, "adj_y", False) and not model.buffers[rhs.buffer].data:
+        transposed += _elements(rhs)
+        transposed_rows += _elements(rhs) // max(rhs.shape[-2], 1)
+    if getattr(options, "adj_x", False):
+        transposed += _elements(lhs)
+        transposed_rows += _elements(lhs) // max(lhs.shape[-2], 1)
+    # CMSIS-NN (int8, int16): one vector-by-matrix product per left-hand row
+    return {"calls": 1, "outputs": outputs, "macs": outputs * depth, "batches": batches,
+            "rows": batches * rows, "transposed": transposed,
+            "transposed_rows": transposed_rows}
+
+
+def _cmsis_lstm_features(x, input_to_forget, options, values: dict) -> dict:
+    """arm_lstm_unidirectional_*: per step and gate, a vector-by-matrix product of the
+    input and one of the hidden state, each 4 values at a time then the rest one by one.
+    TFLM gives CMSIS-NN no hidden state, so each sequence's first step (per batch row, or
+    the first step when time major) skips the hidden-state products."""
+    time_major = getattr(options, "time_major", False)
+    steps, batch = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
+    size, state = x.shape[-1], input_to_forget.shape[0]
+    input_rows = steps * batch * 4 * state
+    hidden_rows = (steps - 1) * batch * 4 * state
+    return {"calls": 1, "steps": values["steps"], "cells": values["cells"],
+            "hidden_steps": values["steps"] - (1 if time_major else batch),
+            "blocks": input_rows * (size // 4) + hidden_rows * (state // 4),
+            "tail": input_rows * (size % 4) + hidden_rows * (state % 4)}
+
+
+def _lstm_features(x, input_to_forget, y, options) -> dict:
+    """lstm_eval's LstmStep per time step (per batch and step unless time major): four
+    gates, each a fully connected layer on the input and one on the hidden state, then
+    element-wise cell and hidden-state updates."""
+    time_major = getattr(options, "time_major", False)
+    steps, batch = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
+    size, state = x.shape[-1], input_to_forget.shape[0]
+    rows = steps * batch
+    return {"calls": 1, "steps": steps if time_major else rows,
+            "gate_macs": rows * 4 * state * (size + state), "cells": rows * state}
 
 
 def _constant_int(model, tensor) -> int | None:
