@@ -326,12 +326,9 @@ def train_section(args):
     for row in rows:
         name, threads, _ = row
         samples, batch = len(cases[name][1]), cases[name][3]
-        mine = [samples / wall for wall, _ in ours[row]]
+        mine, other, ratio, cpu = bt.compare(samples, ours[row], theirs[row])
         line = f"| {name} | {batch} | {threads} | {statistics.median(mine):,.0f} |"
-        if theirs[row] and None not in theirs[row]:
-            other = [samples / wall for wall, _ in theirs[row]]
-            ratio = statistics.median(a / b for a, b in zip(mine, other))
-            cpu = statistics.median(b[1] / a[1] for a, b in zip(ours[row], theirs[row]))
+        if other is not None:
             line += (f" {statistics.median(other):,.0f} | {ratio:.2f}x | {cpu:.2f}x | >= 1x: "
                      f"{'met' if ratio >= 1 else 'NOT met'} |")
         else:

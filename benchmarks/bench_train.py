@@ -225,6 +225,18 @@ def spread(values) -> float:
     return (max(values) - min(values)) / statistics.median(values)
 
 
+def compare(samples: int, ours: list, theirs: list):
+    """Samples/s per repeat of each side, and the medians of the per-repeat ratios
+    tflm_edu / Keras by wall and by CPU time; Keras's entries are None when unmeasured."""
+    mine = [samples / wall for wall, _ in ours]
+    if not theirs or None in theirs:
+        return mine, None, None, None
+    other = [samples / wall for wall, _ in theirs]
+    ratio = statistics.median(a / b for a, b in zip(mine, other))
+    cpu_ratio = statistics.median(b[1] / a[1] for a, b in zip(ours, theirs))
+    return mine, other, ratio, cpu_ratio
+
+
 def measure(cases: dict, rows: list, repeats: int, keras: bool = True):
     """Interleaved epochs: for each (name, threads, auto) row, `repeats` (wall, cpu) seconds
     of tflm_edu and of Keras (None where Keras is not measured); and Keras's version line."""
@@ -288,14 +300,11 @@ def main() -> None:
     for row in rows:
         name, threads, auto = row
         samples, batch_size = len(cases[name][1]), cases[name][3]
-        mine = [samples / wall for wall, _ in ours[row]]
+        mine, other, ratio, cpu_ratio = compare(samples, ours[row], theirs[row])
         label = f"{threads}*" if auto else str(threads)
         line = (f"{name:<31}{batch_size:>6}{label:>9}"
                 f"{statistics.median(mine):>11,.0f}{spread(mine):>8.0%}")
-        if theirs[row] and None not in theirs[row]:
-            other = [samples / wall for wall, _ in theirs[row]]
-            ratio = statistics.median(a / b for a, b in zip(mine, other))
-            cpu_ratio = statistics.median(b[1] / a[1] for a, b in zip(ours[row], theirs[row]))
+        if other is not None:
             line += (f"{statistics.median(other):>10,.0f}{spread(other):>8.0%}{ratio:>7.2f}x"
                      f"{cpu_ratio:>10.2f}x")
         print(line)
