@@ -42,15 +42,16 @@ def compare(model: bytes, measured: list, predicted) -> dict:
     """Per-model and per-op errors of one prediction against one measurement."""
     errors, small = [], 0
     worst = (0.0, "")
-    for op, count in zip(predicted.ops, measured):
-        if count.instructions < SMALL_OP:
+    own = predicted.own_measured([c.instructions for c in measured])
+    for op, count in zip(predicted.ops, own):
+        if count < SMALL_OP:
             small += 1
             continue
-        error = (op.instructions - count.instructions) / count.instructions
+        error = (op.instructions - count) / count
         errors.append(error)
         if abs(error) > abs(worst[0]):
             worst = (error, f"#{op.index} {op.key}")
-    total = sum(c.instructions for c in measured)
+    total = sum(own)
     return {"measured": total, "predicted": predicted.total,
             "error": (predicted.total - total) / total if total else 0.0,
             "ops": len(errors), "within": sum(abs(e) <= 0.10 for e in errors),
@@ -91,7 +92,8 @@ def main(argv=None) -> int:
                 continue
             predicted = cost.predict(model)
             if len(predicted.ops) != len(measured):
-                print(f"{path.stem:<44} {'(subgraphs: the board times nested ops)'}")
+                print(f"{path.stem:<44} (the board ran {len(measured)} ops, the prediction "
+                      f"{len(predicted.ops)})")
                 continue
             r = compare(model, measured, predicted)
             within += r["within"]

@@ -101,8 +101,25 @@ def _conv(rng, depthwise: bool, multiplier: bool = False):
     return None
 
 
-def _conv_model(rng, depthwise: bool, multiplier: bool = False):
-    shape = _conv(rng, depthwise, multiplier)
+def _window_conv(rng, depthwise: bool = False, multiplier: bool = False):
+    """A convolution whose cost is its im2col rather than its products: few input and
+    output channels, wide filters (keyword spotting's first layer: 1 channel, 10x8)."""
+    for _ in range(50):
+        h, w = (int(v) for v in rng.choice([5, 8, 10, 12, 16, 20, 25, 32, 40, 49], 2))
+        kh, kw = (int(min(v, s + 2)) for v, s in zip(rng.choice([2, 3, 4, 5, 8, 10], 2),
+                                                       (h, w)))
+        stride = int(rng.choice([1, 2, 3]))
+        padding = Padding.SAME if rng.random() < 0.6 else Padding.VALID
+        cin = int(rng.choice([1, 1, 2, 3, 4, 5, 8]))
+        cout = int(rng.choice([1, 2, 3, 4, 8, 16]))
+        oh, ow = _out_size(h, kh, stride, padding), _out_size(w, kw, stride, padding)
+        if oh >= 1 and ow >= 1 and 0 < oh * ow * cout * kh * kw * cin <= MAX_REFERENCE_MACS:
+            return h, w, kh, kw, stride, padding, cin, cout, 1, oh, ow
+    return None
+
+
+def _conv_model(rng, depthwise: bool, multiplier: bool = False, shapes=_conv):
+    shape = shapes(rng, depthwise, multiplier)
     if shape is None:
         return None, ""
     h, w, kh, kw, stride, padding, cin, cout, mult, oh, ow = shape
@@ -412,18 +429,26 @@ def _state_model(rng):
     return b.build(), name
 
 
-def _quantize_model(rng):
+QUANTIZE_PAIRS = [("float32", "int8"), ("float32", "int16"), ("int8", "int8"),
+                  ("int16", "int8"), ("int16", "int16"), ("int8", "int16"),
+                  ("int8", "float32"), ("int16", "float32")]
+# The rest of the pairs TFLM's QUANTIZE takes (the quantize_more kind).
+QUANTIZE_MORE_PAIRS = [("int8", "uint8"), ("uint8", "int8"), ("int8", "int32"),
+                       ("int16", "int32"), ("int32", "int8"), ("int32", "int16"),
+                       ("float32", "int16")]
+
+
+def _quantize_model(rng, pairs=QUANTIZE_PAIRS):
     """QUANTIZE between every pair of types models use (float to int8/int16, requantizing
     int8/int16 to int8/int16) and DEQUANTIZE back to float, built with explicit scales."""
-    pairs = [("float32", "int8"), ("float32", "int16"), ("int8", "int8"), ("int16", "int8"),
-             ("int16", "int16"), ("int8", "int16"), ("int8", "float32"), ("int16", "float32")]
     source, target = pairs[int(rng.integers(len(pairs)))]
     shape = _activation_shape(rng)
 
     def quant(dtype):
         if dtype == "float32":
             return None
-        zero = 0 if dtype == "int16" else int(rng.integers(-20, 20))
+        zero = (0 if dtype in ("int16", "int32") else int(rng.integers(-20, 20))
+                + (128 if dtype == "uint8" else 0))
         return quantization(float(rng.uniform(0.005, 0.1)), zero)
     b = ModelBuilder(description="tflm_edu cost corpus")
     x = b.add_input(shape, np.dtype(source), quant=quant(source))
@@ -812,6 +837,64 @@ def _l2_pool_model(rng):
             f"L2_POOL_2D {size}x{size}x{c} k{k} s{stride}")
 
 
+def _control_flow_model(rng):
+    """IF with a constant condition and WHILE counting from 0 to a constant: which branch
+    runs and how often the loop turns are known before the run, so the host can trace what
+    the board runs. Each passes 1-3 tensors through subgraphs that add each to itself;
+    built directly in float32 and int8."""
+    shape = _activation_shape(rng)
+    count = int(rng.integers(1, 4))
+    taken = bool(rng.random() < 0.5)
+    limit = int(rng.integers(0, 7))
+    kind = "IF" if rng.random() < 0.5 else "WHILE"
+    models = []
+    for dtype in ("float32", "int8"):
+        np_type = np.dtype(dtype)
+        q_in, q_out = _quant(rng, dtype), _quant(rng, dtype)
+
+        def doubles(b, values):
+            outs = []
+            for v in values:
+                out = b.add_tensor(shape, np_type, quant=q_in)
+                b.add_operator(Op.ADD, [v, v], [out], o.AddOptions())
+                outs.append(b.mark_output(out))
+            return outs
+
+        b = ModelBuilder(description="tflm_edu cost corpus")
+        xs = [b.add_input(shape, np_type, quant=q_in) for _ in range(count)]
+        if kind == "IF":
+            cond = b.add_tensor((1,), np.bool_, "cond", data=np.array([taken]))
+            ys = [b.mark_output(b.add_tensor(shape, np_type, quant=q_in)) for _ in xs]
+            b.add_operator(Op.IF, [cond, *xs], ys, o.IfOptions(1, 2))
+            for _ in ("then", "else"):
+                b.begin_subgraph()
+                doubles(b, [b.add_input(shape, np_type, quant=q_in) for _ in range(count)])
+        else:
+            start = b.add_tensor((1,), np.int32, "start", data=np.zeros(1, np.int32))
+            ys = [b.add_tensor((1,), np.int32, "i_out")]
+            ys += [b.mark_output(b.add_tensor(shape, np_type, quant=q_in)) for _ in xs]
+            b.add_operator(Op.WHILE, [start, *xs], ys, o.WhileOptions(1, 2))
+            b.mark_output(ys[0])
+            b.begin_subgraph("cond")
+            k = b.add_input((1,), np.int32)
+            for _ in range(count):
+                b.add_input(shape, np_type, quant=q_in)
+            bound = b.add_tensor((1,), np.int32, data=np.array([limit], np.int32))
+            less = b.mark_output(b.add_tensor((1,), np.bool_))
+            b.add_operator(Op.LESS, [k, bound], [less])
+            b.begin_subgraph("body")
+            k = b.add_input((1,), np.int32)
+            vs = [b.add_input(shape, np_type, quant=q_in) for _ in range(count)]
+            one = b.add_tensor((1,), np.int32, data=np.ones(1, np.int32))
+            k_next = b.mark_output(b.add_tensor((1,), np.int32))
+            b.add_operator(Op.ADD, [k, one], [k_next], o.AddOptions())
+            doubles(b, vs)
+        del q_out
+        models.append((dtype, b.build()))
+    what = f"IF {'then' if taken else 'else'}" if kind == "IF" else f"WHILE x{limit}"
+    return models, f"{what} {count} x {shape}"
+
+
 # New kinds go at the end: the seeded draws of the kinds before them stay the same, so
 # measurements already cached for those models stay valid.
 BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
@@ -824,12 +907,17 @@ BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
             "quantize": _quantize_model, "math_more": _math_more_model, "rows": _rows_model,
             "shape_more": _shape_more_model, "transpose_conv": _transpose_conv_model,
             "batch_matmul": _batch_matmul_model, "lstm": _lstm_model,
-            "l2_pool": _l2_pool_model}
+            "l2_pool": _l2_pool_model,
+            "conv_window": lambda rng: _conv_model(rng, False, shapes=_window_conv),
+            "control_flow": _control_flow_model,
+            "quantize_more": lambda rng: _quantize_model(rng, QUANTIZE_MORE_PAIRS)}
 COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "elementwise": 30, "unary": 40, "depthwise_multiplier": 30, "pad": 16,
           "elementwise_more": 40, "svdf": 30, "data_movement": 90, "math": 160,
           "state": 40, "quantize": 40, "math_more": 418, "rows": 196, "shape_more": 364,
-          "transpose_conv": 80, "batch_matmul": 48, "lstm": 40, "l2_pool": 40}
+          "transpose_conv": 80, "batch_matmul": 48, "lstm": 40, "l2_pool": 40,
+          "conv_window": 60, "control_flow": 60,
+          "quantize_more": 36}
 # Kinds whose builder takes the op to build: draw k builds op k of the list (cycling), so
 # every op gets its share of the draws.
 OPS_OF_KIND = {"math_more": MATH_MORE_OPS, "rows": ROWS_OPS, "shape_more": SHAPE_MORE_OPS}
@@ -852,9 +940,10 @@ def draw(kind: str, rng, index: int = 0, dtypes=BASE_TYPES) -> list:
         model, name = BUILDERS[kind](rng)
     if model is None:
         return []
-    if kind in ("state", "quantize"):   # built in their own types already
+    if kind in ("state", "quantize", "quantize_more"):   # built in their own types already
         dtype = name.split()[1].split("->")[0]
-        return [CorpusModel(f"{name}/{dtype}", write_model(model))] if dtype in dtypes else []
+        keep = dtype in dtypes or dtype not in BASE_TYPES
+        return [CorpusModel(f"{name}/{dtype}", write_model(model))] if keep else []
     if isinstance(model, list):
         return [CorpusModel(f"{name}/{dtype}", write_model(m)) for dtype, m in model
                 if dtype in dtypes or dtype not in BASE_TYPES]

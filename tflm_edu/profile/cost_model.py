@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from tflm_edu.errors import InputError
-from tflm_edu.profile.features import OpFeatures, model_features
+from tflm_edu.profile.features import OpFeatures, model_features, own_instructions
 
 COEFFICIENTS = Path(__file__).with_name("coefficients.json")
 TARGETS = ("cortex-m4", "cortex-m7")
@@ -59,8 +59,10 @@ class OpPrediction:
     index: int
     op: str
     key: str
-    instructions: float
+    instructions: float            # the op's own: for IF/WHILE, without the ops they run
     fitted: bool                   # False: no formula for this key; the fallback guessed
+    subgraph: int = 0
+    depth: int = 0                 # 1 + the depth of the IF or WHILE that runs this op
 
 
 @dataclass
@@ -81,20 +83,32 @@ class Profile:
 
     def table(self) -> str:
         total = max(self.total, 1.0)
-        rows = [f"{'#':>3}  {'op':<22} {'cost key':<30} {'instructions':>13}  share"]
+        rows = [f"{'#':>5}  {'op':<22} {'cost key':<30} {'instructions':>13}  share"]
         for op in self.ops:
             mark = "" if op.fitted else "  (no formula: rough guess)"
-            rows.append(f"{op.index:>3}  {op.op:<22} {op.key:<30} {op.instructions:>13,.0f}  "
+            where = f"{op.subgraph}:{op.index}" if op.subgraph else str(op.index)
+            name = "  " * op.depth + op.op      # ops run by an IF or WHILE, indented
+            rows.append(f"{where:>5}  {name:<22} {op.key:<30} {op.instructions:>13,.0f}  "
                         f"{100 * op.instructions / total:5.1f}%{mark}")
-        rows.append(f"{'':>3}  {'total':<22} {'':<30} {self.total:>13,.0f}")
+        rows.append(f"{'':>5}  {'total':<22} {'':<30} {self.total:>13,.0f}")
+        if any(op.depth for op in self.ops):
+            rows.append("(an IF or WHILE counts its own work: copies and subgraph calls; the "
+                        "ops it runs follow it, indented)")
         return "\n".join(rows)
 
     def to_dict(self) -> dict:
         return {"target": self.target, "kernels": self.kernels, "cpi": CPI[self.target],
                 "total_instructions": round(self.total),
-                "ops": [{"index": op.index, "op": op.op, "key": op.key,
-                         "instructions": round(op.instructions), "fitted": op.fitted}
+                "ops": [{"index": op.index, "subgraph": op.subgraph, "depth": op.depth,
+                         "op": op.op, "key": op.key, "instructions": round(op.instructions),
+                         "fitted": op.fitted}
                         for op in self.ops]}
+
+    def own_measured(self, measured: list) -> list:
+        """A board's per-event instructions (one per op of this profile, in its order) as
+        each op's own, comparable with `ops`: an IF's or WHILE's event holds the events of
+        the ops it runs, which come off it."""
+        return own_instructions(list(measured), [op.depth for op in self.ops])
 
 
 def _fallback_key(key: str) -> str:
@@ -142,12 +156,15 @@ class CostModel:
     def predict_op(self, features: OpFeatures) -> OpPrediction:
         formula, fitted = self.formula_for(features.key)
         value = formula.predict(features.values) if formula is not None else 0.0
-        return OpPrediction(features.index, features.op, features.key, max(value, 0.0), fitted)
+        return OpPrediction(features.index, features.op, features.key, max(value, 0.0), fitted,
+                            features.subgraph, features.depth)
 
-    def predict(self, model) -> Profile:
-        """Per-op predicted instructions of one invoke of `model` (path, bytes or Model)."""
+    def predict(self, model, inputs=None) -> Profile:
+        """Per-op predicted instructions of one invoke of `model` (path, bytes or Model).
+        With IF or WHILE, which ops run depends on the values: tflm_edu's interpreter runs
+        the model on `inputs` (a list of arrays; zeros by default) to find out."""
         return Profile(self.target, self.kernels,
-                       [self.predict_op(f) for f in model_features(model, self.kernels)])
+                       [self.predict_op(f) for f in model_features(model, self.kernels, inputs)])
 
 
 # -- fitting -------------------------------------------------------------------------
@@ -193,11 +210,12 @@ def fit(measurements: list, kernels: str) -> dict:
         features = model_features(data, kernels)
         if len(features) != len(counts):
             continue
-        for f, count in zip(features, counts):
-            by_key.setdefault(f.key, []).append((f.values, count.instructions))
+        own = own_instructions([c.instructions for c in counts], [f.depth for f in features])
+        for f, instructions in zip(features, own):
+            by_key.setdefault(f.key, []).append((f.values, instructions))
             if set(f.values) == {"calls", "outputs", "inputs"}:
                 dtype = f.key.split("/")[1]
-                generic.setdefault(f"*/{dtype}", []).append((f.values, count.instructions))
+                generic.setdefault(f"*/{dtype}", []).append((f.values, instructions))
     formulas = {key: fit_formula(key, rows) for key, rows in sorted(by_key.items())}
     formulas.update({key: fit_formula(key, rows) for key, rows in generic.items()})
     return formulas

@@ -32,15 +32,35 @@ BROADCASTING_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM",
 
 @dataclass
 class OpFeatures:
-    """One op: its index in the subgraph, TFLM's name for it, the cost key and the counts."""
+    """One op: its index in its subgraph, TFLM's name for it, the cost key and the counts.
+    `depth` is 0 for the main subgraph's ops and one more for each IF or WHILE they run in
+    (whose profiler event contains theirs)."""
     index: int
     op: str
     key: str
     values: dict = field(default_factory=dict)
+    subgraph: int = 0
+    depth: int = 0
 
     def __repr__(self):
         counts = ", ".join(f"{k}={v:,.0f}" for k, v in self.values.items())
-        return f"OpFeatures(#{self.index} {self.key}: {counts})"
+        where = f"{self.subgraph}:" if self.subgraph else "#"
+        return f"OpFeatures({where}{self.index} {self.key}: {counts})"
+
+
+@dataclass(frozen=True)
+class ExecutedOp:
+    """One op as one invoke runs it, in the order TFLM's profiler opens its events: an IF
+    or WHILE first, then the ops of the subgraphs it runs (each run of a loop's body again).
+    `iterations`: for a WHILE, how often its body ran; `children`: the events right inside."""
+    subgraph: int
+    index: int
+    depth: int = 0
+    iterations: int = 0
+    children: int = 0
+
+
+CONTROL_FLOW_OPS = ("IF", "WHILE")
 
 
 def _type_name(tensor) -> str:
@@ -107,6 +127,8 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
         variant = _conv_variant(name, dtype, x, w, y, op.builtin_options, kernels)
         if kernels == "cmsis_nn" and dtype in ("int8", "int16"):
             values.update(_simd_features(name, x, w, y, values))
+            if name == "CONV_2D" and dtype == "int8" and variant == "":
+                values = _convolve_s8_features(x, w, y, values)
         key = f"{name}/{dtype}{variant}"
     elif name in POOL_OPS and len(outputs[0].shape) == 4:
         options = op.builtin_options
@@ -664,6 +686,40 @@ def _simd_features(name: str, x, w, y, values: dict) -> dict:
             "tail_taps": pixels * (channels % 4) * taps}
 
 
+def _convolve_s8_features(x, w, y, values: dict) -> dict:
+    """The loops of CMSIS-NN's general int8 convolution (arm_convolve_s8 with the DSP
+    extension): per output pixel, one memcpy of the input channels per filter tap inside
+    the image and one memset per tap in the padding (im2col), then the whole column widened
+    to int16, 4 values at a time; every 2 pixels, output channels in pairs run a dot product
+    4 values at a time with a tail of the rest; an odd channel, and the odd pixel left at the
+    end of each batch, run their own loops of the same shape."""
+    batches, pixels_per_batch = y.shape[0], y.shape[1] * y.shape[2]
+    pixels, channels, cin = values["pixels"], y.shape[3], x.shape[3]
+    depth = w.shape[1] * w.shape[2] * w.shape[3]
+    copies = values["valid_taps"] // max(channels, 1)
+    fills = values["padded"] // max(channels, 1)
+    pixel_pairs = batches * (pixels_per_batch // 2)
+    pairs = pixel_pairs * (channels // 2)
+    odd_channel = pixel_pairs * (channels % 2)
+    left = batches * (pixels_per_batch % 2) * channels
+    # newlib's memcpy and memset copy fewer than 4 bytes one by one, more a word at a time
+    # after a setup: two paths, each with its own cost per call and per byte or word.
+    short, word = (1, 0) if cin < 4 else (0, 1)
+    return {"calls": 1, "pixels": pixels, "outputs": values["outputs"],
+            "short_copy_calls": short * copies, "short_copy_bytes": short * copies * cin,
+            "copy_calls": word * copies, "copy_words": word * copies * (cin // 4),
+            "copy_bytes": word * copies * (cin % 4),
+            "short_fill_calls": short * fills, "short_fill_bytes": short * fills * cin,
+            "fill_calls": word * fills, "fill_words": word * fills * (cin // 4),
+            "fill_bytes": word * fills * (cin % 4),
+            "widen_by_4": pixels * (depth // 4), "widen_tail": pixels * (depth % 4),
+            "pair_blocks": pairs, "pair_by_4": pairs * (depth // 4),
+            "pair_by_1": pairs * (depth % 4), "odd_channel_pairs": odd_channel,
+            "odd_channel_by_4": odd_channel * (depth // 4),
+            "odd_channel_by_1": odd_channel * (depth % 4), "left_channels": left,
+            "left_by_4": left * (depth // 4), "left_by_1": left * (depth % 4)}
+
+
 def _conv_variant(name: str, dtype: str, x, w, y, options, kernels: str) -> str:
     """The CMSIS-NN routine TFLM's cmsis_nn kernels call for this shape (each runs different
     loops, so each gets its own formula); float convolutions stay on the reference loops."""
@@ -691,11 +747,116 @@ def _conv_variant(name: str, dtype: str, x, w, y, options, kernels: str) -> str:
     return ""
 
 
-def model_features(model, kernels: str = "reference") -> list:
-    """OpFeatures of every op of the model's first subgraph, in execution order."""
+def _op_name(model, op) -> str:
+    code = model.operator_codes[op.opcode_index]
+    return (BuiltinOperator(code.builtin_code).name if code.builtin_code != BuiltinOperator.CUSTOM
+            else (code.custom_code or "CUSTOM"))
+
+
+def _has_control_flow(model) -> bool:
+    return any(_op_name(model, op) in CONTROL_FLOW_OPS
+               for sg in model.subgraphs for op in sg.operators)
+
+
+def execution_trace(model, inputs=None) -> list:
+    """The ops one invoke runs, as ExecutedOp in the profiler's order. Without IF or WHILE
+    that is the main subgraph's ops; with them, which branch runs and how often a loop turns
+    depend on the values, so tflm_edu's interpreter runs the model (on `inputs`, a list of
+    arrays, or zeros) - twice, as the profiling firmware does: the first invoke also runs
+    CALL_ONCE's initialisation, the second is the one traced."""
     model = as_model(model)
-    graph = model.subgraphs[0]
-    return [op_features(model, 0, i, kernels) for i in range(len(graph.operators))]
+    if not _has_control_flow(model):
+        return [ExecutedOp(0, i) for i in range(len(model.subgraphs[0].operators))]
+    from tflm_edu.interpreter import MicroInterpreter
+    from tflm_edu.op_resolver import AllOpsResolver
+    interpreter = MicroInterpreter(model, AllOpsResolver())
+    interpreter.allocate_tensors()
+    for i, value in enumerate(inputs or []):
+        interpreter.input(i).data[...] = value
+    interpreter.invoke()
+    trace: list = []
+
+    def visit(event, depth: int) -> None:
+        slot = len(trace)
+        trace.append(None)
+        for call in event.calls:
+            visit(call, depth + 1)
+        op = model.subgraphs[event.subgraph].operators[event.op_index]
+        iterations = 0
+        if _op_name(model, op) == "WHILE":
+            options = op.builtin_options
+            runs = [c.subgraph for c in event.calls]
+            cond_ops = len(model.subgraphs[options.cond_subgraph_index].operators)
+            body_ops = len(model.subgraphs[options.body_subgraph_index].operators)
+            iterations = (runs.count(options.body_subgraph_index) // body_ops if body_ops
+                          else max(runs.count(options.cond_subgraph_index) // cond_ops - 1, 0)
+                          if cond_ops else 0)
+        trace[slot] = ExecutedOp(event.subgraph, event.op_index, depth, iterations,
+                                 len(event.calls))
+
+    for event in interpreter.steps():
+        visit(event, 0)
+    return trace
 
 
-__all__ = ["OpFeatures", "op_features", "model_features"]
+def _control_flow_features(model, subgraph: int, op, name: str, iterations: int,
+                           children: int) -> dict:
+    """IF and WHILE's own work (their profiler event also holds the ops they run): the
+    copies of tensors into and out of the subgraphs (kernel_util's Copy* helpers, one
+    memcpy each), and the subgraph invocations with the profiler calls around each op run."""
+    def sizes(indices, subgraph):
+        ts = [subgraph.tensors[i] for i in indices if i >= 0]
+        return len(ts), sum(_elements(t) * _itemsize(t) for t in ts)
+
+    subgraph = model.subgraphs[subgraph]
+    if name == "IF":
+        n_in, b_in = sizes(op.inputs[1:], subgraph)
+        n_out, b_out = sizes(op.outputs, subgraph)
+        return {"calls": 1, "tensors": n_in + n_out, "bytes": b_in + b_out,
+                "children": children}
+    n, size = sizes(op.inputs, subgraph)
+    return {"calls": 1, "tensors": 2 * n, "bytes": 2 * size, "iterations": iterations,
+            "loop_tensors": 3 * n * iterations, "loop_bytes": 3 * size * iterations,
+            "children": children}
+
+
+def _itemsize(tensor) -> int:
+    from tflm_edu.schema.enums import NUMPY_DTYPE
+    try:
+        return np.dtype(NUMPY_DTYPE[TensorType(tensor.type)]).itemsize
+    except (KeyError, TypeError, ValueError):
+        return 1
+
+
+def model_features(model, kernels: str = "reference", inputs=None) -> list:
+    """OpFeatures of every op one invoke runs, in the profiler's order (execution_trace):
+    the main subgraph's ops, and inside an IF or WHILE the ops of the subgraphs it runs."""
+    model = as_model(model)
+    features = []
+    for run in execution_trace(model, inputs):
+        f = op_features(model, run.subgraph, run.index, kernels)
+        if f.op in CONTROL_FLOW_OPS:
+            op = model.subgraphs[run.subgraph].operators[run.index]
+            f.key = f.op
+            f.values = _control_flow_features(model, run.subgraph, op, f.op, run.iterations,
+                                              run.children)
+        f.subgraph, f.depth = run.subgraph, run.depth
+        features.append(f)
+    return features
+
+
+def own_instructions(counts: list, depths: list) -> list:
+    """Each event's own instructions: an IF's or WHILE's event contains the events of the
+    ops it runs (one level deeper), so their counts come off its own."""
+    own = list(counts)
+    for i, depth in enumerate(depths):
+        for j in range(i + 1, len(depths)):
+            if depths[j] <= depth:
+                break
+            if depths[j] == depth + 1:
+                own[i] -= counts[j]
+    return own
+
+
+__all__ = ["OpFeatures", "ExecutedOp", "op_features", "model_features", "execution_trace",
+           "own_instructions"]
