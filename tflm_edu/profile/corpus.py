@@ -438,7 +438,14 @@ QUANTIZE_MORE_PAIRS = [("int8", "uint8"), ("uint8", "int8"), ("int8", "int32"),
                        ("float32", "int16")]
 
 
-def _quantize_model(rng, pairs=QUANTIZE_PAIRS):
+# Float in or out, with scales from far below to far above the firmware's inputs (floats in
+# [-2, 2], int8 and int16 codes over their range): roundf's short path below 1, clamping, and
+# DEQUANTIZE's zero differences in every proportion (the quantize_values kind).
+QUANTIZE_VALUE_PAIRS = [("float32", "int8"), ("float32", "int16"), ("int8", "float32"),
+                        ("int16", "float32")]
+
+
+def _quantize_model(rng, pairs=QUANTIZE_PAIRS, wide_scales: bool = False):
     """QUANTIZE between every pair of types models use (float to int8/int16, requantizing
     int8/int16 to int8/int16) and DEQUANTIZE back to float, built with explicit scales."""
     source, target = pairs[int(rng.integers(len(pairs)))]
@@ -449,11 +456,23 @@ def _quantize_model(rng, pairs=QUANTIZE_PAIRS):
             return None
         zero = (0 if dtype in ("int16", "int32") else int(rng.integers(-20, 20))
                 + (128 if dtype == "uint8" else 0))
+        if wide_scales:     # a third of them powers of two (softmax outputs' 1/256)
+            scale = (2.0 ** -int(rng.integers(0, 12)) if rng.random() < 0.33
+                     else float(10 ** rng.uniform(-3.5, 0.5)))
+            return quantization(scale, zero)
         return quantization(float(rng.uniform(0.005, 0.1)), zero)
     b = ModelBuilder(description="tflm_edu cost corpus")
-    x = b.add_input(shape, np.dtype(source), quant=quant(source))
-    y = b.mark_output(b.add_tensor(shape, np.dtype(target), quant=quant(target)))
     op = Op.DEQUANTIZE if target == "float32" else Op.QUANTIZE
+    q_source = quant(source)
+    if wide_scales and op == Op.DEQUANTIZE:
+        # a constant input, a random share of it at the zero point (the quick products)
+        info = np.iinfo(np.dtype(source))
+        codes = rng.integers(info.min, info.max + 1, shape)
+        codes[rng.random(shape) < rng.random()] = q_source.zero_point[0]
+        x = b.add_tensor(shape, np.dtype(source), data=codes.astype(source), quant=q_source)
+    else:
+        x = b.add_input(shape, np.dtype(source), quant=q_source)
+    y = b.mark_output(b.add_tensor(shape, np.dtype(target), quant=quant(target)))
     b.add_operator(op, [x], [y])
     return b.build(), f"{op.name} {source}->{target} {shape}"
 
@@ -910,14 +929,16 @@ BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
             "l2_pool": _l2_pool_model,
             "conv_window": lambda rng: _conv_model(rng, False, shapes=_window_conv),
             "control_flow": _control_flow_model,
-            "quantize_more": lambda rng: _quantize_model(rng, QUANTIZE_MORE_PAIRS)}
+            "quantize_more": lambda rng: _quantize_model(rng, QUANTIZE_MORE_PAIRS),
+            "quantize_values": lambda rng: _quantize_model(rng, QUANTIZE_VALUE_PAIRS,
+                                                           wide_scales=True)}
 COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "elementwise": 30, "unary": 40, "depthwise_multiplier": 30, "pad": 16,
           "elementwise_more": 40, "svdf": 30, "data_movement": 90, "math": 160,
           "state": 40, "quantize": 40, "math_more": 418, "rows": 196, "shape_more": 364,
           "transpose_conv": 80, "batch_matmul": 48, "lstm": 40, "l2_pool": 40,
           "conv_window": 60, "control_flow": 60,
-          "quantize_more": 36}
+          "quantize_more": 36, "quantize_values": 48}
 # Kinds whose builder takes the op to build: draw k builds op k of the list (cycling), so
 # every op gets its share of the draws.
 OPS_OF_KIND = {"math_more": MATH_MORE_OPS, "rows": ROWS_OPS, "shape_more": SHAPE_MORE_OPS}
@@ -940,7 +961,7 @@ def draw(kind: str, rng, index: int = 0, dtypes=BASE_TYPES) -> list:
         model, name = BUILDERS[kind](rng)
     if model is None:
         return []
-    if kind in ("state", "quantize", "quantize_more"):   # built in their own types already
+    if kind in ("state", "quantize", "quantize_more", "quantize_values"):   # built in their own types already
         dtype = name.split()[1].split("->")[0]
         keep = dtype in dtypes or dtype not in BASE_TYPES
         return [CorpusModel(f"{name}/{dtype}", write_model(model))] if keep else []

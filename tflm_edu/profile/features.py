@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tflm_edu.schema import as_model
-from tflm_edu.schema.enums import BuiltinOperator, Padding, TensorType
+from tflm_edu.schema.enums import NUMPY_DTYPE, BuiltinOperator, Padding, TensorType
 
 # Ops whose cost is mostly about moving or looking at every element once.
 ELEMENTWISE_FEATURES = ("calls", "outputs", "inputs")
@@ -48,16 +48,18 @@ class OpFeatures:
         return f"OpFeatures({where}{self.index} {self.key}: {counts})"
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ExecutedOp:
     """One op as one invoke runs it, in the order TFLM's profiler opens its events: an IF
     or WHILE first, then the ops of the subgraphs it runs (each run of a loop's body again).
-    `iterations`: for a WHILE, how often its body ran; `children`: the events right inside."""
+    `iterations`: for a WHILE, how often its body ran; `children`: the events right inside;
+    `data`: the op's first input as it ran, for the ops whose work depends on values."""
     subgraph: int
     index: int
     depth: int = 0
     iterations: int = 0
     children: int = 0
+    data: np.ndarray | None = None
 
 
 CONTROL_FLOW_OPS = ("IF", "WHILE")
@@ -107,8 +109,12 @@ def _window_counts(x, y, kh: int, kw: int, options, channels: int) -> dict:
             "rows": pixels * kh * channels, "valid_rows": valid_h * out_w * batches * channels}
 
 
-def op_features(model, subgraph: int, index: int, kernels: str = "reference") -> OpFeatures:
-    """The loop counts of op `index` of `subgraph` (see the module docstring)."""
+def op_features(model, subgraph: int, index: int, kernels: str = "reference",
+                data: np.ndarray | None = None) -> OpFeatures:
+    """The loop counts of op `index` of `subgraph` (see the module docstring). `data`: the
+    values of the op's first input in the run being predicted, for the ops whose work
+    depends on them (VALUE_OPS); without it they count what inputs spread evenly over their
+    type's range would cost."""
     graph = model.subgraphs[subgraph]
     op = graph.operators[index]
     code = model.operator_codes[op.opcode_index]
@@ -160,8 +166,9 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
                   "outputs": _elements(outputs[0])}
         key = f"{name}/{dtype}"
         if name == "SOFTMAX" and dtype == "int8":
-            values["active"] = values["outputs"] * _softmax_active_fraction(
-                inputs[0], op.builtin_options)
+            radius = _softmax_radius(inputs[0], op.builtin_options)
+            values["active"] = (values["outputs"] * min(1.0, (radius + 1) / 256) if data is None
+                                else _within_of_row_max(data, depth, radius))
     elif name in ("VAR_HANDLE", "CALL_ONCE"):
         # Fixed work: look the variable up by name; after the first invoke, CALL_ONCE only
         # checks that its subgraph has run.
@@ -173,8 +180,21 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference") ->
         key = f"{name}/{_type_name(value)}"
     elif name in ("LOGISTIC", "TANH") and dtype == "int8":
         values = {"calls": 1, "outputs": _elements(outputs[0]),
-                  "active": _elements(outputs[0]) * _saturation_free_fraction(inputs[0])}
+                  "active": _saturation_free_count(inputs[0], data, _elements(outputs[0]))}
         key = f"{name}/{dtype}"
+    elif name == "DEQUANTIZE" and inputs and outputs:
+        # scale x (q - zero point) in double precision, which a single-precision FPU leaves
+        # to the compiler's soft-float routines: quick for a zero difference, and the
+        # conversion to float rounds only a product float cannot hold exactly
+        values = {"calls": 1, "outputs": _elements(outputs[0]), "inputs": _elements(inputs[0]),
+                  **_dequantize_value_counts(inputs[0], data)}
+        key = f"{name}/{dtype}"
+    elif name == "QUANTIZE" and dtype == "float32" and outputs:
+        # round(x / scale): newlib's roundf takes a longer path from 1 up in magnitude (an
+        # FPU with VRINTA does it in one instruction); results beyond the type's range clamp
+        values = {"calls": 1, "outputs": _elements(outputs[0]), "inputs": _elements(inputs[0]),
+                  **_quantize_value_counts(outputs[0], data)}
+        key = f"{name}/{dtype}/{_type_name(outputs[0])}"
     elif name in COPY_OPS and outputs and inputs:
         # Kernels that copy contiguous runs: one memcpy per run, a run per (outer index,
         # tensor or index); the runs' bytes move once.
@@ -609,33 +629,84 @@ def _copy_runs(model, name: str, op, inputs: list, outputs: list) -> int:
     return int(np.prod(shape[:axis], dtype=np.int64)) * parts if rank else parts
 
 
-# Ops whose work depends on the values: TFLM's int8 SOFTMAX computes an exponential only for
-# inputs within diff_min of their row's maximum, and int8 LOGISTIC and TANH only for inputs
-# within a radius of the zero point (the rest saturate). Their "active" count is the expected
-# number of such elements for inputs spread evenly over the int8 range - what the profiling
-# firmware feeds the board; real inputs may do more or less work.
+# Ops whose work depends on the values (VALUE_OPS): TFLM's int8 SOFTMAX computes an
+# exponential only for inputs within diff_min of their row's maximum; int8 LOGISTIC and TANH
+# compute only for inputs within a radius of the zero point (the rest saturate); DEQUANTIZE
+# multiplies in double precision (soft-float on these FPUs, quick for zero); QUANTIZE from
+# float rounds with roundf, whose path depends on the magnitude. model_features counts those
+# elements in a run of the model (execution_trace); op_features alone assumes inputs spread
+# evenly over the type's range.
 
-def _softmax_active_fraction(x, options) -> float:
+VALUE_COUNTS = ("active", "nonzero", "inexact", "at_least_one", "clamped")    # the counts read from values
+
+
+def _is_value_op(name: str, dtype: str) -> bool:
+    return ((name in ("SOFTMAX", "LOGISTIC", "TANH") and dtype == "int8")
+            or name == "DEQUANTIZE" or (name == "QUANTIZE" and dtype == "float32"))
+
+
+def _quant_param(tensor, field: str, default):
+    q = tensor.quantization
+    values = getattr(q, field, None) if q is not None else None
+    return values[0] if values is not None and len(values) else default
+
+
+def _zero_point(tensor) -> int:
+    return int(_quant_param(tensor, "zero_point", 0))
+
+
+def _softmax_radius(x, options) -> int:
     from tflm_edu.kernels.quantization_util import calculate_input_radius
     from tflm_edu.kernels.softmax import SCALED_DIFF_INTEGER_BITS, preprocess_softmax_scaling
-    scale = x.quantization.scale[0] if x.quantization and x.quantization.scale else 1.0
     beta = float(np.float32(getattr(options, "beta", 1.0) or 1.0))
-    _, shift = preprocess_softmax_scaling(beta, scale, SCALED_DIFF_INTEGER_BITS)
-    radius = calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift)
-    return min(1.0, (radius + 1) / 256)
+    _, shift = preprocess_softmax_scaling(beta, _quant_param(x, "scale", 1.0),
+                                          SCALED_DIFF_INTEGER_BITS)
+    return calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift)
 
 
-def _saturation_free_fraction(x) -> float:
+def _within_of_row_max(data: np.ndarray, depth: int, radius: int) -> int:
+    """How many inputs are within `radius` of their row's maximum (diff >= diff_min)."""
+    rows = data.astype(np.int32).reshape(-1, max(depth, 1))
+    return int(np.count_nonzero(rows - rows.max(axis=1, keepdims=True) >= -radius))
+
+
+def _saturation_free_count(x, data, elements: int) -> float:
     from tflm_edu.kernels.logistic import INPUT_INTEGER_BITS, prepare_fixed_point_input
-    scale = x.quantization.scale[0] if x.quantization and x.quantization.scale else 1.0
-    zero_point = x.quantization.zero_point[0] if x.quantization and x.quantization.zero_point \
-        else 0
     try:         # TANH's int8 prepare is LOGISTIC's, with the same integer bits
-        _, _, radius = prepare_fixed_point_input(scale, INPUT_INTEGER_BITS)
+        _, _, radius = prepare_fixed_point_input(_quant_param(x, "scale", 1.0),
+                                                 INPUT_INTEGER_BITS)
     except Exception:       # a scale the kernel refuses: count every element
-        return 1.0
-    codes = np.arange(-128, 128)
-    return float(np.mean(np.abs(codes - zero_point) < radius))
+        return float(elements)
+    codes = np.arange(-128, 128) if data is None else data.astype(np.int32).reshape(-1)
+    inside = np.abs(codes - _zero_point(x)) < radius
+    return float(np.mean(inside) * elements if data is None else np.count_nonzero(inside))
+
+
+def _dequantize_value_counts(x, data) -> dict:
+    """How many differences q - zero point are not zero, and how many products with the
+    scale (a double of the float scale, as TFLM passes it) float32 cannot hold exactly."""
+    scale = float(np.float32(_quant_param(x, "scale", 1.0)))
+    if data is None:        # codes spread evenly: a power-of-two scale keeps them exact
+        elements = _elements(x)
+        exact = scale > 0 and np.frexp(scale)[0] == 0.5
+        return {"nonzero": elements, "inexact": 0 if exact else elements}
+    products = (data.astype(np.int64).reshape(-1) - _zero_point(x)).astype(np.float64) * scale
+    with np.errstate(all="ignore"):
+        inexact = products.astype(np.float32).astype(np.float64) != products
+    return {"nonzero": int(np.count_nonzero(products)), "inexact": int(np.count_nonzero(inexact))}
+
+
+def _quantize_value_counts(y, data) -> dict:
+    """Of x / scale (float32, as TFLM divides): how many are 1 or more in magnitude (roundf's
+    long path), and how many round beyond the output type's range (clamped)."""
+    if data is None:
+        return {"at_least_one": 0, "clamped": 0}
+    info = np.iinfo(np.dtype(NUMPY_DTYPE[TensorType(y.type)]))
+    with np.errstate(all="ignore"):
+        scaled = data.astype(np.float32).reshape(-1) / np.float32(_quant_param(y, "scale", 1.0))
+        codes = np.round(scaled.astype(np.float64)) + _zero_point(y)
+    return {"at_least_one": int(np.count_nonzero(np.abs(scaled) >= 1)),
+            "clamped": int(np.count_nonzero((codes < info.min) | (codes > info.max)))}
 
 
 def _conv_features(name: str, x, w, y, options) -> dict:
@@ -758,32 +829,86 @@ def _has_control_flow(model) -> bool:
                for sg in model.subgraphs for op in sg.operators)
 
 
-def execution_trace(model, inputs=None) -> list:
-    """The ops one invoke runs, as ExecutedOp in the profiler's order. Without IF or WHILE
-    that is the main subgraph's ops; with them, which branch runs and how often a loop turns
-    depend on the values, so tflm_edu's interpreter runs the model (on `inputs`, a list of
-    arrays, or zeros) - twice, as the profiling firmware does: the first invoke also runs
-    CALL_ONCE's initialisation, the second is the one traced."""
+FIRMWARE_SEED = 0x2545F491
+
+
+def firmware_inputs(model) -> list:
+    """The inputs the profiling firmware (profile_corpus_main.cc, FillInput) writes before it
+    times a model: one xorshift32 stream from FIRMWARE_SEED over the inputs in order; a float
+    gets (r % 2001 - 1000) / 500, a bool r & 1, every byte of another type r >> 24."""
     model = as_model(model)
-    if not _has_control_flow(model):
+    graph = model.subgraphs[0]
+    state = FIRMWARE_SEED
+    arrays = []
+    for index in graph.inputs:
+        tensor = graph.tensors[index]
+        dtype = np.dtype(NUMPY_DTYPE.get(TensorType(tensor.type), np.uint8))
+        count = _elements(tensor) * (1 if dtype.kind == "f" or dtype == np.bool_
+                                     else dtype.itemsize)
+        draws = np.empty(count, np.uint32)
+        for i in range(count):
+            state ^= (state << 13) & 0xFFFFFFFF
+            state ^= state >> 17
+            state ^= (state << 5) & 0xFFFFFFFF
+            draws[i] = state
+        if dtype == np.float32:
+            values = ((draws % 2001).astype(np.int32) - 1000).astype(np.float32) / np.float32(500)
+        elif dtype == np.bool_:
+            values = (draws & 1).astype(np.bool_)
+        else:
+            values = (draws >> 24).astype(np.uint8).view(dtype.newbyteorder("<"))
+        arrays.append(values.astype(dtype).reshape(tensor.shape))
+    return arrays
+
+
+def _needs_run(model) -> bool:
+    """True when what one invoke costs depends on values: IF or WHILE (which ops run), or
+    an op in VALUE_OPS (how much work each element takes)."""
+    for sg in model.subgraphs:
+        for op in sg.operators:
+            name = _op_name(model, op)
+            if name in CONTROL_FLOW_OPS:
+                return True
+            first = next((sg.tensors[i] for i in op.inputs if i >= 0), None)
+            if first is not None and _is_value_op(name, _type_name(first)):
+                return True
+    return False
+
+
+def execution_trace(model, inputs=None) -> list:
+    """The ops one invoke runs, as ExecutedOp in the profiler's order. When the cost depends
+    on values (_needs_run: IF/WHILE, or ops like int8 SOFTMAX), tflm_edu's interpreter runs
+    the model on `inputs` (a list of arrays; by default firmware_inputs, what the profiling
+    firmware feeds the board) - twice, as the firmware does: the first invoke also runs
+    CALL_ONCE's initialisation, the second is the one traced. Otherwise it is the main
+    subgraph's ops in order, without running anything."""
+    model = as_model(model)
+    if not _needs_run(model):
         return [ExecutedOp(0, i) for i in range(len(model.subgraphs[0].operators))]
     from tflm_edu.interpreter import MicroInterpreter
     from tflm_edu.op_resolver import AllOpsResolver
     interpreter = MicroInterpreter(model, AllOpsResolver())
     interpreter.allocate_tensors()
-    for i, value in enumerate(inputs or []):
+    for i, value in enumerate(firmware_inputs(model) if inputs is None else inputs):
         interpreter.input(i).data[...] = value
     interpreter.invoke()
     trace: list = []
 
     def visit(event, depth: int) -> None:
+        op = model.subgraphs[event.subgraph].operators[event.op_index]
+        name = _op_name(model, op)
+        first = event.inputs[0] if event.inputs else None
+        # (an op inside an IF or WHILE is seen after the ops after it ran, which may have
+        # reused its input's bytes: its values are then approximate)
+        data = (np.array(first) if first is not None and event.inputs and
+                _is_value_op(name, _type_name(model.subgraphs[event.subgraph].tensors[
+                    next(i for i in op.inputs if i >= 0)])) else None)
         slot = len(trace)
         trace.append(None)
         for call in event.calls:
             visit(call, depth + 1)
-        op = model.subgraphs[event.subgraph].operators[event.op_index]
         iterations = 0
-        if _op_name(model, op) == "WHILE":
+        if name == "WHILE":
             options = op.builtin_options
             runs = [c.subgraph for c in event.calls]
             cond_ops = len(model.subgraphs[options.cond_subgraph_index].operators)
@@ -792,7 +917,7 @@ def execution_trace(model, inputs=None) -> list:
                           else max(runs.count(options.cond_subgraph_index) // cond_ops - 1, 0)
                           if cond_ops else 0)
         trace[slot] = ExecutedOp(event.subgraph, event.op_index, depth, iterations,
-                                 len(event.calls))
+                                 len(event.calls), data)
 
     for event in interpreter.steps():
         visit(event, 0)
@@ -821,7 +946,6 @@ def _control_flow_features(model, subgraph: int, op, name: str, iterations: int,
 
 
 def _itemsize(tensor) -> int:
-    from tflm_edu.schema.enums import NUMPY_DTYPE
     try:
         return np.dtype(NUMPY_DTYPE[TensorType(tensor.type)]).itemsize
     except (KeyError, TypeError, ValueError):
@@ -834,7 +958,7 @@ def model_features(model, kernels: str = "reference", inputs=None) -> list:
     model = as_model(model)
     features = []
     for run in execution_trace(model, inputs):
-        f = op_features(model, run.subgraph, run.index, kernels)
+        f = op_features(model, run.subgraph, run.index, kernels, run.data)
         if f.op in CONTROL_FLOW_OPS:
             op = model.subgraphs[run.subgraph].operators[run.index]
             f.key = f.op
@@ -859,4 +983,4 @@ def own_instructions(counts: list, depths: list) -> list:
 
 
 __all__ = ["OpFeatures", "ExecutedOp", "op_features", "model_features", "execution_trace",
-           "own_instructions"]
+           "firmware_inputs", "own_instructions"]

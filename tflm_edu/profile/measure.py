@@ -32,8 +32,12 @@ STALL_SECONDS = 120          # no line for this long: the board hangs on a model
 # The profiling firmware's revision. Revision 2 runs models with resource variables, which
 # revision 1 refused (None), and times up to 1,024 op events per invoke, where revision 1
 # silently kept the first 64: measure_cached measures those entries of an older revision again.
-FIRMWARE_REVISION = 2
+# Revision 3 fills every model's inputs from the same seed (revision 2 seeded each by its place
+# in the firmware), so the host can replay them: models whose cost depends on the values are
+# measured again.
+FIRMWARE_REVISION = 3
 OLD_EVENT_LIMIT = 64
+SAME_INPUTS_REVISION = 3
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ def measure_cached(models: list, target: str = "cortex-m4", kernels: str = "refe
     store = folder / f"{target}-{kernels}.json"
     known = _load_store(store)
     digests = [hashlib.sha256(bytes(m)).hexdigest()[:24] for m in models]
-    missing = sorted({d: i for i, d in enumerate(digests) if d not in known}.values())
+    missing = sorted({d: i for i, (d, m) in enumerate(zip(digests, models))
+                      if d not in known or _stale_inputs(known, d, m)}.values())
     bar = _progress(len(missing), f"{target} {kernels}", progress and bool(missing))
     for chunk in _chunks([models[i] for i in missing]):    # saved chunk by chunk
         indices = [missing[j] for j in chunk]
@@ -104,7 +109,8 @@ def measure_cached(models: list, target: str = "cortex-m4", kernels: str = "refe
         with _locked(store.with_suffix(".lock")):      # other runs may have added some too
             known = _load_store(store)
             known.update(measured)
-            known["firmware"] = FIRMWARE_REVISION
+            revisions = known.setdefault("revisions", {})
+            revisions.update({d: FIRMWARE_REVISION for d in measured})
             store.write_text(json.dumps(known))
         bar.update(len(indices))
     bar.close()
@@ -113,13 +119,27 @@ def measure_cached(models: list, target: str = "cortex-m4", kernels: str = "refe
 
 
 def _load_store(store: Path) -> dict:
-    """The cached counts, without the refusals of an older firmware revision (measured
-    again: a newer firmware may run them)."""
+    """The cached counts {digest: ops}, with "revisions" {digest: firmware revision} for the
+    entries measured since revision 3. Refusals and 64-event entries of revision 1 are left
+    out (measured again: a newer firmware may run them)."""
     known = json.loads(store.read_text()) if store.exists() else {}
-    if known.get("firmware", 1) != FIRMWARE_REVISION:
+    base = known.pop("firmware", 1)
+    revisions = known.pop("revisions", {})
+    if base < 2:
         known = {d: ops for d, ops in known.items()
-                 if d != "firmware" and ops is not None and len(ops) < OLD_EVENT_LIMIT}
+                 if d in revisions or (ops is not None and len(ops) < OLD_EVENT_LIMIT)}
+    known["revisions"] = {d: revisions.get(d, base) for d in known}
     return known
+
+
+def _stale_inputs(known: dict, digest: str, model: bytes) -> bool:
+    """Measured with per-model input seeds (before revision 3) while its cost depends on the
+    values, which the host now replays from the one seed."""
+    if known["revisions"].get(digest, 1) >= SAME_INPUTS_REVISION:
+        return False
+    from tflm_edu.profile.features import _needs_run
+    from tflm_edu.schema import as_model
+    return _needs_run(as_model(model))
 
 
 def _chunks(models: list) -> list:

@@ -5,7 +5,9 @@
 // The host fits tflm_edu's Cortex-M cost model to these counts (tflm_edu/profile). Each
 // model is invoked once to warm up and then timed: an op's count is the sum over the timed
 // invokes, several for small models because the counter ticks every 40 instructions and
-// the sum averages that step away. Inputs are filled with a fixed pseudo-random pattern of the input's type.
+// the sum averages that step away. Inputs are filled with a fixed pseudo-random pattern of
+// the input's type, the same for every model, so the host can feed its own run the same
+// values (tflm_edu.profile.features.firmware_inputs) where the work depends on them.
 // A model with resource variables (VAR_HANDLE) gets a variable store in its arena, sized by
 // kCorpusVariables, as TFLM's interpreter needs one to run them; its first invoke (the
 // warm-up) also runs CALL_ONCE's initialisation subgraph, which the timed invokes skip.
@@ -129,7 +131,7 @@ void RunModel(int index) {
     interpreter->~MicroInterpreter();
     return;
   }
-  g_random = 0x2545F491u + static_cast<uint32_t>(index);
+  g_random = 0x2545F491u;
   for (size_t i = 0; i < interpreter->inputs_size(); ++i) FillInput(interpreter->input(i));
   // The first invoke warms up; small models are then timed kRepeats times, large ones
   // (whose 40-instruction steps do not matter) once.
