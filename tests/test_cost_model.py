@@ -166,13 +166,15 @@ FITTED = {(t, k): CostModel.load(t, k) for t in TARGETS for k in KERNELS}
 # Draws per kind: kinds that cycle through ops draw each op once; heavy kinds fewer.
 KIND_DRAWS = {"data_movement": 12, "math": 12, "state": 12, "quantize": 12,
               "transpose_conv": 5, "batch_matmul": 6, "lstm": 4, "l2_pool": 3,
-              "conv_window": 4, "control_flow": 6, "quantize_more": 12}
+              "conv_window": 4, "control_flow": 6, "quantize_more": 12,
+              "quantize_values": 8, "strided": 4, "mean_hw": 3, "resize": 4}
 
 
 @pytest.mark.parametrize("kind", ["data_movement", "math", "state", "quantize", "math_more",
                                   "rows", "shape_more", "transpose_conv", "batch_matmul",
                                   "lstm", "l2_pool", "conv_window", "control_flow",
-                                  "quantize_more"])
+                                  "quantize_more", "quantize_values", "strided",
+                                  "broadcast", "mean_hw", "resize"])
 def test_corpus_models_of_each_new_kind_run_in_the_real_tflm(kind):
     """Every model of a corpus kind must be one the real TFLM runs, or the board would
     measure nothing for it; the stateful ones twice, as the firmware warms up first."""

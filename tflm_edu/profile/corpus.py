@@ -914,6 +914,72 @@ def _control_flow_model(rng):
     return models, f"{what} {count} x {shape}"
 
 
+def _strided_model(rng):
+    """STRIDED_SLICE with strides of 1 to 3 on any axis, the last one included (one write
+    per element instead of a memcpy per run)."""
+    shape = _activation_shape(rng, int(rng.choice([2, 3, 4])))
+    strides = [int(rng.choice([1, 1, 2, 3])) for _ in shape]
+    strides[0] = 1
+    begin = [int(rng.integers(0, max(1, n // 2 + 1))) for n in shape]
+    end = [int(rng.integers(b + 1, n + 1)) if b < n else n for n, b in zip(shape, begin)]
+    out = tuple(len(range(b, e, st)) for b, e, st in zip(begin, end, strides))
+    i32 = np.int32
+    model = _graph_model(Op.STRIDED_SLICE, [shape, np.array(begin, i32), np.array(end, i32),
+                                            np.array(strides, i32)],
+                         [(out, np.float32)], o.StridedSliceOptions())
+    return model, f"STRIDED_SLICE {shape} strides {strides} -> {out}"
+
+
+def _mean_hw_model(rng):
+    """MEAN over height and width (global average pooling as converters write it), which
+    TFLM runs in a loop of its own."""
+    shape = (1, int(rng.choice([1, 2, 3, 5, 7, 10, 14])), int(rng.choice([1, 2, 3, 5, 7, 10])),
+             int(rng.choice([1, 8, 16, 32, 64, 128, 384])))
+    keep = bool(rng.random() < 0.5)
+    out = (1, 1, 1, shape[3]) if keep else (1, shape[3])
+    return (_graph_model(Op.MEAN, [shape, np.array([1, 2], np.int32)], [(out, np.float32)],
+                         o.ReducerOptions(keep_dims=keep)),
+            f"MEAN {shape} over h, w{' keep' if keep else ''}")
+
+
+def _resize_model(rng):
+    """RESIZE_NEAREST_NEIGHBOR from small maps to larger or smaller ones, with its options:
+    one memcpy of a pixel's channels per output pixel, whatever the channels."""
+    shape = (1, int(rng.choice([1, 2, 3, 5, 8, 12, 20])), int(rng.choice([1, 2, 4, 7, 10, 16])),
+             int(rng.choice([1, 2, 3, 8, 16, 32, 64])))
+    size = [max(1, int(n * rng.choice([0.5, 1, 1.5, 2, 3, 4]))) for n in shape[1:3]]
+    options = o.ResizeNearestNeighborOptions(align_corners=bool(rng.random() < 0.3),
+                                             half_pixel_centers=bool(rng.random() < 0.5))
+    if options.align_corners:
+        options.half_pixel_centers = False
+    out = (1, size[0], size[1], shape[3])
+    return (_graph_model(Op.RESIZE_NEAREST_NEIGHBOR, [shape, np.array(size, np.int32)],
+                         [(out, np.float32)], options),
+            f"RESIZE_NEAREST_NEIGHBOR {shape} -> {out}")
+
+
+BROADCAST_OPS = ["ADD", "SUB", "MUL"]
+
+
+def _broadcast_model(rng, name: str):
+    """ADD, SUB and MUL with a second operand of another shape: one value per channel (the
+    last axis), per row, or a middle axis, as an input or a constant (per-channel scales and
+    offsets of streaming models)."""
+    shape = _activation_shape(rng, int(rng.choice([2, 3, 4, 4])))
+    axis = int(rng.integers(1, len(shape)))
+    pattern = rng.choice(["last", "axis", "all_but"])
+    other = tuple(1 if (pattern == "last" and d != len(shape) - 1) or
+                  (pattern == "axis" and d != axis) or (pattern == "all_but" and d == axis)
+                  else n for d, n in enumerate(shape))
+    if pattern == "last" and rng.random() < 0.5:
+        other = other[-1:]         # rank 1, as converters write per-channel constants
+    second = (other if rng.random() < 0.5 else
+              rng.uniform(-1, 1, other).astype(np.float32))
+    options = {"ADD": o.AddOptions, "SUB": o.SubOptions, "MUL": o.MulOptions}[name]()
+    return (_graph_model(Op[name], [shape, second], [(shape, np.float32)], options),
+            f"{name} {shape} {other}{' constant' if isinstance(second, np.ndarray) else ''}")
+
+
 # New kinds go at the end: the seeded draws of the kinds before them stay the same, so
 # measurements already cached for those models stay valid.
 BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
@@ -931,23 +997,36 @@ BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
             "control_flow": _control_flow_model,
             "quantize_more": lambda rng: _quantize_model(rng, QUANTIZE_MORE_PAIRS),
             "quantize_values": lambda rng: _quantize_model(rng, QUANTIZE_VALUE_PAIRS,
-                                                           wide_scales=True)}
+                                                           wide_scales=True),
+            "strided": _strided_model, "broadcast": _broadcast_model,
+            "mean_hw": _mean_hw_model,
+            # second helpings of kinds whose keys had only a handful of samples each
+            "data_movement_more": _data_movement_model, "unary_more": _unary_model,
+            "math_more_draws": _math_model,
+            "quantize_pairs_more": lambda rng: _quantize_model(
+                rng, QUANTIZE_PAIRS + QUANTIZE_MORE_PAIRS),
+            "resize": _resize_model}
 COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "elementwise": 30, "unary": 40, "depthwise_multiplier": 30, "pad": 16,
           "elementwise_more": 40, "svdf": 30, "data_movement": 90, "math": 160,
           "state": 40, "quantize": 40, "math_more": 418, "rows": 196, "shape_more": 364,
           "transpose_conv": 80, "batch_matmul": 48, "lstm": 40, "l2_pool": 40,
           "conv_window": 60, "control_flow": 60,
-          "quantize_more": 36, "quantize_values": 48}
+          "quantize_more": 36, "quantize_values": 48,
+          "strided": 40, "broadcast": 90, "mean_hw": 40,
+          "data_movement_more": 90, "unary_more": 40, "math_more_draws": 80,
+          "quantize_pairs_more": 60, "resize": 40}
 # Kinds whose builder takes the op to build: draw k builds op k of the list (cycling), so
 # every op gets its share of the draws.
-OPS_OF_KIND = {"math_more": MATH_MORE_OPS, "rows": ROWS_OPS, "shape_more": SHAPE_MORE_OPS}
+OPS_OF_KIND = {"math_more": MATH_MORE_OPS, "rows": ROWS_OPS, "shape_more": SHAPE_MORE_OPS,
+               "broadcast": BROADCAST_OPS}
 BASE_TYPES = ("int8", "float32", "int16")
 # Kinds calibrated without the batch dimension (their models with a batch above 1 stay
 # float32): kept so, as their cached measurements are of these models.
 BATCH_FREE_KINDS = ("conv", "depthwise", "fully_connected", "pool", "elementwise", "unary",
                     "depthwise_multiplier", "pad", "elementwise_more", "svdf",
-                    "data_movement", "math", "state", "quantize")
+                    "data_movement", "math", "state", "quantize", "data_movement_more",
+                    "unary_more", "math_more_draws")
 
 
 def draw(kind: str, rng, index: int = 0, dtypes=BASE_TYPES) -> list:
@@ -961,7 +1040,7 @@ def draw(kind: str, rng, index: int = 0, dtypes=BASE_TYPES) -> list:
         model, name = BUILDERS[kind](rng)
     if model is None:
         return []
-    if kind in ("state", "quantize", "quantize_more", "quantize_values"):   # built in their own types already
+    if kind in ("state", "quantize", "quantize_more", "quantize_values", "quantize_pairs_more"):   # built in their own types already
         dtype = name.split()[1].split("->")[0]
         keep = dtype in dtypes or dtype not in BASE_TYPES
         return [CorpusModel(f"{name}/{dtype}", write_model(model))] if keep else []

@@ -195,6 +195,11 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference",
         values = {"calls": 1, "outputs": _elements(outputs[0]), "inputs": _elements(inputs[0]),
                   **_quantize_value_counts(outputs[0], data)}
         key = f"{name}/{dtype}/{_type_name(outputs[0])}"
+    elif name == "STRIDED_SLICE" and len(inputs) == 4 and outputs:
+        values = {"calls": 1, "outputs": _elements(outputs[0]),
+                  "inputs": sum(_elements(t) for t in activations),
+                  **_strided_slice_counts(model, inputs, op.builtin_options)}
+        key = f"{name}/{dtype}"
     elif name in COPY_OPS and outputs and inputs:
         # Kernels that copy contiguous runs: one memcpy per run, a run per (outer index,
         # tensor or index); the runs' bytes move once.
@@ -256,7 +261,7 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference",
         values = {"calls": 1, "outputs": sum(_elements(t) for t in outputs),
                   "inputs": sum(_elements(t) for t in activations)}
         key = f"{name}/{dtype}"
-        if name in BROADCASTING_OPS and len(inputs) >= 2 and inputs[0].shape != inputs[1].shape:
+        if name in BROADCASTING_OPS and len(inputs) >= 2 and _broadcasts(name, dtype, inputs):
             key += "/broadcast"
             # the innermost loop's restarts (zero when every dimension fuses into one loop),
             # and its elements when both operands change in it (with one of them fixed, the
@@ -266,11 +271,30 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference",
             values["both_vary"] = 0 if fixed else values["outputs"]
         if name in ("QUANTIZE", "CAST") and outputs:       # each type pair has its own loop
             key += f"/{_type_name(outputs[0])}"
-        if name == "MEAN" and len(inputs) >= 2 and len(inputs[0].shape) == 4:
+        if (name == "MEAN" and dtype == "float32" and len(inputs) >= 2
+                and len(inputs[0].shape) == 4 and getattr(op.builtin_options, "keep_dims", False)):
             axes = model.buffers[inputs[1].buffer].data
             if axes and sorted(np.frombuffer(bytes(axes), np.int32) % 4) == [1, 2]:
-                key += "/hw"       # TFLM's mean over height and width has its own loop
+                # TFLM's float mean over height and width, keeping them, has its own loop
+                # (integer means always take the generic reduction): per channel, a row
+                # loop and a column loop inside it
+                key += "/hw"
+                x_shape = inputs[0].shape
+                values["rows"] = x_shape[0] * x_shape[3] * x_shape[1]
+        if name in PIXEL_OPS and len(outputs[0].shape) == 4:
+            # loops over output rows and pixels (RESIZE_NEAREST_NEIGHBOR copies a pixel's
+            # channels with one memcpy; the depth/space ops compute an offset per pixel)
+            b, h, w = outputs[0].shape[:3]
+            values["rows"], values["pixels"] = b * h, b * h * w
+        if name in REDUCE_OPS and not key.endswith("/hw") and inputs:
+            # the generic reduction walks every input index, one term per dimension to
+            # step it and one to find its output
+            values["index_terms"] = _elements(inputs[0]) * len(inputs[0].shape or (1,))
     return OpFeatures(index, name, key, values)
+
+
+REDUCE_OPS = ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD")
+PIXEL_OPS = ("RESIZE_NEAREST_NEIGHBOR", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH")
 
 
 COPY_OPS = ("CONCATENATION", "PACK", "SPLIT", "SPLIT_V", "UNPACK", "GATHER")
@@ -359,6 +383,37 @@ def _indexed_features(model, name: str, op, inputs: list, outputs: list) -> dict
     return values
 
 
+def _strided_slice_counts(model, inputs: list, options) -> dict:
+    """reference_ops::StridedSlice's loops: per run of the outer axes (an index of all but
+    the last), with a stride of 1 on the last axis one memcpy (WriteN), otherwise one Write
+    per element; and the entries into the outer loops."""
+    from tflm_edu.kernels.strided_slice import StridedSliceParams, start_for_axis, stop_for_axis
+    shape = inputs[0].shape or (1,)
+    begin, end, strides = (_int_data(model, t) for t in inputs[1:4])
+    if begin is None or end is None or strides is None or 0 in strides.reshape(-1):
+        return {"runs": 0, "element_writes": 0}
+    params = StridedSliceParams(begin.reshape(-1).tolist(), end.reshape(-1).tolist(),
+                                strides.reshape(-1).tolist(),
+                                getattr(options, "begin_mask", 0) or 0,
+                                getattr(options, "end_mask", 0) or 0,
+                                getattr(options, "shrink_axis_mask", 0) or 0)
+    counts = []
+    for axis, size in enumerate(shape):
+        start = start_for_axis(params, size, axis)
+        stop = (start + 1 if params.shrink_axis_mask & (1 << axis)
+                else stop_for_axis(params, size, axis))
+        counts.append(len(range(start, stop, params.strides[axis])))
+    runs = int(np.prod(counts[:-1], dtype=np.int64))
+    # the loops above the innermost two, entered once per index of the loops outside them
+    padded = [1] * (5 - len(counts)) + counts
+    entries = int(sum(np.prod(padded[:k], dtype=np.int64) for k in range(1, 4)))
+    if params.strides[-1] == 1:
+        return {"runs": runs, "copies": runs if counts[-1] > 0 else 0, "element_writes": 0,
+                "loop_entries": entries}
+    return {"runs": runs, "copies": 0, "element_writes": runs * counts[-1],
+            "loop_entries": entries}
+
+
 def _space_to_batch_counts(model, x, block_tensor, paddings_tensor, y) -> dict:
     """reference_ops::SpaceToBatchND's output pixels copied from the input and those it
     fills with padding, and its rows (output batch and height)."""
@@ -376,6 +431,18 @@ def _space_to_batch_counts(model, x, block_tensor, paddings_tensor, y) -> dict:
         copies += int(((rows >= 0) & (rows < x.shape[1])).sum()
                       * ((cols >= 0) & (cols < x.shape[2])).sum())
     return {"copies": copies, "fills": _rows(y) - copies, "rows": y.shape[0] * y.shape[1]}
+
+
+def _broadcasts(name: str, dtype: str, inputs: list) -> bool:
+    """Whether TFLM takes the op's broadcasting loops. Quantized ADD, SUB and MUL (and float
+    MUL) ask ProcessBroadcastShapes, for which shapes equal once padded with leading ones
+    do not broadcast; float and int32 ADD and SUB, and the other ops, compare the shapes as
+    they are (HaveSameShapes)."""
+    a, b = tuple(inputs[0].shape), tuple(inputs[1].shape)
+    if name in ("ADD", "SUB", "MUL") and not (name != "MUL" and dtype in ("float32", "int32")):
+        rank = max(len(a), len(b))
+        return (1,) * (rank - len(a)) + a != (1,) * (rank - len(b)) + b
+    return a != b
 
 
 def _broadcast_loops(shape1, shape2, out_shape) -> tuple[int, bool]:
