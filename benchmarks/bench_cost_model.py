@@ -8,7 +8,8 @@ profiling firmware the fit uses, tflm_edu.profile.measure), predicts it with
 CostModel.load(...).predict(model), and prints: measured and predicted instructions per
 invoke, the model's error, how many ops are within 10% (ops under 2,000 instructions are
 counted separately: there the counter's 40-instruction step and fixed costs dominate),
-and the worst op. Targets (issue 18): within 10% per op and 5% per model.
+and the worst op; then the same for one-op models drawn with another seed (--fresh-scale).
+Targets (issue 18): within 10% per op and 5% per model.
 """
 from __future__ import annotations
 
@@ -40,12 +41,13 @@ def evaluation_models(names=None) -> list:
 
 def compare(model: bytes, measured: list, predicted) -> dict:
     """Per-model and per-op errors of one prediction against one measurement."""
-    errors, small = [], 0
+    errors, small, small_within = [], 0, 0
     worst = (0.0, "")
     own = predicted.own_measured([c.instructions for c in measured])
     for op, count in zip(predicted.ops, own):
         if count < SMALL_OP:
             small += 1
+            small_within += abs(op.instructions - count) <= 0.10 * max(count, 1)
             continue
         error = (op.instructions - count) / count
         errors.append(error)
@@ -55,7 +57,7 @@ def compare(model: bytes, measured: list, predicted) -> dict:
     return {"measured": total, "predicted": predicted.total,
             "error": (predicted.total - total) / total if total else 0.0,
             "ops": len(errors), "within": sum(abs(e) <= 0.10 for e in errors),
-            "small": small, "worst": worst,
+            "small": small, "small_within": small_within, "worst": worst,
             "unfitted": sum(not op.fitted for op in predicted.ops)}
 
 
@@ -64,6 +66,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--models", default="", help="comma-separated model names")
+    parser.add_argument("--fresh-scale", type=float, default=0.1,
+                        help="also predict one-op models drawn with another seed (1) at this "
+                             "corpus scale (0: skip)")
     parser.add_argument("--write-readme", action="store_true",
                         help="write the summary into README.md (between the bench_cost_model "
                              "markers)")
@@ -85,7 +90,7 @@ def main(argv=None) -> int:
         print(f"\n## {config}")
         print(f"{'model':<44} {'measured':>13} {'predicted':>13} {'error':>7} "
               f"{'ops within 10%':>15} {'small':>6}  worst op")
-        within = ops = good_models = measured_models = 0
+        within = ops = good_models = measured_models = small = small_within = 0
         for path, model, measured in zip(paths, models, counts):
             if measured is None:
                 print(f"{path.stem:<44} {'TFLM refused it on the board (resource variables?)'}")
@@ -98,6 +103,8 @@ def main(argv=None) -> int:
             r = compare(model, measured, predicted)
             within += r["within"]
             ops += r["ops"]
+            small += r["small"]
+            small_within += r["small_within"]
             measured_models += 1
             good_models += abs(r["error"]) <= 0.05
             totals.setdefault(path.stem, {})[config] = r
@@ -105,14 +112,54 @@ def main(argv=None) -> int:
             print(f"{path.stem:<44} {r['measured']:>13,.0f} {r['predicted']:>13,.0f} "
                   f"{100 * r['error']:>+6.1f}% {r['within']:>7}/{r['ops']:<7} {r['small']:>6}  "
                   f"{100 * r['worst'][0]:+.0f}% {r['worst'][1]}{note}")
-        summary.append((config, good_models, measured_models, within, ops))
+        fresh = fresh_corpus(cost, target, kernels, args.fresh_scale)
+        summary.append((config, good_models, measured_models, within, ops, small_within,
+                        small, fresh))
     print("\n## summary (targets: every model within 5%, every op within 10%)")
-    for config, good, total, within, ops in summary:
-        print(f"{config:<22} models within 5%: {good}/{total}   ops within 10%: {within}/{ops}")
+    for config, good, total, within, ops, s_within, s_ops, fresh in summary:
+        print(f"{config:<22} models within 5%: {good}/{total}   ops within 10%: {within}/{ops}"
+              f"   small ops within 10%: {s_within}/{s_ops}"
+              + (f"   fresh one-op models, ops within 10%: {fresh[0]}/{fresh[1]}" if fresh
+                 else ""))
     if args.write_readme:
         from readme_section import write_section
         write_section("bench_cost_model", markdown(summary, totals))
     return 0
+
+
+def fresh_corpus(cost, target: str, kernels: str, scale: float):
+    """(ops within 10%, ops) of 2,000+ instructions over one-op models the fit never saw:
+    synthetic_corpus with seed 1 instead of 0; prints the keys that miss."""
+    if scale <= 0:
+        return None
+    from tflm_edu.profile.corpus import synthetic_corpus
+    from tflm_edu.profile.measure import measure_cached
+    corpus = synthetic_corpus(seed=1, scale=scale)
+    counts = measure_cached([m.data for m in corpus], target, kernels, tflm_src=SHARED / "tflm")
+    within = ops = 0
+    misses = {}
+    for model, measured in zip(corpus, counts):
+        if measured is None:
+            continue
+        predicted = cost.predict(model.data)
+        if len(predicted.ops) != len(measured):
+            continue
+        own = predicted.own_measured([c.instructions for c in measured])
+        for op, count in zip(predicted.ops, own):
+            if count < SMALL_OP:
+                continue
+            ops += 1
+            error = (op.instructions - count) / count
+            if abs(error) <= 0.10:
+                within += 1
+            else:
+                misses.setdefault(op.key, []).append(error)
+    print(f"fresh one-op models (seed 1, scale {scale}): {len(corpus)} models, ops within 10%: "
+          f"{within}/{ops}")
+    for key, errors in sorted(misses.items(), key=lambda kv: -len(kv[1])):
+        print(f"  {key:<34} {len(errors)} off by more than 10% (worst "
+              f"{100 * max(errors, key=abs):+.0f}%)")
+    return within, ops
 
 
 def markdown(summary: list, totals: dict) -> str:
@@ -130,9 +177,11 @@ def markdown(summary: list, totals: dict) -> str:
                                                f"{100 * r['error']:+.1f}%")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "| configuration | models within 5% | ops within 10% (ops of 2,000+ "
-                  "instructions) |", "|---|---|---|"]
-    lines += [f"| {c} | {good}/{total} | {within}/{ops} |"
-              for c, good, total, within, ops in summary]
+                  "instructions) | smaller ops within 10% | one-op models of another seed: "
+                  "ops within 10% |", "|---|---|---|---|---|"]
+    lines += [f"| {c} | {good}/{total} | {within}/{ops} | {s_within}/{s_ops} | "
+              + (f"{fresh[0]}/{fresh[1]} |" if fresh else "- |")
+              for c, good, total, within, ops, s_within, s_ops, fresh in summary]
     return "\n".join(lines)
 
 
