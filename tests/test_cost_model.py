@@ -320,6 +320,44 @@ def test_profile_table_names_the_assumed_cpi(capsys):
     assert "FULLY_CONNECTED" in out and "cycles per instruction" in out and "Nano 33" in out
 
 
+def test_profile_counts_softmax_work_on_the_input_given(tmp_path, capsys):
+    """--input: int8 SOFTMAX computes only for inputs near the row's maximum, so a row of
+    equal values costs more than one with a single large value."""
+    from tflm_edu.cli import main
+    from tflm_edu.profile.corpus import _typed_model
+    from tflm_edu.schema import write_model
+    from tflm_edu.schema.builder import quantization
+    from tflm_edu.schema.enums import BuiltinOperator as Op
+    from tflm_edu.schema.options import SoftmaxOptions
+    model = tmp_path / "softmax.tflite"
+    model.write_bytes(write_model(_typed_model(
+        Op.SOFTMAX, [((1, 64), "int8", quantization(0.5, 0))],
+        [((1, 64), "int8", quantization(1 / 256, -128))], SoftmaxOptions(beta=1.0))))
+    flat, peaked = np.zeros((1, 64), np.int8), np.full((1, 64), -128, np.int8)
+    peaked[0, 0] = 127
+    totals = []
+    for name, x in (("flat", flat), ("peaked", peaked)):
+        np.save(tmp_path / f"{name}.npy", x)
+        assert main(["profile", str(model), "--input", str(tmp_path / f"{name}.npy"),
+                     "--json"]) == 0
+        totals.append(json.loads(capsys.readouterr().out)["total_instructions"])
+    formula, _ = CostModel.load().formula_for("SOFTMAX/int8")
+    assert totals[0] - totals[1] == pytest.approx(63 * formula.coefficients["active"], abs=2)
+
+
+def test_profile_says_what_input_it_needs(tmp_path, capsys):
+    from tflm_edu.cli import main
+    _reference("person_detect")
+    np.save(tmp_path / "x.npy", np.zeros((1, 2), np.float32))
+    assert main(["profile", str(REFERENCE / "person_detect.tflite"), "--input",
+                 str(tmp_path / "x.npy")]) != 0
+    err = capsys.readouterr().err
+    assert "input 0 must be int8 of shape [1, 96, 96, 1]" in err and "Traceback" not in err
+    assert main(["profile", str(REFERENCE / "person_detect.tflite"), "--input",
+                 str(tmp_path / "missing.npy")]) != 0
+    assert "cannot read --input" in capsys.readouterr().err
+
+
 def test_profile_refuses_an_unknown_target_the_argparse_way(capsys):
     from tflm_edu.cli import main
     with pytest.raises(SystemExit) as exit_:

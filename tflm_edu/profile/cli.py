@@ -30,7 +30,8 @@ def estimate_lines(profile) -> list:
 
 def run_profile(args) -> int:
     from tflm_edu.profile.cost_model import CostModel
-    profile = CostModel.load(args.target, args.kernels).predict(args.model)
+    inputs = [_load_input(path) for path in args.input] or None
+    profile = CostModel.load(args.target, args.kernels).predict(args.model, inputs)
     if args.json:
         payload = profile.to_dict()
         payload["boards"] = [{"board": b.name, "clock_hz": b.clock_hz,
@@ -50,6 +51,15 @@ def run_profile(args) -> int:
     return 0
 
 
+def _load_input(path: str):
+    import numpy as np
+    from tflm_edu.errors import InputError
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read --input {path}: {e} (save one with numpy.save)") from e
+
+
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
         "profile", help="predict each op's instructions on a Cortex-M core (reference or "
@@ -59,5 +69,10 @@ def add_commands(subparsers) -> None:
                    help="the core (default: cortex-m4)")
     p.add_argument("--kernels", choices=KERNELS, default="reference",
                    help="TFLM's kernel family (default: reference)")
+    p.add_argument("--input", action="append", default=[], metavar="FILE.npy",
+                   help="a value for the model's input (repeat for each input, in order): "
+                        "ops whose work depends on the values (int8 SOFTMAX, DEQUANTIZE, IF, "
+                        "WHILE, ...) are counted on it; default: the pseudo-random inputs the "
+                        "profiling firmware feeds the board")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run_profile)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tflm_edu.errors import InputError
 from tflm_edu.schema import as_model
 from tflm_edu.schema.enums import NUMPY_DTYPE, BuiltinOperator, Padding, TensorType
 
@@ -131,7 +132,13 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference",
         x, w, y = inputs[0], inputs[1], outputs[0]
         values = _conv_features(name, x, w, y, op.builtin_options)
         variant = _conv_variant(name, dtype, x, w, y, op.builtin_options, kernels)
-        if kernels == "cmsis_nn" and dtype in ("int8", "int16"):
+        # CMSIS-NN's depthwise routines for int8 channel multipliers above 1 loop over the
+        # window as the reference does (per output channel, or per tile of 4): no im2col
+        general_depthwise = name == "DEPTHWISE_CONV_2D" and dtype == "int8" and variant in (
+            "", "/mult4")
+        if kernels == "cmsis_nn" and dtype == "int8" and variant == "/opt":
+            values.update(_depthwise_opt_features(x, w, y, op.builtin_options))
+        elif kernels == "cmsis_nn" and dtype in ("int8", "int16") and not general_depthwise:
             values.update(_simd_features(name, x, w, y, values))
             if name == "CONV_2D" and dtype == "int8" and variant == "":
                 values = _convolve_s8_features(x, w, y, values)
@@ -824,6 +831,37 @@ def _simd_features(name: str, x, w, y, values: dict) -> dict:
             "tail_taps": pixels * (channels % 4) * taps}
 
 
+def _depthwise_opt_features(x, w, y, options) -> dict:
+    """The loops of CMSIS-NN's arm_depthwise_conv_s8_opt (DSP extension), per output pixel:
+    one memset each for the filter rows above and below the image; per filter tap of the
+    rows inside, a memset where the column is outside, else the tap's channels widened to
+    int16 (4 at a time, then the rest); then the output channels 4 at a time, each quad
+    over the taps 2 at a time (and an odd one), and the channels left over over every tap."""
+    kh, kw = w.shape[1], w.shape[2]
+    sh, sw = max(options.stride_h, 1), max(options.stride_w, 1)
+    pad_h = _padding(options.padding, x.shape[1], y.shape[1], kh, sh, 1)
+    pad_w = _padding(options.padding, x.shape[2], y.shape[2], kw, sw, 1)
+    base_y = np.arange(y.shape[1]) * sh - pad_h
+    base_x = np.arange(y.shape[2]) * sw - pad_w
+    start = np.maximum(0, -base_y)
+    end = np.minimum(kh, x.shape[1] - base_y)
+    rows = np.maximum(end - start, 0)                     # filter rows inside, per out row
+    inside_x = ((base_x[:, None] + np.arange(kw)[None, :] >= 0)
+                & (base_x[:, None] + np.arange(kw)[None, :] < x.shape[2])).sum(axis=1)
+    cin, cout, taps = x.shape[3], y.shape[3], kh * kw
+    width, pixels = y.shape[2], y.shape[1] * y.shape[2]
+    widened = int(rows.sum() * inside_x.sum())             # taps copied, over all pixels
+    row_taps = int(rows.sum()) * width * kw
+    quads = pixels * (cout // 4)
+    return {"pixels": pixels, "row_fills": int(((start != 0).sum() + (end < kh).sum()) * width),
+            "row_fill_bytes": int(((start + (kh - np.maximum(end, start))) * width).sum()
+                                  * kw * cin),
+            "col_fills": row_taps - widened, "widened": widened,
+            "widen_by_4": widened * (cin // 4), "widen_tail": widened * (cin % 4),
+            "quads": quads, "quad_pairs": quads * (taps // 2), "quad_odd": quads * (taps % 2),
+            "tail_channels": pixels * (cout % 4), "tail_taps": pixels * (cout % 4) * taps}
+
+
 def _convolve_s8_features(x, w, y, values: dict) -> dict:
     """The loops of CMSIS-NN's general int8 convolution (arm_convolve_s8 with the DSP
     extension): per output pixel, one memcpy of the input channels per filter tap inside
@@ -882,6 +920,8 @@ def _conv_variant(name: str, dtype: str, x, w, y, options, kernels: str) -> str:
         return "/fast" if multiplier == 1 and (dh, dw) == (1, 1) and kh * kw < 512 else ""
     if multiplier == 1 and x.shape[0] == 1 and (dh, dw) == (1, 1):
         return "/3x3" if (kh, kw) == (3, 3) and pad_h <= 1 and pad_w <= 1 else "/opt"
+    if multiplier % 4 == 0 and x.shape[0] == 1 and (dh, dw) == (1, 1):
+        return "/mult4"       # arm_depthwise_conv_s8's loop over tiles of 4 output channels
     return ""
 
 
@@ -956,8 +996,17 @@ def execution_trace(model, inputs=None) -> list:
     from tflm_edu.op_resolver import AllOpsResolver
     interpreter = MicroInterpreter(model, AllOpsResolver())
     interpreter.allocate_tensors()
-    for i, value in enumerate(firmware_inputs(model) if inputs is None else inputs):
-        interpreter.input(i).data[...] = value
+    values = firmware_inputs(model) if inputs is None else list(inputs)
+    if len(values) != interpreter.inputs_size:
+        raise InputError(f"the model has {interpreter.inputs_size} input(s); {len(values)} "
+                         f"value(s) given")
+    for i, value in enumerate(values):
+        tensor = interpreter.input(i).data
+        value = np.asarray(value)
+        if value.shape != tensor.shape or value.dtype != tensor.dtype:
+            raise InputError(f"input {i} must be {tensor.dtype} of shape {list(tensor.shape)}; "
+                             f"got {value.dtype} of shape {list(value.shape)}")
+        tensor[...] = value
     interpreter.invoke()
     trace: list = []
 
