@@ -114,3 +114,50 @@ def test_an_input_type_the_kernel_does_not_compute_is_reported():
     found = [f for f in check_model(b.build()) if f.check == "tflm_edu-type"]
     assert len(found) == 1 and "GATHER on INT16 input" in found[0].message
     assert "FLOAT32, INT8" in found[0].message
+
+
+def int16_transpose_conv(bias: bool) -> bytes:
+    """An int16x8 TRANSPOSE_CONV, with or without its (optional) int64 bias."""
+    from tflm_edu.schema.options import TransposeConvOptions
+    b = ModelBuilder()
+    x = b.add_input((1, 4, 4, 8), np.int16, quant=quantization(0.001, 0))
+    shape = b.add_tensor((4,), np.int32, data=np.array([1, 8, 8, 4], np.int32))
+    w = b.add_tensor((4, 3, 3, 8), np.int8, data=np.ones((4, 3, 3, 8), np.int8),
+                     quant=quantization(0.01, 0))
+    inputs = [shape, w, x]
+    if bias:
+        inputs.append(b.add_tensor((4,), np.int64, data=np.zeros(4, np.int64),
+                                   quant=quantization(1e-5, 0)))
+    y = b.mark_output(b.add_tensor((1, 8, 8, 4), np.int16, quant=quantization(0.002, 0)))
+    b.add_operator(Op.TRANSPOSE_CONV, inputs, [y],
+                   TransposeConvOptions(padding=0, stride_h=2, stride_w=2))
+    return write_model(b.build())
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_an_int16_transpose_conv_without_bias_is_flagged_for_cmsis_nn(bias):
+    flagged = [f for f in check_model(int16_transpose_conv(bias)) if f.check == "cmsis-nn-crash"]
+    assert bool(flagged) == (not bias)
+    assert not flagged or ("zero int64 bias" in flagged[0].message
+                           and flagged[0].severity == "warning")
+
+
+def test_the_flagged_transpose_conv_runs_on_reference_kernels_and_not_on_cmsis_nn(tmp_path):
+    """The evidence behind the warning: the real TFLM on the emulated Cortex-M4."""
+    from pathlib import Path
+    from tflm_edu.deploy.toolchain import have
+    from tflm_edu.profile.measure import (CorpusFailed, build_corpus_firmware,
+                                          run_corpus_firmware)
+    tflm = Path(__file__).resolve().parents[2] / "shared" / "tflm"
+    if not have("arm-none-eabi-g++", "qemu-system-arm") or not tflm.is_dir():
+        pytest.skip("needs ../shared/tflm, arm-none-eabi-g++ and qemu-system-arm")
+
+    def run(models, kernels):
+        firmware = build_corpus_firmware(models, "qemu-cortex-m4", kernels,
+                                         tmp_path / f"{kernels}{len(models)}", tflm_src=tflm)
+        return run_corpus_firmware(firmware, len(models), stall=20)
+    with_bias, without = int16_transpose_conv(True), int16_transpose_conv(False)
+    assert all(ops for ops in run([with_bias, without], "reference").values())
+    assert run([with_bias], "cmsis_nn")[0]
+    with pytest.raises(CorpusFailed):        # the board hangs: nothing more is printed
+        run([without], "cmsis_nn")

@@ -10,6 +10,8 @@ and what to do about it:
 - ops TFLM has no kernel for (the model cannot run on any board), ops tflm_edu has no
   kernel for (TFLM runs them, but tflm_edu cannot simulate them on the host), custom ops
   (you register them yourself).
+- an int16 TRANSPOSE_CONV without a bias: TFLM's reference kernels run it, a CMSIS-NN build
+  crashes in Prepare.
 - a float32 model: it runs, but needs 4x the flash and RAM of int8 and is much slower on
   an MCU, most of all one without an FPU.
 - size: the model (in flash) and the tensor arena (in RAM, estimated for a Cortex-M build
@@ -197,12 +199,35 @@ def check_size(model: Model, data: bytes, board=None, target: str = "cortex-m") 
     return findings
 
 
+def check_kernel_hazards(model: Model) -> list[Finding]:
+    """Ops that TFLM runs with its reference kernels but that crash a build with its
+    CMSIS-NN kernels: an int16 TRANSPOSE_CONV without a bias (CMSIS-NN's Prepare reads the
+    bias tensor's type without checking that there is one; seen on the emulated Cortex-M4)."""
+    findings = []
+    for g, graph in enumerate(model.subgraphs):
+        for k, op in enumerate(graph.operators):
+            code = model.operator_codes[op.opcode_index]
+            if code.builtin_code != Op.TRANSPOSE_CONV or len(op.inputs) < 3 or op.inputs[2] < 0:
+                continue
+            has_bias = len(op.inputs) >= 4 and op.inputs[3] >= 0
+            if graph.tensors[op.inputs[2]].type == TensorType.INT16 and not has_bias:
+                where = f"op {k}" + (f" of subgraph {g}" if g else "")
+                findings.append(Finding(
+                    "warning", "cmsis-nn-crash",
+                    f"{where} TRANSPOSE_CONV (int16 input) has no bias: TFLM's CMSIS-NN "
+                    f"kernel reads the bias type in Prepare without checking that a bias "
+                    f"exists, which crashes a board built with CMSIS-NN kernels (the "
+                    f"reference kernels run it). Give the op a zero int64 bias, or build "
+                    f"with the reference kernels."))
+    return findings
+
+
 def check_model(model_or_path, board=None, target: str = "cortex-m") -> list[Finding]:
     """Every check on a Model, .tflite bytes or a path; `board` is a name or Board."""
     if board is not None:
         board = get_board(board)          # an unknown board fails before any work
     model, data = as_model_and_bytes(model_or_path)
-    findings = check_quantization(model) + check_ops(model)
+    findings = check_quantization(model) + check_ops(model) + check_kernel_hazards(model)
     findings += check_size(model, data, board, target)
     return findings
 
@@ -216,5 +241,5 @@ def format_findings(findings) -> str:
                      [f"{errors} error(s), {warnings} warning(s): {verdict}"])
 
 
-__all__ = ["Finding", "check_model", "check_quantization", "check_ops", "check_size",
-           "format_findings", "TFLM_OPS"]
+__all__ = ["Finding", "check_model", "check_quantization", "check_ops", "check_kernel_hazards",
+           "check_size", "format_findings", "TFLM_OPS"]
