@@ -250,19 +250,25 @@ def tail_expected(amplitudes, estimate, dtype):
     return (to_int8(logs) if dtype == np.int8 else to_float32(logs)), estimates[-1]
 
 
+def random_tail_inputs(rng, frames: int) -> tuple:
+    """Filter-bank amplitudes of every magnitude up to 2**24 (a few zero) and a starting
+    noise estimate anywhere in uint32: the inputs of the frontend's tail."""
+    scale = 2.0 ** rng.integers(0, 24, (frames, 1))
+    amplitudes = np.floor(rng.random((frames, 40)) * scale).astype(np.uint64)
+    amplitudes[rng.random(amplitudes.shape) < 0.05] = 0
+    estimate = rng.integers(0, UINT32, 40, dtype=np.uint64) // rng.integers(1, 2 ** 20, 40,
+                                                                              dtype=np.uint64)
+    return amplitudes, estimate
+
+
 @pytest.mark.parametrize("dtype", [np.int8, np.float32])
 @pytest.mark.parametrize("seed", range(5))
 def test_noise_reduction_pcan_and_log_tail(dtype, seed):
     """Spectral subtraction to the output from any amplitudes the square root can give
     (up to sqrt(2**31 * the bank's largest row sum) ~ 2**23.4, so the uint32 shift of S
     wraps and the SNR passes 2**32) and any starting estimate."""
-    rng = np.random.default_rng(seed)
     frames = 30
-    scale = 2.0 ** rng.integers(0, 24, (frames, 1))
-    amplitudes = np.floor(rng.random((frames, 40)) * scale).astype(np.uint64)
-    amplitudes[rng.random(amplitudes.shape) < 0.05] = 0
-    estimate = rng.integers(0, UINT32, 40, dtype=np.uint64) // rng.integers(1, 2 ** 20, 40,
-                                                                              dtype=np.uint64)
+    amplitudes, estimate = random_tail_inputs(np.random.default_rng(seed), frames)
     plan = FastFrontend(CONFIG, dtype)
     ws = plan.workspace(frames)
     for frame in range(frames):

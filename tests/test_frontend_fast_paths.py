@@ -9,7 +9,7 @@ tests/test_frontend_fast.py runs the whole pipeline against TFLM.
 import numpy as np
 import pytest
 
-from test_frontend_fast import random_clip, tail_expected
+from test_frontend_fast import random_clip, random_tail_inputs, tail_expected
 from tflm_edu.frontend import FeatureParams, MicroSpeechFrontend, prepare
 from tflm_edu.frontend.fast_path import UINT32, FastFrontend, gain_key, reference_amplitudes
 from tflm_edu.frontend.fast_stream import RING_CHUNKS, FastStream
@@ -124,11 +124,7 @@ def test_stream_tail_alternating_buffers(dtype, seed):
     2**22, the unwrapped one below) and any starting estimate."""
     rng = np.random.default_rng(seed)
     frames = 24
-    scale = 2.0 ** rng.integers(0, 24, (frames, 1))
-    amplitudes = np.floor(rng.random((frames, 40)) * scale).astype(np.uint64)
-    amplitudes[rng.random(amplitudes.shape) < 0.05] = 0
-    estimate = rng.integers(0, UINT32, 40, dtype=np.uint64) // rng.integers(1, 2 ** 20, 40,
-                                                                              dtype=np.uint64)
+    amplitudes, estimate = random_tail_inputs(rng, frames)
     stream = FastStream(FastFrontend(prepare(), dtype))
     stream.noise_estimate = estimate
     expected, _ = tail_expected(amplitudes, estimate, dtype)
