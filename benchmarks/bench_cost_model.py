@@ -69,6 +69,8 @@ def main(argv=None) -> int:
     parser.add_argument("--fresh-scale", type=float, default=0.1,
                         help="also predict one-op models drawn with another seed (1) at this "
                              "corpus scale (0: skip)")
+    parser.add_argument("--fresh-configs", default=",".join(CONFIGS),
+                        help="the configurations the fresh one-op models run on")
     parser.add_argument("--write-readme", action="store_true",
                         help="write the summary into README.md (between the bench_cost_model "
                              "markers)")
@@ -112,7 +114,8 @@ def main(argv=None) -> int:
             print(f"{path.stem:<44} {r['measured']:>13,.0f} {r['predicted']:>13,.0f} "
                   f"{100 * r['error']:>+6.1f}% {r['within']:>7}/{r['ops']:<7} {r['small']:>6}  "
                   f"{100 * r['worst'][0]:+.0f}% {r['worst'][1]}{note}")
-        fresh = fresh_corpus(cost, target, kernels, args.fresh_scale)
+        fresh = (fresh_corpus(cost, target, kernels, args.fresh_scale)
+                 if config in args.fresh_configs.split(",") else None)
         summary.append((config, good_models, measured_models, within, ops, small_within,
                         small, fresh))
     print("\n## summary (targets: every model within 5%, every op within 10%)")
