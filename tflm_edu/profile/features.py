@@ -142,12 +142,22 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference",
             values.update(_simd_features(name, x, w, y, values))
             if name == "CONV_2D" and dtype == "int8" and variant == "":
                 values = _convolve_s8_features(x, w, y, values)
+            if variant == "/1x1_strided":
+                # arm_convolve_1x1_s8 calls the matrix product once per output row: its
+                # weight sums and blocks restart on every row
+                calls = y.shape[0] * y.shape[1]
+                per_row = blocked_matmul_counts(y.shape[2], y.shape[3], x.shape[3])
+                values = {"calls": 1, "outputs": values["outputs"], "row_calls": calls,
+                          **{k: v * calls for k, v in per_row.items()}}
         key = f"{name}/{dtype}{variant}"
     elif name in POOL_OPS and len(outputs[0].shape) == 4:
         options = op.builtin_options
         values = _window_counts(inputs[0], outputs[0], options.filter_height,
                                 options.filter_width, options, outputs[0].shape[3])
         values = {"calls": 1, **values}
+        if kernels == "cmsis_nn" and dtype in ("int8", "int16"):
+            # CMSIS-NN's pools call a routine per window tap that runs over the channels
+            values["pixel_taps"] = values["valid_taps"] // max(outputs[0].shape[3], 1)
         key = f"{name}/{dtype}"
     elif name == "FULLY_CONNECTED" and len(inputs) >= 2:
         units, depth = inputs[1].shape[0], inputs[1].shape[-1]
