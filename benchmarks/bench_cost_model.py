@@ -169,7 +169,9 @@ def markdown(summary: list, totals: dict) -> str:
     configs = [c for c, *_ in summary]
     lines = [f"`python benchmarks/bench_cost_model.py --write-readme`, {datetime.date.today()}, "
              f"{platform.machine()}: predicted vs measured instructions per invoke; the "
-             f"example models and the half of ../shared/models the fit never saw.", "",
+             f"example models and the half of ../shared/models the fit never saw. The last "
+             f"column predicts one-op models drawn with seed 1 (the fit's corpus is seed 0; "
+             f"-: not run, see --fresh-configs).", "",
              "| model | " + " | ".join(f"{c}: measured / predicted / error" for c in configs)
              + " |", "|---|" + "---|" * len(configs)]
     for name, by_config in totals.items():
