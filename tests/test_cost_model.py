@@ -247,6 +247,23 @@ def test_the_trace_follows_the_branch_and_the_loop_as_the_interpreter_runs_them(
         assert len(cond) == head.values["iterations"] + 1
 
 
+def test_a_model_tflm_edu_cannot_run_is_still_predicted_from_its_shapes():
+    """A custom op tflm_edu has no kernel for stops the run that counts SOFTMAX's work;
+    the prediction then counts it for evenly spread inputs instead of failing."""
+    from tflm_edu.schema.builder import ModelBuilder, quantization
+    from tflm_edu.schema.enums import BuiltinOperator as Op
+    from tflm_edu.schema.options import SoftmaxOptions
+    b = ModelBuilder()
+    x = b.add_input((1, 10), np.int8, quant=quantization(0.1, 0))
+    y = b.add_tensor((1, 10), np.int8, quant=quantization(1 / 256, -128))
+    b.add_operator(Op.SOFTMAX, [x], [y], SoftmaxOptions(beta=1.0))
+    z = b.mark_output(b.add_tensor((1, 10), np.int8, quant=quantization(1 / 256, -128)))
+    b.add_operator(Op.CUSTOM, [y], [z], custom_code="NotAKernelAnywhere")
+    profile = CostModel.load().predict(b.build())
+    assert [op.key for op in profile.ops][0] == "SOFTMAX/int8"
+    assert profile.ops[0].instructions > 0 and not profile.ops[1].fitted
+
+
 def test_cached_refusals_of_an_older_firmware_are_measured_again(tmp_path):
     from tflm_edu.profile import measure
     store = tmp_path / "cortex-m4-reference.json"

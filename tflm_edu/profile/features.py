@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tflm_edu.errors import InputError
+from tflm_edu.errors import AllocationError, InputError, KernelError, ModelError
 from tflm_edu.schema import as_model
 from tflm_edu.schema.enums import NUMPY_DTYPE, BuiltinOperator, Padding, TensorType
 
@@ -1000,8 +1000,20 @@ def execution_trace(model, inputs=None) -> list:
     CALL_ONCE's initialisation, the second is the one traced. Otherwise it is the main
     subgraph's ops in order, without running anything."""
     model = as_model(model)
+    static = [ExecutedOp(0, i) for i in range(len(model.subgraphs[0].operators))]
     if not _needs_run(model):
-        return [ExecutedOp(0, i) for i in range(len(model.subgraphs[0].operators))]
+        return static
+    try:
+        return _traced_run(model, inputs)
+    except (ModelError, AllocationError, KernelError) as e:
+        if _has_control_flow(model):
+            raise ModelError(f"cannot tell which ops its IF or WHILE run: tflm_edu cannot run "
+                             f"the model ({e})") from e
+        # the value-dependent ops then count inputs spread evenly over their type's range
+        return static
+
+
+def _traced_run(model, inputs) -> list:
     from tflm_edu.interpreter import MicroInterpreter
     from tflm_edu.op_resolver import AllOpsResolver
     interpreter = MicroInterpreter(model, AllOpsResolver())
