@@ -1035,12 +1035,13 @@ def _traced_run(model, inputs) -> list:
     def visit(event, depth: int) -> None:
         op = model.subgraphs[event.subgraph].operators[event.op_index]
         name = _op_name(model, op)
-        first = event.inputs[0] if event.inputs else None
+        first = next((i for i in op.inputs if i >= 0), None)
+        tensors = model.subgraphs[event.subgraph].tensors
         # (an op inside an IF or WHILE is seen after the ops after it ran, which may have
         # reused its input's bytes: its values are then approximate)
-        data = (np.array(first) if first is not None and event.inputs and
-                _is_value_op(name, _type_name(model.subgraphs[event.subgraph].tensors[
-                    next(i for i in op.inputs if i >= 0)])) else None)
+        data = (np.array(event.inputs[op.inputs.index(first)])
+                if first is not None and _is_value_op(name, _type_name(tensors[first]))
+                else None)
         slot = len(trace)
         trace.append(None)
         for call in event.calls:
