@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 SHARED = ROOT.parent / "shared"
 EXAMPLES = ["hello_world_int8", "hello_world_float", "micro_speech_quantized", "magic_wand",
-            "person_detect"]
+            "person_detect", "audio_preprocessor_int8", "audio_preprocessor_float"]
 SMALL_OP = 2_000
 # Models that need more than the emulated board's 4 MB or hours of emulation.
 SKIP = {"tinyengine_mcunetv2_large"}

@@ -174,7 +174,7 @@ KIND_DRAWS = {"data_movement": 12, "math": 12, "state": 12, "quantize": 12,
                                   "rows", "shape_more", "transpose_conv", "batch_matmul",
                                   "lstm", "l2_pool", "conv_window", "control_flow",
                                   "quantize_more", "quantize_values", "strided",
-                                  "broadcast", "mean_hw", "resize"])
+                                  "broadcast", "mean_hw", "resize", "signal", "int32"])
 def test_corpus_models_of_each_new_kind_run_in_the_real_tflm(kind):
     """Every model of a corpus kind must be one the real TFLM runs, or the board would
     measure nothing for it; the stateful ones twice, as the firmware warms up first."""
@@ -293,6 +293,94 @@ def test_value_dependent_models_of_an_older_firmware_are_measured_again(tmp_path
         assert not measure._stale_inputs(known, "d", model)
 
 
+def test_custom_op_refusals_of_an_older_firmware_are_measured_again(tmp_path):
+    """Before revision 4 the firmware registered builtin ops only: a model with a Signal op
+    was refused (None); its cached refusal is stale, a builtin model's refusal is not."""
+    from tflm_edu.profile import measure
+    from tflm_edu.profile.corpus import draw
+    rng = np.random.default_rng(3)
+    window = draw("signal", rng, 0)[0].data
+    plain = next(m.data for i in range(40) for m in draw("elementwise", rng, i))
+    for name, model in (("window", window), ("plain", plain)):
+        store = tmp_path / f"{name}.json"
+        store.write_text(json.dumps({"d": None, "firmware": 3}))
+        known = measure._load_store(store)
+        assert measure._stale_inputs(known, "d", model) == (name == "window")
+        known["revisions"]["d"] = measure.FIRMWARE_REVISION
+        assert not measure._stale_inputs(known, "d", model)
+
+
+def test_the_profiling_firmware_registers_the_custom_ops_its_models_use():
+    from tflm_edu.profile.corpus import draw
+    from tflm_edu.profile.measure import corpus_sources
+    rng = np.random.default_rng(5)
+    models = [m.data for i in (0, 2, 14) for m in draw("signal", rng, i)]
+    resolver = corpus_sources(models)["corpus_op_resolver.h"]
+    for adder in ("AddWindow()", "AddRfft()", "AddCircularBuffer()"):
+        assert adder in resolver
+    assert "MicroMutableOpResolver<3>" in resolver
+
+
+def _sqrt_loop_steps(value: int) -> tuple[bool, int]:
+    """Sqrt64 / Sqrt32 of TFLM's signal/src, run bit by bit: (took the 64-bit loop, steps)."""
+    wide = value >> 32 != 0
+    if value == 0:
+        return False, 0
+    top = 64 if wide else 32
+    max_bit_number = (top - value.bit_length()) | 1
+    bit, steps = 1 << (top - 1 - max_bit_number), 0
+    while bit:
+        steps += 1
+        bit >>= 2
+    return wide, steps
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_square_root_steps_equal_the_loops_run_bit_by_bit(seed):
+    from tflm_edu.profile.features import _sqrt_steps
+    rng = np.random.default_rng(seed)
+    values = np.concatenate([rng.integers(0, 1 << 63, 20, dtype=np.uint64),
+                             rng.integers(0, 1 << 32, 20, dtype=np.uint64) >> np.uint64(
+                                 rng.integers(0, 32)),
+                             np.array([0, 1, 2, 3, (1 << 32) - 1, 1 << 32, (1 << 64) - 1],
+                                      np.uint64)])
+    runs = [_sqrt_loop_steps(int(v)) for v in values]
+    counts = _sqrt_steps(values, len(values))
+    assert counts["wide"] == sum(w for w, _ in runs)
+    assert counts["wide_steps"] == sum(n for w, n in runs if w)
+    assert counts["narrow_steps"] == sum(n for w, n in runs if not w)
+    assert counts["narrow"] == sum(1 for v, (w, _) in zip(values, runs) if v and not w)
+
+
+@pytest.mark.parametrize("right,step", [(0, 1), (2, 1), (3, 2), (1, 3), (3, 5)])
+def test_stacker_outputs_in_the_invokes_the_firmware_times(right, step):
+    """stacker_gets against tflm_edu's SignalStacker run as the firmware runs it: one
+    warm-up invoke, then measure.REPEATS timed ones; output_valid says when it stacked."""
+    from flatbuffers import flexbuffers
+    from tflm_edu.interpreter import MicroInterpreter
+    from tflm_edu.op_resolver import AllOpsResolver
+    from tflm_edu.profile.features import stacker_gets
+    from tflm_edu.profile.measure import REPEATS
+    from tflm_edu.schema.builder import ModelBuilder
+    from tflm_edu.schema.enums import BuiltinOperator as Op
+    b = ModelBuilder()
+    x = b.add_input((4,), np.int16)
+    ys = [b.add_tensor((4 * (2 + right),), np.int16), b.add_tensor((), np.bool_)]
+    b.add_operator(Op.CUSTOM, [x], ys, custom_code="SignalStacker",
+                   custom_options=flexbuffers.Dumps({
+                       "num_channels": 4, "stacker_left_context": 1,
+                       "stacker_right_context": right, "stacker_step": step}))
+    for y in ys:
+        b.mark_output(y)
+    interpreter = MicroInterpreter(b.build(), AllOpsResolver())
+    interpreter.allocate_tensors()
+    valid = []
+    for _ in range(1 + REPEATS):
+        interpreter.invoke()
+        valid.append(bool(interpreter.output(1).data))
+    assert stacker_gets(right + 1, step) == sum(valid[1:]) / REPEATS
+
+
 def test_firmware_inputs_replay_the_firmwares_xorshift_stream():
     """profile_corpus_main.cc's FillInput: xorshift32 (13, 17, 5) from 0x2545F491; an int8
     input takes each draw's top byte, a float (r % 2001 - 1000) / 500."""
@@ -388,7 +476,9 @@ def test_profile_refuses_an_unknown_target_the_argparse_way(capsys):
 CONFIGS = [("cortex-m4", "reference"), ("cortex-m7", "reference"), ("cortex-m4", "cmsis_nn")]
 # mww_alexa: resource variables (the firmware gives TFLM a variable store) and 90 ops in
 # one invoke (more events than the first firmware kept).
-MODELS = ["hello_world_int8", "micro_speech_quantized", "magic_wand", "mww_alexa"]
+# audio_preprocessor_int8: the Signal library's custom ops, which the firmware registers too.
+MODELS = ["hello_world_int8", "micro_speech_quantized", "magic_wand", "mww_alexa",
+          "audio_preprocessor_int8"]
 
 
 @pytest.fixture(scope="module", params=CONFIGS, ids=lambda c: "-".join(c))

@@ -980,6 +980,249 @@ def _broadcast_model(rng, name: str):
             f"{name} {shape} {other}{' constant' if isinstance(second, np.ndarray) else ''}")
 
 
+# Integer arithmetic as models compute shapes, indices and fixed-point feature scaling in
+# int32 (the audio preprocessor's log-mel scaling), at sizes from one value up.
+INT32_OPS = ["ADD", "SUB", "MUL", "DIV", "MINIMUM", "MAXIMUM",
+             "SQUARED_DIFFERENCE", "CAST", "STRIDED_SLICE", "CONCATENATION"]
+INT32_CAST_PAIRS = [("uint32", "int32"), ("int32", "uint32"), ("int16", "int32"),
+                    ("int32", "int8"), ("int16", "float32"), ("int32", "int16"),
+                    ("int32", "float32")]
+
+
+def _int32_model(rng, name: str):
+    """One int32 op (a list of (type, model)); binary ops with a second operand of the same
+    shape, a scalar constant, or one value per channel."""
+    i32 = np.int32
+    rank = int(rng.choice([1, 1, 2, 3]))
+    shape = tuple(int(v) for v in rng.choice([1, 2, 3, 4, 8, 16, 40, 64, 257], rank))
+    if int(np.prod(shape)) > 20_000:
+        shape = shape[-1:]
+    op = Op[name]
+    if name == "CAST":
+        return ([(source, _typed_model(op, [(shape, source, None)], [(shape, target, None)],
+                                       o.CastOptions(in_data_type=tensor_type_of(np.dtype(source)),
+                                                     out_data_type=tensor_type_of(np.dtype(target)))))
+                 for source, target in INT32_CAST_PAIRS], f"CAST {shape}")
+    if name == "STRIDED_SLICE":
+        begin = [int(rng.integers(0, max(1, n // 2 + 1))) for n in shape]
+        end = [int(rng.integers(b + 1, n + 1)) if b < n else n for n, b in zip(shape, begin)]
+        strides = [int(rng.choice([1, 1, 1, 2])) for _ in shape]
+        out = tuple(len(range(b, e, st)) for b, e, st in zip(begin, end, strides))
+        model = _typed_model(op, [(shape, "int32", None), np.array(begin, i32),
+                                  np.array(end, i32), np.array(strides, i32)],
+                             [(out, "int32", None)], o.StridedSliceOptions())
+        return [("int32", model)], f"{name} {shape} -> {out}"
+    if name == "CONCATENATION":
+        parts = int(rng.choice([2, 2, 3, 4]))
+        axis = len(shape) - 1
+        sizes = [int(rng.choice([1, 2, 8, 16, 64, 236])) for _ in range(parts)]
+        inputs = [(shape[:-1] + (n,), "int32", None) if rng.random() < 0.7 else
+                  rng.integers(-1000, 1000, shape[:-1] + (n,)).astype(i32) for n in sizes]
+        if all(isinstance(x, np.ndarray) for x in inputs):
+            inputs[0] = (shape[:-1] + (sizes[0],), "int32", None)
+        model = _typed_model(op, inputs, [(shape[:-1] + (sum(sizes),), "int32", None)],
+                             o.ConcatenationOptions(axis=axis))
+        return [("int32", model)], f"{name} {shape[:-1]} x {sizes}"
+    pattern = rng.choice(["same", "scalar", "last"])
+    if pattern == "same":
+        second = (shape, "int32", None)
+    else:
+        other = () if pattern == "scalar" else (shape[-1],)
+        second = rng.integers(1, 1 << 12, other).astype(i32)   # nonzero: divisors too
+    model = _typed_model(op, [(shape, "int32", None), second], [(shape, "int32", None)])
+    return [("int32", model)], f"{name} {shape} {pattern}"
+
+
+def _custom_model(name: str, inputs: list, outputs: list, options: dict | None,
+                  variable_output: bool = False, quant=None):
+    """A model of one custom op: `inputs` are (shape, dtype) for a model input or an array for
+    a constant; `outputs` (shape, dtype), all model outputs; `options` the flexbuffer map."""
+    from flatbuffers import flexbuffers
+    b = ModelBuilder(description="tflm_edu cost corpus")
+    indices = [b.add_input(x[0], x[1], quant=quant) if isinstance(x, tuple)
+               else b.add_tensor(np.shape(x), np.asarray(x).dtype, data=np.asarray(x))
+               for x in inputs]
+    ys = [b.add_tensor(shape, dtype, quant=quant, is_variable=variable_output)
+          for shape, dtype in outputs]
+    b.add_operator(Op.CUSTOM, indices, ys, custom_code=name,
+                   custom_options=None if options is None else flexbuffers.Dumps(options))
+    for y in ys:
+        b.mark_output(y)
+    return b.build()
+
+
+# The custom ops the firmware registers (TFLM's resolver has an adder for each): the Signal
+# library's audio frontend ops, as a preprocessor model chains them, and CIRCULAR_BUFFER.
+SIGNAL_OPS = ["SignalWindow", "SignalFftAutoScale", "SignalRfft", "SignalIrfft",
+              "SignalEnergy", "SignalFilterBank", "SignalFilterBankSquareRoot",
+              "SignalFilterBankSpectralSubtraction", "SignalPCAN", "SignalFilterBankLog",
+              "SignalDelay", "SignalFramer", "SignalStacker", "SignalOverlapAdd",
+              "CIRCULAR_BUFFER",
+              # the FFTs have the most to learn (four radices): more draws
+              "SignalRfft", "SignalIrfft"]
+# lengths 2 * 2^a 3^b 5^c (kissfft's fast radices), powers of two most often
+FFT_LENGTHS = [16, 32, 64, 128, 256, 512, 1024, 24, 48, 96, 160, 240, 320, 480, 640]
+SIGNAL_TYPES = {"int16": (np.int16, TensorType.INT16), "int32": (np.int32, TensorType.INT32),
+                "float32": (np.float32, TensorType.FLOAT32)}
+
+
+def _random_int(rng, shape, dtype, low=None, high=None):
+    info = np.iinfo(dtype)
+    return rng.integers(info.min if low is None else low, info.max if high is None else high,
+                        shape, endpoint=True).astype(dtype)
+
+
+def _bank_then_square_root(rng, channels: int, scale_bits: np.ndarray):
+    """SignalFilterBank into SignalFilterBankSquareRoot, as a frontend runs them: the bank's
+    sums reach the square root with every width - zero (an empty channel), under 32 bits
+    (Sqrt32's loop: a weight of 1 on one bin) and 64 bits wide (larger weights, more bins)."""
+    from flatbuffers import flexbuffers
+    bins = 64
+    kind = rng.integers(0, 3, channels + 1)           # 0 empty, 1 narrow, 2 wide
+    widths = np.where(kind == 0, 0, np.where(kind == 1, 1, rng.integers(2, 6, channels + 1)))
+    taps = int(widths.sum()) + 1
+    weight_starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
+    weights = np.zeros(taps, np.int16)
+    for start, width, k in zip(weight_starts, widths, kind):
+        weights[start:start + width] = 1 if k == 1 else rng.integers(1000, 4096, width)
+    b = ModelBuilder(description="tflm_edu cost corpus")
+    x = b.add_input((bins,), np.uint32)
+    bank = [b.add_tensor((taps,), np.int16, data=weights),
+            b.add_tensor((taps,), np.int16, data=weights),
+            b.add_tensor((channels + 1,), np.int16,
+                         data=rng.integers(0, bins - widths + 1).astype(np.int16)),
+            b.add_tensor((channels + 1,), np.int16, data=weight_starts.astype(np.int16)),
+            b.add_tensor((channels + 1,), np.int16, data=widths.astype(np.int16))]
+    sums = b.add_tensor((channels,), np.uint64)
+    b.add_operator(Op.CUSTOM, [x] + bank, [sums], custom_code="SignalFilterBank",
+                   custom_options=flexbuffers.Dumps({"num_channels": channels}))
+    y = b.add_tensor((channels,), np.uint32)
+    b.add_operator(Op.CUSTOM, [sums, b.add_tensor((), np.int32, data=scale_bits)], [y],
+                   custom_code="SignalFilterBankSquareRoot")
+    b.mark_output(y)
+    # the input is an output too, so the plan keeps its bytes: otherwise the square root's
+    # output may reuse them and each timed invoke would see the last one's leftovers
+    b.mark_output(x)
+    return b.build()
+
+
+def _signal_model(rng, name: str):
+    """One custom op at sizes audio frontends use (a 30 ms frame is 480 samples at 16 kHz,
+    a 512-point FFT gives 257 bins, 40 mel channels), with options drawn as a model's are."""
+    i16, u32, u64 = np.int16, np.uint32, np.uint64
+    rows = int(rng.choice([1, 1, 1, 2, 3, 4]))
+    n = int(rng.choice([8, 16, 32, 64, 100, 160, 256, 320, 400, 480, 512]))
+    channels = int(rng.choice([4, 8, 16, 20, 32, 40, 64, 80]))
+    shape = (n,) if rows == 1 else (rows, n)
+    if name == "SignalWindow":
+        window = _random_int(rng, (n,), i16)
+        model = _custom_model(name, [(shape, i16), window], [(shape, i16)],
+                              {"shift": int(rng.integers(0, 16))})
+        return [("int16", model)], f"{name} {shape}"
+    if name == "SignalFftAutoScale":
+        model = _custom_model(name, [((n,), i16)], [((n,), i16), ((), np.int32)], None)
+        return [("int16", model)], f"{name} {n}"
+    if name in ("SignalRfft", "SignalIrfft"):
+        # the same transform in each type (the fit learns each type's formula)
+        fft_length = int(rng.choice(FFT_LENGTHS))
+        bins = fft_length + 2          # fft_length / 2 + 1 complex values, interleaved
+        rows_shape = () if rows == 1 else (rows,)
+        length = int(rng.choice([fft_length, fft_length, max(fft_length * 3 // 4, 1)]))
+        models = []
+        for dtype, (np_type, tensor_type) in SIGNAL_TYPES.items():
+            if name == "SignalRfft":
+                io = [(rows_shape + (length,), np_type)], [(rows_shape + (bins,), np_type)]
+            else:
+                io = [(rows_shape + (bins,), np_type)], [(rows_shape + (fft_length,), np_type)]
+            models.append((dtype, _custom_model(name, *io, {"T": int(tensor_type),
+                                                           "fft_length": fft_length})))
+        return models, f"{name} {fft_length} x{rows}"
+    if name == "SignalEnergy":
+        bins = int(rng.choice([9, 33, 65, 129, 257, 513]))
+        start = int(rng.integers(0, bins // 4 + 1))
+        end = int(rng.integers(start, bins + 1))
+        model = _custom_model(name, [((2 * bins,), i16)], [((bins,), u32)],
+                              {"start_index": start, "end_index": end})
+        return [("int16", model)], f"{name} {bins} [{start}:{end}]"
+    if name == "SignalFilterBank":
+        bins = int(rng.choice([33, 65, 129, 257]))
+        widths = rng.integers(0, max(2 * bins // (channels + 1), 2), channels + 1)
+        taps = int(widths.sum()) + 1
+        starts = rng.integers(0, bins - widths + 1)
+        weight_starts = rng.integers(0, taps - widths + 1)
+        model = _custom_model(
+            name, [((bins,), u32), _random_int(rng, (taps,), i16, 0, 4096),
+                   _random_int(rng, (taps,), i16, 0, 4096), starts.astype(i16),
+                   weight_starts.astype(i16), widths.astype(i16)],
+            [((channels,), u64)], {"num_channels": channels})
+        return [("uint32", model)], f"{name} {bins}->{channels} taps {taps - 1}"
+    if name == "SignalFilterBankSquareRoot":
+        scale_bits = np.array(int(rng.integers(0, 16)), np.int32)
+        if rng.random() < 0.5:    # the firmware's random inputs: every value 64 bits wide
+            model = _custom_model(name, [((channels,), u64), scale_bits],
+                                  [((channels,), u32)], None)
+            return [("uint64", model)], f"{name} {channels}"
+        return [("uint64", _bank_then_square_root(rng, channels, scale_bits))], \
+            f"{name} {channels} after a bank"
+    if name == "SignalFilterBankSpectralSubtraction":
+        options = {"alternate_one_minus_smoothing": 15401, "alternate_smoothing": 983,
+                   "clamping": bool(rng.random() < 0.5), "min_signal_remaining": 819,
+                   "num_channels": channels, "one_minus_smoothing": 15975, "smoothing": 409,
+                   "smoothing_bits": 10, "spectral_subtraction_bits": 14}
+        model = _custom_model(name, [((channels,), u32)], [((channels,), u32)] * 2, options)
+        return [("uint32", model)], f"{name} {channels}"
+    if name == "SignalPCAN":
+        from tflm_edu.frontend.frontend import prepare
+        lut = prepare().pcan_lut.astype(i16)
+        model = _custom_model(name, [((channels,), u32), ((channels,), u32), lut],
+                              [((channels,), u32)], {"snr_shift": int(rng.integers(0, 13))})
+        return [("uint32", model)], f"{name} {channels}"
+    if name == "SignalFilterBankLog":
+        model = _custom_model(name, [((channels,), u32)], [((channels,), i16)],
+                              {"input_correction_bits": int(rng.integers(0, 8)),
+                               "output_scale": int(rng.choice([1, 64, 1000]))})
+        return [("uint32", model)], f"{name} {channels}"
+    if name == "SignalDelay":
+        model = _custom_model(name, [(shape, i16)], [(shape, i16)],
+                              {"delay_length": int(rng.integers(0, 2 * n))})
+        return [("int16", model)], f"{name} {shape}"
+    if name == "SignalFramer":
+        step = int(rng.choice([d for d in (1, 2, 4, 8, 10, 16, 20, 32, 40, 80, 160) if n % d == 0]))
+        size = int(rng.choice([step, 2 * step, max(step * 5 // 2, 1)]))
+        out = shape[:-1] + (n // step, size)
+        model = _custom_model(name, [(shape, i16)], [(out, i16), ((), np.bool_)],
+                              {"frame_size": size, "frame_step": step,
+                               "prefill": bool(rng.random() < 0.5)})
+        return [("int16", model)], f"{name} {shape} {size}/{step}"
+    if name == "SignalStacker":
+        left, right = (int(v) for v in rng.integers(0, 4, 2))
+        step = int(rng.integers(1, left + right + 2))
+        model = _custom_model(name, [((channels,), i16)],
+                              [((channels * (left + right + 1),), i16), ((), np.bool_)],
+                              {"num_channels": channels, "stacker_left_context": left,
+                               "stacker_right_context": right, "stacker_step": step})
+        return [("int16", model)], f"{name} {channels} {left}+{right} /{step}"
+    if name == "SignalOverlapAdd":
+        frames, size = int(rng.choice([1, 1, 2, 3])), int(rng.choice([16, 64, 160, 320, 512]))
+        step = int(rng.choice([size // 4, size // 2, size]))
+        x_shape = (frames, size) if rows == 1 else (rows, frames, size)
+        models = []
+        for dtype in ("int16", "float32"):
+            np_type, tensor_type = SIGNAL_TYPES[dtype]
+            models.append((dtype, _custom_model(name, [(x_shape, np_type)],
+                                                [(x_shape[:-2] + (frames * step,), np_type)],
+                                                {"T": int(tensor_type), "frame_step": step})))
+        return models, f"{name} {x_shape} /{step}"
+    # CIRCULAR_BUFFER: frames of keyword-spotting streaming models; cycles_max 1, so the
+    # graph runs on every invoke (the firmware needs every invoke to succeed)
+    slots = int(rng.choice([2, 3, 5, 8, 13, 25]))
+    height, depth = int(rng.choice([1, 2, 4])), int(rng.choice([8, 16, 32, 64, 96]))
+    model = _custom_model(name, [((1, 1, height, depth), np.int8)],
+                          [((1, slots, height, depth), np.int8)], {"cycles_max": 1},
+                          variable_output=True, quant=quantization(0.25, -7))
+    return [("int8", model)], f"{name} {slots}x{height}x{depth}"
+
+
 # New kinds go at the end: the seeded draws of the kinds before them stay the same, so
 # measurements already cached for those models stay valid.
 BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
@@ -1005,7 +1248,8 @@ BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
             "math_more_draws": _math_model,
             "quantize_pairs_more": lambda rng: _quantize_model(
                 rng, QUANTIZE_PAIRS + QUANTIZE_MORE_PAIRS),
-            "resize": _resize_model}
+            "resize": _resize_model, "signal": _signal_model,
+            "int32": _int32_model}
 COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "elementwise": 30, "unary": 40, "depthwise_multiplier": 30, "pad": 16,
           "elementwise_more": 40, "svdf": 30, "data_movement": 90, "math": 160,
@@ -1015,11 +1259,12 @@ COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "quantize_more": 36, "quantize_values": 48,
           "strided": 40, "broadcast": 90, "mean_hw": 40,
           "data_movement_more": 90, "unary_more": 40, "math_more_draws": 80,
-          "quantize_pairs_more": 60, "resize": 40}
+          "quantize_pairs_more": 60, "resize": 40, "signal": 600, "int32": 240}
 # Kinds whose builder takes the op to build: draw k builds op k of the list (cycling), so
 # every op gets its share of the draws.
 OPS_OF_KIND = {"math_more": MATH_MORE_OPS, "rows": ROWS_OPS, "shape_more": SHAPE_MORE_OPS,
-               "broadcast": BROADCAST_OPS}
+               "broadcast": BROADCAST_OPS, "signal": SIGNAL_OPS,
+               "int32": INT32_OPS}
 BASE_TYPES = ("int8", "float32", "int16")
 # Kinds calibrated without the batch dimension (their models with a batch above 1 stay
 # float32): kept so, as their cached measurements are of these models.

@@ -268,6 +268,9 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference",
         key = f"{name}/{dtype}"
     elif name in ("PAD", "PADV2") and kernels == "cmsis_nn" and dtype == "int8" and outputs:
         values, key = _cmsis_pad_features(inputs[0], outputs[0]), f"{name}/{dtype}"
+    elif name in CUSTOM_OP_FEATURES and inputs and outputs:
+        values = _custom_op_features(model, name, op, inputs, outputs, data)
+        key = f"{name}/{dtype}"
     elif name in INDEXED_OPS and outputs:
         values, key = _indexed_features(model, name, op, inputs, outputs), f"{name}/{dtype}"
         if name in ("SELECT_V2", "EMBEDDING_LOOKUP") and len(inputs) >= 2:
@@ -726,7 +729,8 @@ VALUE_COUNTS = ("active", "nonzero", "inexact", "at_least_one", "clamped")    # 
 
 def _is_value_op(name: str, dtype: str) -> bool:
     return ((name in ("SOFTMAX", "LOGISTIC", "TANH") and dtype == "int8")
-            or name == "DEQUANTIZE" or (name == "QUANTIZE" and dtype == "float32"))
+            or name == "DEQUANTIZE" or (name == "QUANTIZE" and dtype == "float32")
+            or name in ("SignalFilterBankSquareRoot", "SignalFilterBankLog"))
 
 
 def _quant_param(tensor, field: str, default):
@@ -791,6 +795,133 @@ def _quantize_value_counts(y, data) -> dict:
         codes = np.round(scaled.astype(np.float64)) + _zero_point(y)
     return {"at_least_one": int(np.count_nonzero(np.abs(scaled) >= 1)),
             "clamped": int(np.count_nonzero((codes < info.min) | (codes > info.max)))}
+
+
+# -- the custom ops: TFLM's Signal library (signal/src, signal/micro/kernels) and
+# CIRCULAR_BUFFER. Their options are a flexbuffer map (read here by key).
+
+CUSTOM_OP_FEATURES = ("SignalWindow", "SignalFftAutoScale", "SignalRfft", "SignalIrfft",
+                      "SignalEnergy", "SignalFilterBank", "SignalFilterBankSquareRoot",
+                      "SignalFilterBankSpectralSubtraction", "SignalPCAN",
+                      "SignalFilterBankLog", "SignalDelay", "SignalFramer", "SignalStacker",
+                      "SignalOverlapAdd", "CIRCULAR_BUFFER")
+
+
+def _custom_options(op) -> dict:
+    from flatbuffers import flexbuffers
+    try:
+        options = flexbuffers.Loads(bytes(op.custom_options)) if op.custom_options else {}
+    except Exception:       # malformed options: the kernel refuses them; count the shapes
+        return {}
+    return options if isinstance(options, dict) else {}
+
+
+def _option(options: dict, key: str, default: int = 0) -> int:
+    value = options.get(key, default)
+    return int(value) if isinstance(value, (int, float, bool)) else default
+
+
+def fft_stage_points(fft_length: int) -> dict:
+    """The work of kissfft's complex FFT of fft_length / 2 points, which its real FFT
+    (kiss_fftr, kiss_fftri) runs: each stage of radix p passes over every point once (p-point
+    butterflies), and kf_work calls itself once per butterfly group of the stage before."""
+    from tflm_edu.frontend.kiss_fft import factor
+    half = max(fft_length // 2, 1)
+    points = {f"radix{p}": 0 for p in (2, 3, 4, 5)}
+    calls, groups = 0, 1
+    for p, _ in factor(half):
+        if f"radix{p}" in points:
+            points[f"radix{p}"] += half
+        calls += groups
+        groups *= p
+    return {**points, "fft_calls": calls, "half": half}
+
+
+def _sqrt_steps(data: np.ndarray | None, elements: int) -> dict:
+    """Sqrt64's bit-by-bit loop: (63 - m) / 2 + 1 steps with m = (64 - bit length) | 1 on
+    64-bit values; values under 2^32 take Sqrt32's 32-bit loop (0 takes none). Without
+    values: every value uses all 64 bits (32 wide steps)."""
+    if data is None:
+        return {"wide": elements, "wide_steps": 32 * elements, "narrow": 0, "narrow_steps": 0}
+    values = data.astype(np.uint64).reshape(-1)
+    high = (values >> np.uint64(32)).astype(np.uint32)
+    low = (values & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    wide = high != 0
+    bits_high = np.where(wide, np.floor(np.log2(np.maximum(high, 1))).astype(int) + 33, 0)
+    bits_low = np.where(low != 0, np.floor(np.log2(np.maximum(low, 1).astype(np.float64)))
+                        .astype(int) + 1, 0)
+    wide_steps = (63 - ((64 - bits_high) | 1)) // 2 + 1
+    narrow_steps = np.where(low != 0, (31 - ((32 - bits_low) | 1)) // 2 + 1, 0)
+    return {"wide": int(np.count_nonzero(wide)),
+            "wide_steps": int(wide_steps[wide].sum()),
+            "narrow": int(np.count_nonzero(~wide & (low != 0))),
+            "narrow_steps": int(narrow_steps[~wide].sum())}
+
+
+def stacker_gets(first: int, step: int) -> float:
+    """The share of the profiled invokes (the firmware's timed invokes after its warm-up,
+    measure.REPEATS of them) in which a SignalStacker first full at invoke `first` outputs."""
+    from tflm_edu.profile.measure import REPEATS
+    timed = range(2, 2 + REPEATS)
+    return sum(k >= first and (k - first) % step == 0 for k in timed) / REPEATS
+
+
+def _custom_op_features(model, name: str, op, inputs: list, outputs: list, data) -> dict:
+    """The loop counts of one Signal op or CIRCULAR_BUFFER (see CUSTOM_OP_FEATURES)."""
+    options = _custom_options(op)
+    x, y = inputs[0], outputs[0]
+    shape = x.shape or (1,)
+    values = {"calls": 1, "inputs": _elements(x), "outputs": _elements(y)}
+    if name in ("SignalRfft", "SignalIrfft"):
+        # per row: copy the frame in (Rfft zero-pads it to fft_length), the complex FFT's
+        # stages, and the real FFT's split of the spectrum over fft_length / 4 pairs
+        fft_length = _option(options, "fft_length", 2)
+        rows = _elements(x) // max(shape[-1], 1)
+        stages = fft_stage_points(fft_length)
+        values.update({"rows": rows, "padding": rows * max(fft_length - shape[-1], 0),
+                       **{k: rows * v for k, v in stages.items()}})
+    elif name == "SignalEnergy":
+        start, end = _option(options, "start_index"), _option(options, "end_index")
+        values = {"calls": 1, "bins": max(end - start, 0)}
+    elif name == "SignalFilterBank" and len(inputs) >= 6:
+        # per channel (num_channels + 1), the taps of its width: two multiply-adds each
+        raw = model.buffers[inputs[5].buffer].data
+        widths = (np.frombuffer(bytes(raw), NUMPY_DTYPE[TensorType(inputs[5].type)])
+                  if raw else None)
+        values = {"calls": 1, "channels": _elements(inputs[5]),
+                  "taps": int(widths.sum()) if widths is not None else _elements(x)}
+    elif name == "SignalFilterBankSquareRoot":
+        values.update(_sqrt_steps(data, _elements(y)))
+    elif name == "SignalFilterBankLog":
+        # Log32 only for values above 1 once shifted up by the correction bits
+        bits = _option(options, "input_correction_bits") & 31
+        values["active"] = (_elements(y) if data is None else int(np.count_nonzero(
+            (data.astype(np.uint64).reshape(-1)[:_elements(y)] << np.uint64(bits))
+            & np.uint64(0xFFFFFFFF) > 1)))
+    elif name in ("SignalDelay", "SignalFramer", "SignalOverlapAdd"):
+        # per row (each with its own circular buffer or state): memcpy and memmove calls
+        frame_step = _option(options, "frame_step", 1)
+        frames_in = shape[-2] if name == "SignalOverlapAdd" and len(shape) >= 2 else 1
+        rows = _elements(x) // max(shape[-1] * frames_in, 1)
+        values["rows"] = rows
+        if name == "SignalFramer":
+            values["frames"] = rows * (shape[-1] // max(frame_step, 1))
+        elif name == "SignalOverlapAdd":
+            values["frames"] = rows * frames_in
+    elif name == "SignalStacker":
+        # one frame in per invoke; the stack out once it holds left + 1 + right frames (the
+        # first invoke writes the first frame left + 1 times), then every stacker_step
+        # invokes: counted over the invokes the profiling firmware times
+        step = max(_option(options, "stacker_step", 1), 1)
+        first = max(_option(options, "stacker_right_context"), 0) + 1
+        timed = stacker_gets(first, step)
+        values["gets"] = timed
+        values["outputs"] = _elements(y) * timed
+    elif name == "CIRCULAR_BUFFER" and len(y.shape) == 4:
+        # shift the buffer one frame towards its start, then store the new frame
+        depth = y.shape[2] * y.shape[3]
+        values = {"calls": 1, "moved": max(y.shape[1] - 1, 0) * depth, "inputs": depth}
+    return values
 
 
 def _conv_features(name: str, x, w, y, options) -> dict:

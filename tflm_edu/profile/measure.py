@@ -34,10 +34,12 @@ STALL_SECONDS = 120          # no line for this long: the board hangs on a model
 # silently kept the first 64: measure_cached measures those entries of an older revision again.
 # Revision 3 fills every model's inputs from the same seed (revision 2 seeded each by its place
 # in the firmware), so the host can replay them: models whose cost depends on the values are
-# measured again.
-FIRMWARE_REVISION = 3
+# measured again. Revision 4 registers the custom ops TFLM's resolver has adders for (the Signal
+# library, CIRCULAR_BUFFER, TFLite_Detection_PostProcess), which revision 3 refused (None).
+FIRMWARE_REVISION = 4
 OLD_EVENT_LIMIT = 64
 SAME_INPUTS_REVISION = 3
+CUSTOM_OPS_REVISION = 4
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,19 @@ def _load_store(store: Path) -> dict:
 
 def _stale_inputs(known: dict, digest: str, model: bytes) -> bool:
     """Measured with per-model input seeds (before revision 3) while its cost depends on the
-    values, which the host now replays from the one seed."""
-    if known["revisions"].get(digest, 1) >= SAME_INPUTS_REVISION:
+    values, which the host now replays from the one seed; or refused for a custom op before
+    the firmware registered them (revision 4)."""
+    revision = known["revisions"].get(digest, 1)
+    if revision >= CUSTOM_OPS_REVISION:
         return False
     from tflm_edu.profile.features import _needs_run
     from tflm_edu.schema import as_model
-    return _needs_run(as_model(model))
+    from tflm_edu.schema.enums import BuiltinOperator
+    parsed = as_model(model)
+    if known[digest] is None and any(c.builtin_code == BuiltinOperator.CUSTOM
+                                     for c in parsed.operator_codes):
+        return True
+    return revision < SAME_INPUTS_REVISION and _needs_run(parsed)
 
 
 def _chunks(models: list) -> list:
@@ -167,14 +176,21 @@ def corpus_sources(models: list) -> dict:
     """The generated files of a profiling firmware: one C array per model, the table of
     models and an op resolver with every op any of them uses."""
     from tflm_edu.convert.c_array import (cpp_add_method_name, model_builtin_ops, to_c_array)
+    from tflm_edu.op_resolver import CUSTOM_SPECS, cpp_custom_add_method_name
     from tflm_edu.schema import read_model
+    from tflm_edu.schema.enums import BuiltinOperator
     from tflm_edu.kernels.resource_variables import MicroResourceVariables
-    texts, ops, variables = {}, [], []
+    texts, ops, customs, variables = {}, [], [], []
     for i, data in enumerate(models):
         cc, h = to_c_array(data, f"g_corpus_{i}", header_name=f"corpus_{i}.h")
         texts[f"corpus_{i}.cc"], texts[f"corpus_{i}.h"] = cc, h
         parsed = read_model(data)
         ops += [op for op in model_builtin_ops(parsed) if op not in ops]
+        # the custom ops TFLM's resolver has an adder for (the Signal library's and
+        # CIRCULAR_BUFFER, TFLite_Detection_PostProcess); others the firmware refuses
+        customs += sorted({c.custom_code for c in parsed.operator_codes
+                           if c.builtin_code == BuiltinOperator.CUSTOM
+                           and c.custom_code in CUSTOM_SPECS and c.custom_code not in customs})
         store = MicroResourceVariables.for_model(parsed)
         variables.append(0 if store is None else store.max_variable_count)
     includes = "\n".join(f'#include "corpus_{i}.h"' for i in range(len(models)))
@@ -189,11 +205,14 @@ def corpus_sources(models: list) -> dict:
         f"static const unsigned char* const kCorpusModels[] = {{{pointers}}};\n"
         "// Resource variables per model (0: the interpreter gets no variable store).\n"
         f"static const int kCorpusVariables[] = {{{', '.join(map(str, variables))}}};\n")
-    adds = "\n".join(f"  corpus_op_resolver.{cpp_add_method_name(op)}();" for op in ops)
+    adds = "\n".join([f"  corpus_op_resolver.{cpp_add_method_name(op)}();" for op in ops]
+                     + [f"  corpus_op_resolver.{cpp_custom_add_method_name(name)}();"
+                        for name in customs])
     texts["corpus_op_resolver.h"] = (
         "// Every op the corpus uses, made by tflm_edu.profile.measure.\n#pragma once\n"
         '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"\n\n'
-        f"static tflite::MicroMutableOpResolver<{max(len(ops), 1)}> corpus_op_resolver;\n\n"
+        f"static tflite::MicroMutableOpResolver<{max(len(ops) + len(customs), 1)}> "
+        "corpus_op_resolver;\n\n"
         f"inline void corpus_register_ops() {{\n{adds}\n}}\n")
     return texts
 
