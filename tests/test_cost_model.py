@@ -164,7 +164,7 @@ def _firmware_like_input(rng, shape, dtype):
 
 FITTED = {(t, k): CostModel.load(t, k) for t in TARGETS for k in KERNELS}
 # Draws per kind: kinds that cycle through ops draw each op once; heavy kinds fewer.
-KIND_DRAWS = {"data_movement": 12, "math": 12, "state": 12, "quantize": 12,
+KIND_DRAWS = {"detection": 8, "data_movement": 12, "math": 12, "state": 12, "quantize": 12,
               "transpose_conv": 5, "batch_matmul": 6, "lstm": 4, "l2_pool": 3,
               "conv_window": 4, "control_flow": 6, "quantize_more": 12,
               "quantize_values": 8, "strided": 4, "mean_hw": 3, "resize": 4}
@@ -174,7 +174,8 @@ KIND_DRAWS = {"data_movement": 12, "math": 12, "state": 12, "quantize": 12,
                                   "rows", "shape_more", "transpose_conv", "batch_matmul",
                                   "lstm", "l2_pool", "conv_window", "control_flow",
                                   "quantize_more", "quantize_values", "strided",
-                                  "broadcast", "mean_hw", "resize", "signal", "int32"])
+                                  "broadcast", "mean_hw", "resize", "signal", "int32",
+                                  "detection"])
 def test_corpus_models_of_each_new_kind_run_in_the_real_tflm(kind):
     """Every model of a corpus kind must be one the real TFLM runs, or the board would
     measure nothing for it; the stateful ones twice, as the firmware warms up first."""
@@ -319,6 +320,39 @@ def test_the_profiling_firmware_registers_the_custom_ops_its_models_use():
     for adder in ("AddWindow()", "AddRfft()", "AddCircularBuffer()"):
         assert adder in resolver
     assert "MicroMutableOpResolver<3>" in resolver
+
+
+def test_detection_counts_are_the_kernels_own_for_the_run_predicted():
+    """TFLite_Detection_PostProcess's NMS work depends on the scores: the trace reads the
+    counts its kernel recorded - the candidates over the threshold, the boxes selected (the
+    detections written) - for the inputs given, and falls back to shape-only counts when
+    tflm_edu cannot run the model."""
+    from tflm_edu.interpreter import MicroInterpreter
+    from tflm_edu.op_resolver import AllOpsResolver
+    from tflm_edu.profile.corpus import draw
+    from flatbuffers import flexbuffers
+    rng = np.random.default_rng(2)
+    fast = next(m.data for i in range(40) for m in draw("detection", rng, i)
+                if m.name.endswith("fast/float32"))
+    model = read_model(fast)
+    options = flexbuffers.Loads(bytes(model.subgraphs[0].operators[0].custom_options))
+    graph = model.subgraphs[0]
+    boxes = rng.uniform(-2, 2, graph.tensors[0].shape).astype(np.float32)
+    scores = rng.uniform(0, 1, graph.tensors[1].shape).astype(np.float32)
+    counts = model_features(fast, inputs=[boxes, scores])[0].values
+    interpreter = MicroInterpreter(fast, AllOpsResolver())
+    interpreter.allocate_tensors()
+    interpreter.input(0).data[...] = boxes
+    interpreter.input(1).data[...] = scores
+    interpreter.invoke()
+    offset = scores.shape[-1] - options["num_classes"]
+    best = scores[0, :, offset:].max(axis=1)
+    assert counts["kept"] == np.count_nonzero(best >= np.float32(options["nms_score_threshold"]))
+    per_box = min(options["max_classes_per_detection"], options["num_classes"])
+    assert counts["selected"] * per_box == interpreter.output(3).data[0]
+    assert counts["boxes"] == scores.shape[1]
+    lower = model_features(fast, inputs=[boxes, np.full_like(scores, -1.0)])[0].values
+    assert lower["kept"] == lower["iou"] == 0 < counts["kept"]
 
 
 def _sqrt_loop_steps(value: int) -> tuple[bool, int]:

@@ -112,6 +112,10 @@ class OpData:
     input_box_encodings: tuple = (0.0, 0)
     input_class_predictions: tuple = (0.0, 0)
     input_anchors: tuple = (0.0, 0)
+    # What the last Eval did, in the C++ loops' counts (tflm_edu.profile's cost model reads
+    # them): boxes decoded, class scores scanned, candidates kept and sorted per NMS, IoUs
+    # computed, boxes selected, candidates merged (regular NMS).
+    work: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- the options
@@ -306,7 +310,10 @@ def _entries_written(data: OpData, num_boxes: int) -> int:
 def eval(context, node):
     """DetectionPostProcessEval: decode the boxes, then non-max suppression."""
     data: OpData = node.user_data
+    data.work = {"boxes": 0, "class_scores": 0, "kept": 0, "sorted": 0.0, "iou": 0,
+                 "selected": 0, "nms_calls": 0, "merged": 0}
     decoded = decode_center_size_boxes(context, node, data)
+    data.work["boxes"] = len(decoded)
     context.get_scratch_buffer(data.decoded_boxes_idx)[:decoded.nbytes] = \
         decoded.reshape(-1).view(np.uint8)
     non_max_suppression_multi_class(context, node, data, decoded)
@@ -373,6 +380,7 @@ def fast_helper(data: OpData, scores, decoded, outputs) -> None:
     if np.isnan(class_scores).any():
         raise ModelError("a class score is NaN: TFLM's partial sort is undefined on NaN")
     best_classes = decreasing_arg_sort(class_scores, per_box)       # [num_boxes, per_box]
+    data.work["class_scores"] += class_scores.size
     max_scores = np.take_along_axis(class_scores, best_classes[:, :1], axis=1)[:, 0]
     selected = single_class_nms(data, max_scores, decoded, data.max_detections)
     boxes, classes, out_scores, num_detections = outputs
@@ -401,6 +409,8 @@ def regular_helper(data: OpData, scores, decoded, outputs) -> None:
         selected = single_class_nms(data, class_scores, decoded, data.detections_per_class)
         candidates = np.concatenate([kept_indices,
                                      selected * with_background + col + label_offset])
+        data.work["class_scores"] += len(class_scores)
+        data.work["merged"] += len(candidates)
         candidate_scores = np.concatenate([kept_scores, class_scores[selected]])
         order = decreasing_arg_sort(candidate_scores, min(len(candidates),
                                                           data.max_detections))
@@ -441,6 +451,11 @@ def single_class_nms(data: OpData, scores, decoded, max_detections: int) -> np.n
     # DecreasingArgSort: TFLM's merge sort is stable
     candidates = keep[np.argsort(-scores[keep], kind="stable")]
     output_size = min(len(candidates), max_detections)
+    work = data.work
+    if work:       # the merge sort's work grows as k log k
+        work["nms_calls"] += 1
+        work["kept"] += len(candidates)
+        work["sorted"] += len(candidates) * float(np.log2(max(len(candidates), 1)))
     active = np.ones(len(candidates), bool)
     selected = []
     i = 0
@@ -452,9 +467,13 @@ def single_class_nms(data: OpData, scores, decoded, max_detections: int) -> np.n
         selected.append(candidates[i])
         active[i] = False
         later = i + 1 + np.flatnonzero(active[i + 1:])
+        if work:
+            work["iou"] += len(later)
         overlap = intersection_over_union(decoded, candidates[i], candidates[later])
         active[later[overlap > iou_threshold]] = False
         i += 1
+    if work:
+        work["selected"] += len(selected)
     return np.asarray(selected, np.int64)
 
 

@@ -1223,6 +1223,44 @@ def _signal_model(rng, name: str):
     return [("int8", model)], f"{name} {slots}x{height}x{depth}"
 
 
+def _detection_model(rng):
+    """TFLite_Detection_PostProcess as SSD detectors end: box encodings and class scores are
+    inputs (the firmware's values in [-2, 2], so some scores pass the threshold and some do
+    not), the anchors a constant - on a coarse grid at times, so boxes overlap and suppress
+    each other; fast or regular non-max suppression."""
+    from flatbuffers import flexbuffers
+    num_boxes = int(rng.choice([10, 20, 50, 100, 200, 400]))
+    num_classes = int(rng.choice([1, 2, 3, 5, 10]))
+    background = int(rng.integers(0, 2))
+    regular = bool(rng.random() < 0.4)
+    per_box = 1 if regular else int(rng.choice([1, 1, 2, 3]))
+    max_detections = int(rng.choice([1, 5, 10, 20]))
+    options = {"max_detections": max_detections, "max_classes_per_detection": per_box,
+               "detections_per_class": int(rng.choice([10, 100])), "use_regular_nms": regular,
+               "nms_score_threshold": float(rng.choice([0.0, 0.3, 0.5, 1.0])),
+               "nms_iou_threshold": float(rng.choice([0.3, 0.5, 0.6])),
+               "num_classes": num_classes, "y_scale": 10.0, "x_scale": 10.0,
+               "h_scale": 5.0, "w_scale": 5.0}
+    cells = int(rng.choice([3, 8])) if rng.random() < 0.5 else 0
+    centres = ((rng.integers(0, cells, (num_boxes, 2)) + 0.5) / cells if cells
+               else rng.uniform(0.1, 0.9, (num_boxes, 2)))
+    anchors = np.concatenate([centres, rng.uniform(0.1, 0.4, (num_boxes, 2))], 1)
+    room = max_detections * (per_box * per_box if not regular else 1)
+    b = ModelBuilder(description="tflm_edu cost corpus")
+    ins = [b.add_input((1, num_boxes, 4), np.float32),
+           b.add_input((1, num_boxes, num_classes + background), np.float32),
+           b.add_tensor(anchors.shape, np.float32, data=anchors.astype(np.float32))]
+    outs = [b.add_tensor((1, room, 4), np.float32), b.add_tensor((1, room), np.float32),
+            b.add_tensor((1, room), np.float32), b.add_tensor((1,), np.float32)]
+    b.add_operator(Op.CUSTOM, ins, outs, custom_code="TFLite_Detection_PostProcess",
+                   custom_options=flexbuffers.Dumps(options))
+    for y in outs:
+        b.mark_output(y)
+    return ([("float32", b.build())],
+            f"TFLite_Detection_PostProcess {num_boxes}x{num_classes + background} "
+            f"{'regular' if regular else 'fast'}")
+
+
 # New kinds go at the end: the seeded draws of the kinds before them stay the same, so
 # measurements already cached for those models stay valid.
 BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
@@ -1249,7 +1287,7 @@ BUILDERS = {"conv": lambda rng: _conv_model(rng, False),
             "quantize_pairs_more": lambda rng: _quantize_model(
                 rng, QUANTIZE_PAIRS + QUANTIZE_MORE_PAIRS),
             "resize": _resize_model, "signal": _signal_model,
-            "int32": _int32_model}
+            "int32": _int32_model, "detection": _detection_model}
 COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "elementwise": 30, "unary": 40, "depthwise_multiplier": 30, "pad": 16,
           "elementwise_more": 40, "svdf": 30, "data_movement": 90, "math": 160,
@@ -1259,7 +1297,8 @@ COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "quantize_more": 36, "quantize_values": 48,
           "strided": 40, "broadcast": 90, "mean_hw": 40,
           "data_movement_more": 90, "unary_more": 40, "math_more_draws": 80,
-          "quantize_pairs_more": 60, "resize": 40, "signal": 600, "int32": 240}
+          "quantize_pairs_more": 60, "resize": 40, "signal": 600, "int32": 240,
+          "detection": 120}
 # Kinds whose builder takes the op to build: draw k builds op k of the list (cycling), so
 # every op gets its share of the draws.
 OPS_OF_KIND = {"math_more": MATH_MORE_OPS, "rows": ROWS_OPS, "shape_more": SHAPE_MORE_OPS,

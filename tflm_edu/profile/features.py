@@ -54,7 +54,8 @@ class ExecutedOp:
     """One op as one invoke runs it, in the order TFLM's profiler opens its events: an IF
     or WHILE first, then the ops of the subgraphs it runs (each run of a loop's body again).
     `iterations`: for a WHILE, how often its body ran; `children`: the events right inside;
-    `data`: the op's first input as it ran, for the ops whose work depends on values."""
+    `data`: the op's first input as it ran, for the ops whose work depends on values (for
+    TFLite_Detection_PostProcess, the loop counts its kernel recorded)."""
     subgraph: int
     index: int
     depth: int = 0
@@ -114,7 +115,8 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference",
                 data: np.ndarray | None = None) -> OpFeatures:
     """The loop counts of op `index` of `subgraph` (see the module docstring). `data`: the
     values of the op's first input in the run being predicted, for the ops whose work
-    depends on them (VALUE_OPS); without it they count what inputs spread evenly over their
+    depends on them (_is_value_op; for TFLite_Detection_PostProcess the counts its kernel
+    recorded in that run); without it they count what inputs spread evenly over their
     type's range would cost."""
     graph = model.subgraphs[subgraph]
     op = graph.operators[index]
@@ -268,6 +270,8 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference",
         key = f"{name}/{dtype}"
     elif name in ("PAD", "PADV2") and kernels == "cmsis_nn" and dtype == "int8" and outputs:
         values, key = _cmsis_pad_features(inputs[0], outputs[0]), f"{name}/{dtype}"
+    elif name == DETECTION_POSTPROCESS and len(inputs) >= 2:
+        values, key = _detection_features(inputs[0], inputs[1], op, data), f"{name}/{dtype}"
     elif name in CUSTOM_OP_FEATURES and inputs and outputs:
         values = _custom_op_features(model, name, op, inputs, outputs, data)
         key = f"{name}/{dtype}"
@@ -730,7 +734,8 @@ VALUE_COUNTS = ("active", "nonzero", "inexact", "at_least_one", "clamped")    # 
 def _is_value_op(name: str, dtype: str) -> bool:
     return ((name in ("SOFTMAX", "LOGISTIC", "TANH") and dtype == "int8")
             or name == "DEQUANTIZE" or (name == "QUANTIZE" and dtype == "float32")
-            or name in ("SignalFilterBankSquareRoot", "SignalFilterBankLog"))
+            or name in ("SignalFilterBankSquareRoot", "SignalFilterBankLog")
+            or name == DETECTION_POSTPROCESS)
 
 
 def _quant_param(tensor, field: str, default):
@@ -856,6 +861,31 @@ def _sqrt_steps(data: np.ndarray | None, elements: int) -> dict:
             "wide_steps": int(wide_steps[wide].sum()),
             "narrow": int(np.count_nonzero(~wide & (low != 0))),
             "narrow_steps": int(narrow_steps[~wide].sum())}
+
+
+DETECTION_POSTPROCESS = "TFLite_Detection_PostProcess"
+
+
+def _detection_features(boxes, scores, op, work: dict | None) -> dict:
+    """Decoding every box (two double-precision exps each: soft-float on these FPUs), the
+    class scores scanned, and the non-max suppressions' work: candidates kept and merge-sorted,
+    IoUs computed, boxes selected. Which boxes pass the score threshold and suppress each other
+    depends on the values: a run counts them (the kernel's OpData.work); without one, every
+    box is taken as a candidate and none suppressed until max_detections are selected."""
+    num_boxes = boxes.shape[1] if len(boxes.shape) >= 2 else 0
+    classes = scores.shape[-1] if scores.shape else 1
+    if work:
+        return {"calls": 1, **{k: float(v) for k, v in work.items()}}
+    options = _custom_options(op)
+    limit = min(num_boxes, max(_option(options, "max_detections"), 0))
+    regular = bool(options.get("use_regular_nms", False))
+    nms_calls = max(_option(options, "num_classes"), 1) if regular else 1
+    kept = num_boxes * nms_calls
+    return {"calls": 1, "boxes": num_boxes, "class_scores": num_boxes * classes,
+            "kept": kept, "sorted": kept * float(np.log2(max(num_boxes, 1))),
+            "iou": nms_calls * sum(num_boxes - 1 - i for i in range(limit)),
+            "selected": nms_calls * limit, "nms_calls": nms_calls,
+            "merged": nms_calls * limit if regular else 0}
 
 
 def stacker_gets(first: int, step: int) -> float:
@@ -1170,9 +1200,12 @@ def _traced_run(model, inputs) -> list:
         tensors = model.subgraphs[event.subgraph].tensors
         # (an op inside an IF or WHILE is seen after the ops after it ran, which may have
         # reused its input's bytes: its values are then approximate)
-        data = (np.array(event.inputs[op.inputs.index(first)])
-                if first is not None and _is_value_op(name, _type_name(tensors[first]))
-                else None)
+        if name == DETECTION_POSTPROCESS:      # the kernel counted its own loops
+            data = dict(getattr(event.node.user_data, "work", {}) or {})
+        else:
+            data = (np.array(event.inputs[op.inputs.index(first)])
+                    if first is not None and _is_value_op(name, _type_name(tensors[first]))
+                    else None)
         slot = len(trace)
         trace.append(None)
         for call in event.calls:
