@@ -493,6 +493,9 @@ def test_profile_says_what_input_it_needs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "input 0 must be int8 of shape [1, 96, 96, 1]" in err and "Traceback" not in err
     assert main(["profile", str(REFERENCE / "person_detect.tflite"), "--input",
+                 str(tmp_path / "x.npy"), "--input", str(tmp_path / "x.npy")]) != 0
+    assert "one --input FILE.npy each" in capsys.readouterr().err
+    assert main(["profile", str(REFERENCE / "person_detect.tflite"), "--input",
                  str(tmp_path / "missing.npy")]) != 0
     assert "cannot read --input" in capsys.readouterr().err
 

@@ -1297,7 +1297,7 @@ COUNTS = {"conv": 90, "depthwise": 70, "fully_connected": 50, "pool": 30,
           "quantize_more": 36, "quantize_values": 48,
           "strided": 40, "broadcast": 90, "mean_hw": 40,
           "data_movement_more": 90, "unary_more": 40, "math_more_draws": 80,
-          "quantize_pairs_more": 60, "resize": 40, "signal": 600, "int32": 240,
+          "quantize_pairs_more": 60, "resize": 40, "signal": 600, "int32": 480,
           "detection": 120}
 # Kinds whose builder takes the op to build: draw k builds op k of the list (cycling), so
 # every op gets its share of the draws.

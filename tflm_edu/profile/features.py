@@ -1169,7 +1169,8 @@ def execution_trace(model, inputs=None) -> list:
     except (ModelError, AllocationError, KernelError) as e:
         if _has_control_flow(model):
             raise ModelError(f"cannot tell which ops its IF or WHILE run: tflm_edu cannot run "
-                             f"the model ({e})") from e
+                             f"the model ({e}); fix that first (`tflm-edu check MODEL` lists "
+                             f"what TFLM would refuse)") from e
         # the value-dependent ops then count inputs spread evenly over their type's range
         return static
 
@@ -1182,7 +1183,8 @@ def _traced_run(model, inputs) -> list:
     values = firmware_inputs(model) if inputs is None else list(inputs)
     if len(values) != interpreter.inputs_size:
         raise InputError(f"the model has {interpreter.inputs_size} input(s); {len(values)} "
-                         f"value(s) given")
+                         f"value(s) given: give one per model input, in the model's order "
+                         f"(tflm-edu profile: one --input FILE.npy each)")
     for i, value in enumerate(values):
         tensor = interpreter.input(i).data
         value = np.asarray(value)
