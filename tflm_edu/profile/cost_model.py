@@ -83,14 +83,17 @@ class Profile:
 
     def table(self) -> str:
         total = max(self.total, 1.0)
-        rows = [f"{'#':>5}  {'op':<22} {'cost key':<30} {'instructions':>13}  share"]
-        for op in self.ops:
+        names = ["  " * op.depth + op.op for op in self.ops]   # ops run by an IF or WHILE, indented
+        wide_name = max([22] + [len(n) for n in names])        # long custom op names widen it
+        wide_key = max([30] + [len(op.key) for op in self.ops])
+        rows = [f"{'#':>5}  {'op':<{wide_name}} {'cost key':<{wide_key}} {'instructions':>13}  "
+                f"share"]
+        for op, name in zip(self.ops, names):
             mark = "" if op.fitted else "  (no formula: rough guess)"
             where = f"{op.subgraph}:{op.index}" if op.subgraph else str(op.index)
-            name = "  " * op.depth + op.op      # ops run by an IF or WHILE, indented
-            rows.append(f"{where:>5}  {name:<22} {op.key:<30} {op.instructions:>13,.0f}  "
-                        f"{100 * op.instructions / total:5.1f}%{mark}")
-        rows.append(f"{'':>5}  {'total':<22} {'':<30} {self.total:>13,.0f}")
+            rows.append(f"{where:>5}  {name:<{wide_name}} {op.key:<{wide_key}} "
+                        f"{op.instructions:>13,.0f}  {100 * op.instructions / total:5.1f}%{mark}")
+        rows.append(f"{'':>5}  {'total':<{wide_name}} {'':<{wide_key}} {self.total:>13,.0f}")
         if any(op.depth for op in self.ops):
             rows.append("(an IF or WHILE counts its own work: copies and subgraph calls; the "
                         "ops it runs follow it, indented)")
