@@ -7,7 +7,9 @@ For each model and configuration it runs the whole model on the emulated core (t
 profiling firmware the fit uses, tflm_edu.profile.measure), predicts it with
 CostModel.load(...).predict(model), and prints: measured and predicted instructions per
 invoke, the model's error, how many ops are within 10% (ops under 2,000 instructions are
-counted separately: there the counter's 40-instruction step and fixed costs dominate),
+counted separately, also as within 10% or one timer tick: a tick is 40 instructions over the
+invokes the firmware timed - 8 below 200,000 instructions per invoke, else 1 - so an op of
+80 instructions in a large model is measured as 80 or 120),
 and the worst op; then the same for one-op models drawn with another seed (--fresh-scale).
 Targets (issue 18): within 10% per op and 5% per model.
 """
@@ -41,13 +43,18 @@ def evaluation_models(names=None) -> list:
 
 def compare(model: bytes, measured: list, predicted) -> dict:
     """Per-model and per-op errors of one prediction against one measurement."""
-    errors, small, small_within = [], 0, 0
+    from tflm_edu.profile.measure import resolution
+    errors, small, small_within, small_tick = [], 0, 0, 0
     worst = (0.0, "")
     own = predicted.own_measured([c.instructions for c in measured])
+    # one timer tick: 5 instructions when the firmware timed 8 invokes, 40 when it timed one
+    tick = resolution(sum(c.instructions for c in measured))
     for op, count in zip(predicted.ops, own):
         if count < SMALL_OP:
             small += 1
-            small_within += abs(op.instructions - count) <= 0.10 * max(count, 1)
+            off = abs(op.instructions - count)
+            small_within += off <= 0.10 * max(count, 1)
+            small_tick += off <= max(0.10 * count, tick)
             continue
         error = (op.instructions - count) / count
         errors.append(error)
@@ -57,7 +64,8 @@ def compare(model: bytes, measured: list, predicted) -> dict:
     return {"measured": total, "predicted": predicted.total,
             "error": (predicted.total - total) / total if total else 0.0,
             "ops": len(errors), "within": sum(abs(e) <= 0.10 for e in errors),
-            "small": small, "small_within": small_within, "worst": worst,
+            "small": small, "small_within": small_within, "small_tick": small_tick,
+            "worst": worst,
             "unfitted": sum(not op.fitted for op in predicted.ops)}
 
 
@@ -92,7 +100,7 @@ def main(argv=None) -> int:
         print(f"\n## {config}")
         print(f"{'model':<44} {'measured':>13} {'predicted':>13} {'error':>7} "
               f"{'ops within 10%':>15} {'small':>6}  worst op")
-        within = ops = good_models = measured_models = small = small_within = 0
+        within = ops = good_models = measured_models = small = small_within = small_tick = 0
         for path, model, measured in zip(paths, models, counts):
             if measured is None:
                 print(f"{path.stem:<44} {'TFLM refused it on the board (resource variables?)'}")
@@ -107,6 +115,7 @@ def main(argv=None) -> int:
             ops += r["ops"]
             small += r["small"]
             small_within += r["small_within"]
+            small_tick += r["small_tick"]
             measured_models += 1
             good_models += abs(r["error"]) <= 0.05
             totals.setdefault(path.stem, {})[config] = r
@@ -116,12 +125,13 @@ def main(argv=None) -> int:
                   f"{100 * r['worst'][0]:+.0f}% {r['worst'][1]}{note}")
         fresh = (fresh_corpus(cost, target, kernels, args.fresh_scale)
                  if config in args.fresh_configs.split(",") else None)
-        summary.append((config, good_models, measured_models, within, ops, small_within,
-                        small, fresh))
+        summary.append((config, good_models, measured_models, within, ops,
+                        (small_within, small_tick), small, fresh))
     print("\n## summary (targets: every model within 5%, every op within 10%)")
     for config, good, total, within, ops, s_within, s_ops, fresh in summary:
         print(f"{config:<22} models within 5%: {good}/{total}   ops within 10%: {within}/{ops}"
-              f"   small ops within 10%: {s_within}/{s_ops}"
+              f"   small ops within 10%: {s_within[0]}/{s_ops} (or one timer tick: "
+              f"{s_within[1]}/{s_ops})"
               + (f"   fresh one-op models, ops within 10%: {fresh[0]}/{fresh[1]}" if fresh
                  else ""))
     if args.write_readme:
@@ -182,10 +192,11 @@ def markdown(summary: list, totals: dict) -> str:
                                                f"{100 * r['error']:+.1f}%")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "| configuration | models within 5% | ops within 10% (ops of 2,000+ "
-                  "instructions) | smaller ops within 10% | one-op models of another seed: "
-                  "ops within 10% |", "|---|---|---|---|---|"]
-    lines += [f"| {c} | {good}/{total} | {within}/{ops} | {s_within}/{s_ops} | "
-              + (f"{fresh[0]}/{fresh[1]} |" if fresh else "- |")
+                  "instructions) | smaller ops within 10% | smaller ops within 10% or one "
+                  "timer tick | one-op models of another seed: ops within 10% |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {c} | {good}/{total} | {within}/{ops} | {s_within[0]}/{s_ops} | "
+              f"{s_within[1]}/{s_ops} | " + (f"{fresh[0]}/{fresh[1]} |" if fresh else "- |")
               for c, good, total, within, ops, s_within, s_ops, fresh in summary]
     return "\n".join(lines)
 

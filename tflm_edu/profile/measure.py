@@ -23,6 +23,13 @@ from tflm_edu.deploy.errors import DeployError
 
 REPEATS = 8               # invokes timed per small model (after one warm-up invoke)
 LARGE_INVOKE = 200_000    # instructions from which one timed invoke is enough
+INSTRUCTIONS_PER_TICK = 40    # QEMU's 1 GHz instruction clock over the board's 25 MHz timer
+
+
+def resolution(invoke_instructions: float) -> float:
+    """The step of one op's measured count in a model whose invoke takes this many
+    instructions: one timer tick over the invokes timed (one invoke from LARGE_INVOKE up)."""
+    return INSTRUCTIONS_PER_TICK / (1 if invoke_instructions >= LARGE_INVOKE else REPEATS)
 # Models per firmware: QEMU's mps2-an500 (Cortex-M7) did not boot images of about 2.2 MB
 # and more here (nothing printed; 2.1 MB ran), so both boards get at most 1.75 MiB of
 # models per firmware.
