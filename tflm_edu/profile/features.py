@@ -227,10 +227,13 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference",
                   "copies": _copy_runs(model, name, op, inputs, outputs)}
         key = f"{name}/{dtype}"
     elif name == "TRANSPOSE" and outputs:
-        # An index walk over every element, with loop overhead per innermost row.
+        # TransposeImpl recurses over the output's dimensions, one call per index of every
+        # dimension above the last (a trailing dimension of 1 makes a call per element),
+        # and the last call's loop copies the elements
         shape = outputs[0].shape or (1,)
         values = {"calls": 1, "outputs": _elements(outputs[0]),
-                  "rows": _elements(outputs[0]) // max(shape[-1], 1)}
+                  "recursions": sum(int(np.prod(shape[:d], dtype=np.int64))
+                                    for d in range(1, len(shape)))}
         key = f"{name}/{dtype}"
     elif name == "TRANSPOSE_CONV" and len(inputs) >= 3 and len(outputs[0].shape) == 4:
         x, w, y = inputs[2], inputs[1], outputs[0]
