@@ -234,6 +234,13 @@ def op_features(model, subgraph: int, index: int, kernels: str = "reference",
         values = {"calls": 1, "outputs": _elements(outputs[0]),
                   "recursions": sum(int(np.prod(shape[:d], dtype=np.int64))
                                     for d in range(1, len(shape)))}
+        if kernels == "cmsis_nn" and dtype == "int8" and inputs:
+            # arm_transpose_s8 walks the input instead, in nested loops (its innermost one
+            # over the input's last dimension), computing both indices per element
+            in_shape = inputs[0].shape or (1,)
+            rows = _elements(inputs[0]) // max(in_shape[-1], 1)
+            values = {"calls": 1, "outputs": values["outputs"], "rows": rows,
+                      "planes": rows // max(in_shape[-2] if len(in_shape) > 1 else 1, 1)}
         key = f"{name}/{dtype}"
     elif name == "TRANSPOSE_CONV" and len(inputs) >= 3 and len(outputs[0].shape) == 4:
         x, w, y = inputs[2], inputs[1], outputs[0]
