@@ -289,9 +289,9 @@ def test_value_dependent_models_of_an_older_firmware_are_measured_again(tmp_path
         store = tmp_path / f"{name}.json"
         store.write_text(json.dumps({"d": [["X", 1.0]], "firmware": 2}))
         known = measure._load_store(store)
-        assert measure._stale_inputs(known, "d", model) == (name == "softmax")
+        assert measure._stale(known, "d", model) == (name == "softmax")
         known["revisions"]["d"] = measure.FIRMWARE_REVISION
-        assert not measure._stale_inputs(known, "d", model)
+        assert not measure._stale(known, "d", model)
 
 
 def test_custom_op_refusals_of_an_older_firmware_are_measured_again(tmp_path):
@@ -306,9 +306,9 @@ def test_custom_op_refusals_of_an_older_firmware_are_measured_again(tmp_path):
         store = tmp_path / f"{name}.json"
         store.write_text(json.dumps({"d": None, "firmware": 3}))
         known = measure._load_store(store)
-        assert measure._stale_inputs(known, "d", model) == (name == "window")
+        assert measure._stale(known, "d", model) == (name == "window")
         known["revisions"]["d"] = measure.FIRMWARE_REVISION
-        assert not measure._stale_inputs(known, "d", model)
+        assert not measure._stale(known, "d", model)
 
 
 def test_the_profiling_firmware_registers_the_custom_ops_its_models_use():

@@ -613,10 +613,17 @@ def _math_more_model(rng, name: str):
         return ([(dtype, _typed_model(op, [(shape, dtype, _quant(rng, dtype))],
                                       [(shape, dtype, _quant(rng, dtype))]))
                  for dtype in ("float32", "int8", "int32")], f"{name} {shape}")
-    return ([(source, _typed_model(op, [(shape, source, None)], [(shape, target, None)],
-                                   o.CastOptions(in_data_type=tensor_type_of(np.dtype(source)),
-                                                 out_data_type=tensor_type_of(np.dtype(target)))))
-             for source, target in CAST_PAIRS], f"CAST {shape}")
+    return _cast_models(shape, CAST_PAIRS), f"CAST {shape}"
+
+
+def _cast_models(shape, pairs) -> list:
+    """CAST of one shape, one (source type, model) per (source, target) pair."""
+    def options(source, target):
+        return o.CastOptions(in_data_type=tensor_type_of(np.dtype(source)),
+                             out_data_type=tensor_type_of(np.dtype(target)))
+    return [(source, _typed_model(Op.CAST, [(shape, source, None)], [(shape, target, None)],
+                                  options(source, target)))
+            for source, target in pairs]
 
 
 ROWS_OPS = ["L2_NORMALIZATION", "LOG_SOFTMAX", "REDUCE_ALL", "ARG_MAX", "ARG_MIN", "CUMSUM",
@@ -999,10 +1006,7 @@ def _int32_model(rng, name: str):
         shape = shape[-2:]
     op = Op[name]
     if name == "CAST":
-        return ([(source, _typed_model(op, [(shape, source, None)], [(shape, target, None)],
-                                       o.CastOptions(in_data_type=tensor_type_of(np.dtype(source)),
-                                                     out_data_type=tensor_type_of(np.dtype(target)))))
-                 for source, target in INT32_CAST_PAIRS], f"CAST {shape}")
+        return _cast_models(shape, INT32_CAST_PAIRS), f"CAST {shape}"
     if name == "STRIDED_SLICE":
         begin = [int(rng.integers(0, max(1, n // 2 + 1))) for n in shape]
         end = [int(rng.integers(b + 1, n + 1)) if b < n else n for n, b in zip(shape, begin)]
@@ -1230,7 +1234,6 @@ def _detection_model(rng):
     inputs (the firmware's values in [-2, 2], so some scores pass the threshold and some do
     not), the anchors a constant - on a coarse grid at times, so boxes overlap and suppress
     each other; fast or regular non-max suppression."""
-    from flatbuffers import flexbuffers
     num_boxes = int(rng.choice([10, 20, 50, 100, 200, 400]))
     num_classes = int(rng.choice([1, 2, 3, 5, 10]))
     background = int(rng.integers(0, 2))
@@ -1248,17 +1251,13 @@ def _detection_model(rng):
                else rng.uniform(0.1, 0.9, (num_boxes, 2)))
     anchors = np.concatenate([centres, rng.uniform(0.1, 0.4, (num_boxes, 2))], 1)
     room = max_detections * (per_box * per_box if not regular else 1)
-    b = ModelBuilder(description="tflm_edu cost corpus")
-    ins = [b.add_input((1, num_boxes, 4), np.float32),
-           b.add_input((1, num_boxes, num_classes + background), np.float32),
-           b.add_tensor(anchors.shape, np.float32, data=anchors.astype(np.float32))]
-    outs = [b.add_tensor((1, room, 4), np.float32), b.add_tensor((1, room), np.float32),
-            b.add_tensor((1, room), np.float32), b.add_tensor((1,), np.float32)]
-    b.add_operator(Op.CUSTOM, ins, outs, custom_code="TFLite_Detection_PostProcess",
-                   custom_options=flexbuffers.Dumps(options))
-    for y in outs:
-        b.mark_output(y)
-    return ([("float32", b.build())],
+    f32 = np.float32
+    model = _custom_model("TFLite_Detection_PostProcess",
+                          [((1, num_boxes, 4), f32),
+                           ((1, num_boxes, num_classes + background), f32), anchors.astype(f32)],
+                          [((1, room, 4), f32), ((1, room), f32), ((1, room), f32), ((1,), f32)],
+                          options)
+    return ([("float32", model)],
             f"TFLite_Detection_PostProcess {num_boxes}x{num_classes + background} "
             f"{'regular' if regular else 'fast'}")
 

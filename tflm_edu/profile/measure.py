@@ -107,7 +107,7 @@ def measure_cached(models: list, target: str = "cortex-m4", kernels: str = "refe
     known = _load_store(store)
     digests = [hashlib.sha256(bytes(m)).hexdigest()[:24] for m in models]
     missing = sorted({d: i for i, (d, m) in enumerate(zip(digests, models))
-                      if d not in known or _stale_inputs(known, d, m)}.values())
+                      if d not in known or _stale(known, d, m)}.values())
     bar = _progress(len(missing), f"{target} {kernels}", progress and bool(missing))
     for chunk in _chunks([models[i] for i in missing]):    # saved chunk by chunk
         indices = [missing[j] for j in chunk]
@@ -141,7 +141,7 @@ def _load_store(store: Path) -> dict:
     return known
 
 
-def _stale_inputs(known: dict, digest: str, model: bytes) -> bool:
+def _stale(known: dict, digest: str, model: bytes) -> bool:
     """Measured with per-model input seeds (before revision 3) while its cost depends on the
     values, which the host now replays from the one seed; or refused for a custom op before
     the firmware registered them (revision 4)."""
